@@ -1,0 +1,85 @@
+//! Where "now" comes from.
+//!
+//! Gate refuses a signed request whose `Timestamp` is more than 60 s away from its own
+//! clock, so the time used for signing must be replaceable: by a fixed clock in tests, and
+//! corrected by the offset measured against `GET /spot/time` in production (see
+//! [`Client::sync_clock`](crate::Client::sync_clock)). The emulator uses the same trait so
+//! that tests can move its clock too.
+
+use std::{
+    fmt,
+    sync::{Arc, Mutex, PoisonError},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+/// A source of wall-clock time.
+pub trait Clock: Send + Sync + fmt::Debug + 'static {
+    /// The current time.
+    fn now(&self) -> SystemTime;
+}
+
+/// The operating system's clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
+/// A clock that only moves when told to; cheap to clone, clones share the same time.
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// use gate_stp::{Clock, ManualClock};
+///
+/// let clock = ManualClock::at_unix_secs(1_541_993_715);
+/// clock.advance(Duration::from_secs(61));
+/// assert_eq!(clock.now(), UNIX_EPOCH + Duration::from_secs(1_541_993_776));
+/// ```
+#[derive(Debug, Clone)]
+pub struct ManualClock {
+    now: Arc<Mutex<SystemTime>>,
+}
+
+impl ManualClock {
+    /// A clock stopped at `time`.
+    pub fn new(time: SystemTime) -> Self {
+        Self {
+            now: Arc::new(Mutex::new(time)),
+        }
+    }
+
+    /// A clock stopped at `secs` seconds after the Unix epoch.
+    pub fn at_unix_secs(secs: u64) -> Self {
+        Self::new(UNIX_EPOCH + Duration::from_secs(secs))
+    }
+
+    /// Sets the time.
+    pub fn set(&self, time: SystemTime) {
+        *self.now.lock().unwrap_or_else(PoisonError::into_inner) = time;
+    }
+
+    /// Moves the clock forward (saturating at the largest time the platform can hold).
+    pub fn advance(&self, by: Duration) {
+        let mut now = self.now.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(later) = now.checked_add(by) {
+            *now = later;
+        }
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> SystemTime {
+        *self.now.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Milliseconds since the Unix epoch, negative before it.
+pub(crate) fn unix_millis(time: SystemTime) -> i64 {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_millis()).unwrap_or(i64::MAX),
+        Err(before) => -i64::try_from(before.duration().as_millis()).unwrap_or(i64::MAX),
+    }
+}

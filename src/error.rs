@@ -1,0 +1,521 @@
+//! The one error type of the crate, and how the generated client's errors map onto it.
+//!
+//! No variant holds the API secret, a `SIGN` value, or request headers: errors are safe to
+//! log. Bodies appear only as a short snippet of what the server sent.
+
+use std::{fmt, time::SystemTime};
+
+use reqwest::StatusCode;
+
+use crate::{
+    generated::types::GateError,
+    response::{RateLimit, ResponseMeta},
+    transport::CallState,
+};
+
+/// Longest part of an unexpected body kept in an error, in bytes.
+pub const BODY_SNIPPET_LEN: usize = 256;
+
+/// Everything that can go wrong in a call.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Gate (or the emulator) answered with a Gate error body `{label, message}`.
+    #[error(transparent)]
+    Api(Box<ApiError>),
+    /// HTTP 429: too many requests in the current window. Carries the reset time when the
+    /// server said it.
+    #[error(transparent)]
+    RateLimited(Box<RateLimited>),
+    /// The server answered with a redirect. It is not followed, so the key and signature
+    /// only ever go to the configured host.
+    #[error("HTTP {status} redirect to {location:?} not followed: requests only go to the configured base URL")]
+    Redirect {
+        /// The 3xx status.
+        status: StatusCode,
+        /// The `Location` header, if any.
+        location: Option<String>,
+    },
+    /// No complete response arrived within the configured timeout.
+    #[error("request timed out")]
+    Timeout,
+    /// The connection failed or broke (refused, reset, TLS, DNS...).
+    #[error("transport error: {0}")]
+    Transport(#[source] reqwest::Error),
+    /// A response that is neither the documented success body nor a Gate error body:
+    /// HTML from a proxy, an empty or truncated body, wrong JSON types, an unexpected status.
+    #[error(transparent)]
+    UnexpectedResponse(Box<UnexpectedResponse>),
+    /// The response body was larger than the configured limit; reading stopped there.
+    #[error("response body larger than {limit} bytes (HTTP {status}); reading stopped")]
+    BodyTooLarge {
+        /// HTTP status of the response.
+        status: StatusCode,
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The request was refused before anything was sent.
+    #[error("invalid input: {0}")]
+    InvalidInput(#[from] InvalidInput),
+    /// A private operation was called on a client built without credentials.
+    #[error("{operation} needs credentials: build the client with an API key and secret")]
+    MissingCredentials {
+        /// Gate's operationId.
+        operation: &'static str,
+    },
+    /// The client could not be built as configured.
+    #[error("configuration: {0}")]
+    Config(#[from] ConfigError),
+}
+
+impl Error {
+    /// HTTP status of the response behind the error, if there was one.
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            Error::Api(e) => Some(e.status),
+            Error::RateLimited(e) => Some(e.meta.status),
+            Error::Redirect { status, .. } | Error::BodyTooLarge { status, .. } => Some(*status),
+            Error::UnexpectedResponse(e) => Some(e.status),
+            Error::Transport(e) => e.status(),
+            _ => None,
+        }
+    }
+
+    /// Gate's error label, if the server sent one.
+    pub fn label(&self) -> Option<&Label> {
+        match self {
+            Error::Api(e) => Some(&e.label),
+            Error::RateLimited(e) => e.label.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Response metadata (rate limit, trace id, client request id), if a response arrived.
+    pub fn meta(&self) -> Option<&ResponseMeta> {
+        match self {
+            Error::Api(e) => Some(&e.meta),
+            Error::RateLimited(e) => Some(&e.meta),
+            Error::UnexpectedResponse(e) => e.meta.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Rate-limit state reported with the failed response, if any.
+    pub fn rate_limit(&self) -> Option<RateLimit> {
+        self.meta().and_then(|m| m.rate_limit)
+    }
+}
+
+/// An error body from Gate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Machine-readable label.
+    pub label: Label,
+    /// Human-readable message, when sent.
+    pub message: Option<String>,
+    /// Additional detail, sent by some endpoints instead of `message`.
+    pub detail: Option<String>,
+    /// Rate limit, trace id and request id of the response.
+    pub meta: ResponseMeta,
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.label)?;
+        if let Some(text) = self.message.as_deref().or(self.detail.as_deref()) {
+            write!(f, ": {text}")?;
+        }
+        write!(f, " (HTTP {})", self.status.as_u16())
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// HTTP 429 from the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimited {
+    /// Status and rate-limit headers of the response.
+    pub meta: ResponseMeta,
+    /// Gate's label (normally `TOO_MANY_REQUESTS`) when the body carried one.
+    pub label: Option<Label>,
+    /// Gate's message when the body carried one.
+    pub message: Option<String>,
+}
+
+impl RateLimited {
+    /// When the window resets, if the server said.
+    pub fn reset_at(&self) -> Option<SystemTime> {
+        self.meta.rate_limit.map(|r| r.reset_at)
+    }
+}
+
+impl fmt::Display for RateLimited {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TOO_MANY_REQUESTS")?;
+        if let Some(message) = &self.message {
+            write!(f, ": {message}")?;
+        }
+        match self.meta.rate_limit {
+            Some(limit) => write!(
+                f,
+                " (HTTP 429; limit {}, window resets at Unix {})",
+                limit.limit,
+                limit
+                    .reset_at
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or_default()
+            ),
+            None => f.write_str(" (HTTP 429; no reset time given)"),
+        }
+    }
+}
+
+impl std::error::Error for RateLimited {}
+
+/// A response that could not be understood.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnexpectedResponse {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// The `Content-Type` the server claimed.
+    pub content_type: Option<String>,
+    /// Why it was not accepted (e.g. the JSON decoding error).
+    pub reason: String,
+    /// The first [`BODY_SNIPPET_LEN`] bytes of the body, lossily decoded.
+    pub snippet: String,
+    /// Metadata of the response.
+    pub meta: Option<ResponseMeta>,
+}
+
+impl fmt::Display for UnexpectedResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unexpected response: HTTP {}: {}; body starts {:?}",
+            self.status.as_u16(),
+            self.reason,
+            self.snippet
+        )
+    }
+}
+
+impl std::error::Error for UnexpectedResponse {}
+
+/// Input refused before sending.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidInput {
+    /// The group name is empty or only whitespace.
+    #[error("the group name is empty")]
+    EmptyGroupName,
+    /// No user ids were given.
+    #[error("no user ids given")]
+    NoUserIds,
+    /// An id is zero or negative.
+    #[error("{what} must be positive, got {value}")]
+    NonPositiveId {
+        /// Which id (`stp_id` or `user_id`).
+        what: &'static str,
+        /// The value given.
+        value: i64,
+    },
+    /// The same user id appears twice. Refused rather than silently deduplicated: a
+    /// duplicate usually means the caller's own bookkeeping is off.
+    #[error("user id {0} is given more than once")]
+    DuplicateUserId(i64),
+    /// A value cannot be sent in an HTTP header (e.g. a client request id with a newline).
+    #[error("{0} cannot be sent as an HTTP header value")]
+    InvalidHeaderValue(&'static str),
+    /// The request could not be built.
+    #[error("request could not be built: {0}")]
+    Request(String),
+}
+
+/// The client could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The base URL does not parse.
+    #[error("invalid base URL {url:?}: {reason}")]
+    InvalidBaseUrl {
+        /// The URL given.
+        url: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A plain-http base URL that is not loopback.
+    #[error(
+        "refusing to send credentials over plain http to {0:?}; use https, a loopback address, or allow_insecure_http(true)"
+    )]
+    InsecureBaseUrl(String),
+    /// The API key is empty.
+    #[error("the API key is empty")]
+    EmptyKey,
+    /// The API secret is empty.
+    #[error("the API secret is empty")]
+    EmptySecret,
+    /// The API key has characters an HTTP header cannot carry.
+    #[error("the API key must be visible ASCII")]
+    InvalidKey,
+    /// An environment variable is not set (or not UTF-8).
+    #[error("environment variable {0} is not set")]
+    MissingEnv(&'static str),
+    /// The HTTP client could not be created.
+    #[error("HTTP client: {0}")]
+    HttpClient(String),
+}
+
+macro_rules! labels {
+    ($($variant:ident => $text:literal: $doc:literal,)*) => {
+        /// Gate's error labels, as documented for API v4; anything else is kept in
+        /// [`Label::Other`].
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum Label {
+            $(#[doc = $doc] $variant,)*
+            /// A label this crate does not know, kept verbatim.
+            Other(String),
+        }
+
+        impl Label {
+            /// The label as Gate spells it.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(Label::$variant => $text,)*
+                    Label::Other(text) => text,
+                }
+            }
+
+            /// Parses Gate's spelling; unknown labels become [`Label::Other`].
+            pub fn parse(text: &str) -> Self {
+                match text {
+                    $($text => Label::$variant,)*
+                    other => Label::Other(other.to_owned()),
+                }
+            }
+        }
+    };
+}
+
+labels! {
+    InvalidCredentials => "INVALID_CREDENTIALS": "Invalid credentials.",
+    InvalidKey => "INVALID_KEY": "Unknown API key.",
+    IpForbidden => "IP_FORBIDDEN": "The caller's IP is not on the key's allow list.",
+    ReadOnly => "READ_ONLY": "The key is read-only.",
+    InvalidSignature => "INVALID_SIGNATURE": "SIGN does not match the request.",
+    MissingRequiredHeader => "MISSING_REQUIRED_HEADER": "KEY, Timestamp or SIGN is missing.",
+    RequestExpired => "REQUEST_EXPIRED": "The Timestamp is more than 60 s from Gate's clock.",
+    AccountLocked => "ACCOUNT_LOCKED": "The account is locked.",
+    Forbidden => "FORBIDDEN": "The account may not do this.",
+    InvalidParamValue => "INVALID_PARAM_VALUE": "A parameter has an invalid value.",
+    InvalidProtocol => "INVALID_PROTOCOL": "Invalid protocol.",
+    InvalidArgument => "INVALID_ARGUMENT": "Invalid argument.",
+    InvalidRequestBody => "INVALID_REQUEST_BODY": "The body is not valid.",
+    MissingRequiredParam => "MISSING_REQUIRED_PARAM": "A required parameter is missing.",
+    BadRequest => "BAD_REQUEST": "Bad request.",
+    InvalidContentType => "INVALID_CONTENT_TYPE": "Unsupported content type.",
+    NotAcceptable => "NOT_ACCEPTABLE": "Not acceptable.",
+    MethodNotAllowed => "METHOD_NOT_ALLOWED": "Method not allowed.",
+    NotFound => "NOT_FOUND": "No such resource.",
+    TooManyRequests => "TOO_MANY_REQUESTS": "Rate limit exceeded.",
+}
+
+impl fmt::Display for Label {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<&str> for Label {
+    fn from(text: &str) -> Self {
+        Label::parse(text)
+    }
+}
+
+/// Maps an error of the generated client, with what the transport recorded about the
+/// response, onto [`Error`].
+pub(crate) async fn from_generated(
+    error: progenitor_client::Error<GateError>,
+    operation: &'static str,
+    call: &CallState,
+) -> Error {
+    use progenitor_client::Error as G;
+
+    if let Some(limit) = call.body_limit_hit() {
+        let status = call.head().map_or(StatusCode::OK, |h| h.status);
+        return Error::BodyTooLarge { status, limit };
+    }
+    match error {
+        G::ErrorResponse(value) => {
+            let meta = ResponseMeta::from_parts(value.status(), value.headers());
+            let body = value.into_inner();
+            gate_error(meta, body)
+        }
+        G::InvalidResponsePayload(bytes, reason) => {
+            let Some(head) = call.head() else {
+                return unexpected(StatusCode::OK, None, reason.to_string(), &bytes, None);
+            };
+            let meta = ResponseMeta::from_parts(head.status, &head.headers);
+            if head.status == StatusCode::TOO_MANY_REQUESTS {
+                return rate_limited(meta, None, None);
+            }
+            let content_type = head
+                .headers
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            unexpected(head.status, content_type, reason.to_string(), &bytes, Some(meta))
+        }
+        G::UnexpectedResponse(response) => unexpected_response(response).await,
+        G::CommunicationError(e) | G::ResponseBodyError(e) | G::InvalidUpgrade(e) => {
+            transport(e)
+        }
+        G::InvalidRequest(message) => InvalidInput::Request(message).into(),
+        G::Custom(message) => {
+            if call.missing_credentials() {
+                Error::MissingCredentials { operation }
+            } else {
+                InvalidInput::Request(message).into()
+            }
+        }
+    }
+}
+
+/// A reqwest failure: timeouts apart from the rest.
+pub(crate) fn transport(error: reqwest::Error) -> Error {
+    if error.is_timeout() {
+        Error::Timeout
+    } else {
+        Error::Transport(error.without_url_query())
+    }
+}
+
+trait WithoutUrlQuery {
+    fn without_url_query(self) -> Self;
+}
+
+impl WithoutUrlQuery for reqwest::Error {
+    /// Keeps the path (useful) but drops the query: it may hold names the caller
+    /// considers private, and nothing in it helps with a transport failure.
+    fn without_url_query(mut self) -> Self {
+        if let Some(url) = self.url_mut() {
+            url.set_query(None);
+        }
+        self
+    }
+}
+
+fn gate_error(meta: ResponseMeta, body: GateError) -> Error {
+    if meta.status == StatusCode::TOO_MANY_REQUESTS {
+        return rate_limited(meta, Some(Label::parse(&body.label)), body.message);
+    }
+    Error::Api(Box::new(ApiError {
+        status: meta.status,
+        label: Label::parse(&body.label),
+        message: body.message,
+        detail: body.detail,
+        meta,
+    }))
+}
+
+fn rate_limited(meta: ResponseMeta, label: Option<Label>, message: Option<String>) -> Error {
+    Error::RateLimited(Box::new(RateLimited {
+        meta,
+        label,
+        message,
+    }))
+}
+
+async fn unexpected_response(response: reqwest::Response) -> Error {
+    let status = response.status();
+    let meta = ResponseMeta::from_parts(status, response.headers());
+    let header = |name| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    if status.is_redirection() {
+        return Error::Redirect {
+            status,
+            location: header(reqwest::header::LOCATION),
+        };
+    }
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        return rate_limited(meta, None, None);
+    }
+    let content_type = header(reqwest::header::CONTENT_TYPE);
+    let snippet = read_snippet(response).await;
+    unexpected(
+        status,
+        content_type,
+        "status not documented for this operation".to_owned(),
+        &snippet,
+        Some(meta),
+    )
+}
+
+/// Reads at most [`BODY_SNIPPET_LEN`] bytes of a body, stopping at the first error.
+async fn read_snippet(mut response: reqwest::Response) -> Vec<u8> {
+    let mut out = Vec::new();
+    while out.len() < BODY_SNIPPET_LEN {
+        match response.chunk().await {
+            Ok(Some(chunk)) => out.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    out.truncate(BODY_SNIPPET_LEN);
+    out
+}
+
+fn unexpected(
+    status: StatusCode,
+    content_type: Option<String>,
+    reason: String,
+    body: &[u8],
+    meta: Option<ResponseMeta>,
+) -> Error {
+    let end = body.len().min(BODY_SNIPPET_LEN);
+    Error::UnexpectedResponse(Box::new(UnexpectedResponse {
+        status,
+        content_type,
+        reason,
+        snippet: String::from_utf8_lossy(&body[..end]).into_owned(),
+        meta,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_round_trip_and_unknown_is_kept() {
+        for text in ["INVALID_SIGNATURE", "REQUEST_EXPIRED", "TOO_MANY_REQUESTS", "FORBIDDEN"] {
+            assert_eq!(Label::parse(text).as_str(), text);
+            assert!(!matches!(Label::parse(text), Label::Other(_)));
+        }
+        assert_eq!(Label::parse("NEW_LABEL"), Label::Other("NEW_LABEL".into()));
+        assert_eq!(Label::parse("NEW_LABEL").to_string(), "NEW_LABEL");
+    }
+
+    #[test]
+    fn api_error_display_prefers_message_then_detail() {
+        let meta = ResponseMeta::from_parts(StatusCode::UNAUTHORIZED, &Default::default());
+        let mut error = ApiError {
+            status: StatusCode::UNAUTHORIZED,
+            label: Label::InvalidSignature,
+            message: Some("Signature mismatch".into()),
+            detail: None,
+            meta,
+        };
+        assert_eq!(error.to_string(), "INVALID_SIGNATURE: Signature mismatch (HTTP 401)");
+        error.message = None;
+        error.detail = Some("details".into());
+        assert_eq!(error.to_string(), "INVALID_SIGNATURE: details (HTTP 401)");
+    }
+}

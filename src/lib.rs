@@ -1,0 +1,34 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs, unreachable_pub)]
+#![forbid(unsafe_code)]
+
+mod client;
+pub mod clock;
+mod credentials;
+pub mod error;
+mod generated;
+pub mod policy;
+pub mod response;
+pub mod signing;
+mod transport;
+
+#[cfg(feature = "mock")]
+pub mod mock;
+
+pub use client::{
+    AddUsers, BASE_URL_ENV, Client, ClientBuilder, ClockSync, CreateGroup,
+    DEFAULT_MAX_RESPONSE_BYTES, LIVE_BASE_URL, ListGroups, ListUsers, RemoveUsers,
+    TESTNET_BASE_URL,
+};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use credentials::{Credentials, KEY_ENV, SECRET_ENV};
+pub use error::{ApiError, Error, InvalidInput, Label};
+pub use policy::RetryPolicy;
+pub use response::{RateLimit, Response, ResponseMeta};
+pub use transport::{KEY_HEADER, SIGN_HEADER, TIMESTAMP_HEADER, sign_request};
+
+/// The API's models, generated from `openapi/gate-stp.yaml` (serde and `schemars`
+/// derives included, so their JSON Schema can be published or checked).
+pub mod models {
+    pub use crate::generated::types::{ServerTime, StpGroup, StpGroupUser};
+}

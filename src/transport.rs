@@ -1,0 +1,256 @@
+//! The request hook between the generated client and the network.
+//!
+//! The build generates the client with `HooksMode::Expected`, so this file's
+//! `impl ClientHooks for generated::Client` is required for the crate to compile: there is
+//! no build in which requests skip it. For every request it
+//! - drops progenitor's `api-version` header (Gate does not know it);
+//! - signs it (KEY, Timestamp, SIGN) unless the fragment marks the operation public with
+//!   `security: []`, refusing to send a private request without credentials;
+//! - records the response's status and headers for error reporting, and caps how much of
+//!   the body may be read.
+//!
+//! Retries, clock sync and pacing live one level up, in [`crate::policy`], because each
+//! attempt must be built and signed afresh.
+
+use std::{
+    fmt,
+    sync::{
+        Arc, OnceLock,
+        atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering},
+    },
+};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
+use reqwest::{
+    StatusCode,
+    header::{HeaderMap, HeaderName, HeaderValue},
+};
+
+use crate::{
+    Credentials,
+    clock::{Clock, unix_millis},
+    error::{Error, InvalidInput},
+    generated::{self, operations::OPERATIONS},
+    signing::{self, Signature, SigningInput},
+};
+
+/// `KEY` request header.
+pub const KEY_HEADER: HeaderName = HeaderName::from_static("key");
+/// `Timestamp` request header.
+pub const TIMESTAMP_HEADER: HeaderName = HeaderName::from_static("timestamp");
+/// `SIGN` request header.
+pub const SIGN_HEADER: HeaderName = HeaderName::from_static("sign");
+const API_VERSION_HEADER: HeaderName = HeaderName::from_static("api-version");
+
+/// Signs a built request in place for Gate: sets `KEY`, `Timestamp` and `SIGN` from the
+/// request's method, path, query and body bytes exactly as they will be sent.
+///
+/// This is the hook the client applies to every private request; it is public for callers
+/// who build requests by other means. `SIGN` and `KEY` are marked sensitive, so `Debug` of
+/// the request does not show them.
+///
+/// Fails only for a streaming body, whose bytes are not known before sending.
+pub fn sign_request(
+    request: &mut reqwest::Request,
+    credentials: &Credentials,
+    timestamp_secs: i64,
+) -> Result<(), Error> {
+    let body = match request.body() {
+        None => &[][..],
+        Some(body) => body.as_bytes().ok_or(InvalidInput::Request(
+            "a streaming body cannot be signed".to_owned(),
+        ))?,
+    };
+    let timestamp = HeaderValue::from(timestamp_secs);
+    let signature = signing::sign(
+        credentials.secret_bytes(),
+        &SigningInput {
+            method: request.method().as_str(),
+            path: request.url().path(),
+            query: request.url().query().unwrap_or_default(),
+            body,
+            // Digits only: always valid text.
+            timestamp: timestamp.to_str().unwrap_or_default(),
+        },
+    );
+    let sign = sign_header_value(&signature);
+    let headers = request.headers_mut();
+    headers.insert(KEY_HEADER, credentials.key_header().clone());
+    headers.insert(TIMESTAMP_HEADER, timestamp);
+    headers.insert(SIGN_HEADER, sign);
+    Ok(())
+}
+
+fn sign_header_value(signature: &Signature) -> HeaderValue {
+    let mut hex = [0u8; Signature::HEX_LEN];
+    let mut value = HeaderValue::from_bytes(signature.write_hex(&mut hex).as_bytes())
+        .unwrap_or_else(|_| HeaderValue::from_static(""));
+    value.set_sensitive(true);
+    value
+}
+
+/// Whether requests of the operation the generated client calls `rust_name` are signed.
+/// Unknown operations are signed: only the fragment can make one public.
+pub(crate) fn requires_signature(rust_name: &str) -> bool {
+    OPERATIONS
+        .iter()
+        .find(|op| op.rust_name == rust_name)
+        .is_none_or(|op| op.signed)
+}
+
+/// State shared by every call of one [`crate::Client`].
+pub(crate) struct Shared {
+    pub(crate) credentials: Option<Credentials>,
+    pub(crate) clock: Arc<dyn Clock>,
+    /// Gate's clock minus ours, in milliseconds, as measured by the last sync.
+    pub(crate) offset_ms: AtomicI64,
+    pub(crate) max_body_bytes: usize,
+}
+
+impl Shared {
+    /// The Timestamp to sign with now: our clock corrected by the measured offset.
+    pub(crate) fn timestamp_secs(&self) -> i64 {
+        (unix_millis(self.clock.now()).saturating_add(self.offset_ms.load(Ordering::Relaxed)))
+            .div_euclid(1000)
+    }
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared")
+            .field("credentials", &self.credentials)
+            .field("clock", &self.clock)
+            .field("offset_ms", &self.offset_ms)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .finish()
+    }
+}
+
+/// The generated client's `Inner`: the shared state plus what one attempt records.
+#[derive(Clone, Debug)]
+pub(crate) struct CallContext {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) call: Arc<CallState>,
+}
+
+/// What the hook learned during one attempt, read back when mapping errors.
+#[derive(Debug, Default)]
+pub(crate) struct CallState {
+    head: OnceLock<ResponseHead>,
+    body_limit_hit: AtomicUsize,
+    missing_credentials: AtomicBool,
+}
+
+/// Status and headers of a response.
+#[derive(Debug)]
+pub(crate) struct ResponseHead {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+}
+
+impl CallState {
+    pub(crate) fn head(&self) -> Option<&ResponseHead> {
+        self.head.get()
+    }
+
+    /// The body limit, if the response exceeded it.
+    pub(crate) fn body_limit_hit(&self) -> Option<usize> {
+        match self.body_limit_hit.load(Ordering::Relaxed) {
+            0 => None,
+            limit => Some(limit),
+        }
+    }
+
+    pub(crate) fn missing_credentials(&self) -> bool {
+        self.missing_credentials.load(Ordering::Relaxed)
+    }
+}
+
+impl ClientHooks<CallContext> for generated::Client {
+    async fn pre<E>(
+        &self,
+        request: &mut reqwest::Request,
+        info: &OperationInfo,
+    ) -> Result<(), progenitor_client::Error<E>> {
+        request.headers_mut().remove(API_VERSION_HEADER);
+        if !requires_signature(info.operation_id) {
+            return Ok(());
+        }
+        let context = self.inner();
+        let Some(credentials) = &context.shared.credentials else {
+            context
+                .call
+                .missing_credentials
+                .store(true, Ordering::Relaxed);
+            return Err(progenitor_client::Error::Custom(
+                "private operation without credentials".to_owned(),
+            ));
+        };
+        sign_request(request, credentials, context.shared.timestamp_secs())
+            .map_err(|e| progenitor_client::Error::InvalidRequest(e.to_string()))
+    }
+
+    async fn exec(
+        &self,
+        request: reqwest::Request,
+        _info: &OperationInfo,
+    ) -> reqwest::Result<reqwest::Response> {
+        let response = self.client().execute(request).await?;
+        let context = self.inner();
+        let _ = context.call.head.set(ResponseHead {
+            status: response.status(),
+            headers: response.headers().clone(),
+        });
+        Ok(cap_body(
+            response,
+            context.shared.max_body_bytes,
+            &context.call,
+        ))
+    }
+}
+
+/// Makes sure no more than `limit` bytes of the body are ever read.
+///
+/// A body whose declared length fits is left alone (hyper never reads past a declared
+/// length); a larger one is replaced by an empty body, and a body of unknown length is
+/// read through a counter that fails past the limit. Either way the attempt is marked,
+/// so the error says why.
+fn cap_body(response: reqwest::Response, limit: usize, call: &Arc<CallState>) -> reqwest::Response {
+    let declared = response.content_length();
+    if declared.is_some_and(|length| length <= limit as u64) {
+        return response;
+    }
+    let (status, version, headers) = (
+        response.status(),
+        response.version(),
+        response.headers().clone(),
+    );
+    let body = if declared.is_some() {
+        call.body_limit_hit.store(limit, Ordering::Relaxed);
+        reqwest::Body::from(Bytes::new())
+    } else {
+        let call = Arc::clone(call);
+        let mut read = 0usize;
+        reqwest::Body::wrap_stream(response.bytes_stream().map(move |chunk| {
+            let chunk = chunk?;
+            read = read.saturating_add(chunk.len());
+            if read > limit {
+                call.body_limit_hit.store(limit, Ordering::Relaxed);
+                return Err(BodyLimitExceeded(limit).into());
+            }
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(chunk)
+        }))
+    };
+    let mut rebuilt = http::Response::new(body);
+    *rebuilt.status_mut() = status;
+    *rebuilt.version_mut() = version;
+    *rebuilt.headers_mut() = headers;
+    reqwest::Response::from(rebuilt)
+}
+
+/// The body went past the configured limit.
+#[derive(Debug, thiserror::Error)]
+#[error("response body larger than {0} bytes")]
+struct BodyLimitExceeded(usize);
