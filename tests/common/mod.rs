@@ -1,0 +1,88 @@
+//! Test support shared by the integration tests.
+//!
+//! `gate_sign` is a second, independent implementation of Gate's APIv4 signature,
+//! written from Gate's documentation (not from `gate_stp::signing`): it works on the
+//! bytes a server received and decodes the query byte by byte.
+#![allow(dead_code)]
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::{Digest, Sha512};
+
+/// Gate's form decoding of a raw query: `+` is a space, `%XX` is a byte; anything else,
+/// including a malformed escape, stays as it is.
+pub fn form_decode(raw: &str) -> Vec<u8> {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let high = bytes.get(i + 1).copied().and_then(hex_digit);
+                let low = bytes.get(i + 2).copied().and_then(hex_digit);
+                match (high, low) {
+                    (Some(high), Some(low)) => {
+                        out.push(high * 16 + low);
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    out
+}
+
+fn hex_digit(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
+/// SIGN for a request as received: `HMAC-SHA512(secret, METHOD\npath\ndecoded query\nhex(sha512(body))\ntimestamp)`.
+pub fn gate_sign(secret: &str, method: &str, path: &str, raw_query: &str, body: &[u8], timestamp: &str) -> String {
+    let mut message = Vec::new();
+    message.extend_from_slice(method.to_uppercase().as_bytes());
+    message.push(b'\n');
+    message.extend_from_slice(path.as_bytes());
+    message.push(b'\n');
+    message.extend_from_slice(&form_decode(raw_query));
+    message.push(b'\n');
+    message.extend_from_slice(hex::encode(Sha512::digest(body)).as_bytes());
+    message.push(b'\n');
+    message.extend_from_slice(timestamp.as_bytes());
+    let mut mac = <Hmac<Sha512> as KeyInit>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(&message);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Checks a request received by a wiremock server the way Gate does; `Err` says why not.
+pub fn verify_wiremock(request: &wiremock::Request, key: &str, secret: &str) -> Result<(), String> {
+    let header = |name: &str| {
+        request
+            .headers
+            .get(name)
+            .map(|v| v.to_str().map(str::to_owned).map_err(|_| format!("{name} not text")))
+            .transpose()?
+            .ok_or_else(|| format!("missing header {name}"))
+    };
+    let sent_key = header("KEY")?;
+    let timestamp = header("Timestamp")?;
+    let sign = header("SIGN")?;
+    if sent_key != key {
+        return Err(format!("wrong key {sent_key}"));
+    }
+    let expected = gate_sign(
+        secret,
+        request.method.as_str(),
+        request.url.path(),
+        request.url.query().unwrap_or(""),
+        &request.body,
+        &timestamp,
+    );
+    if expected != sign {
+        return Err("signature mismatch".into());
+    }
+    Ok(())
+}
+

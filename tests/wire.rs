@@ -1,0 +1,349 @@
+//! Each operation against a local wiremock server that checks signatures the way Gate
+//! does (tests/common, written from the spec, independent of the crate's signer), and
+//! what arrives on the wire byte for byte.
+
+mod common;
+
+use gate_stp::{Client, Credentials, Error, InvalidInput, Label, ManualClock, RetryPolicy};
+use serde_json::json;
+use wiremock::{
+    Mock, MockServer, Request, Respond, ResponseTemplate,
+    matchers::{method, path},
+};
+
+const KEY: &str = "wire-test-key";
+const SECRET: &str = "wire-test-secret-do-not-print";
+const NOW: u64 = 1_700_000_000;
+
+/// Answers like Gate: 401 INVALID_SIGNATURE unless the request verifies, else `body`.
+struct Gate(serde_json::Value);
+
+impl Respond for Gate {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        match common::verify_wiremock(request, KEY, SECRET) {
+            Ok(()) => ResponseTemplate::new(200)
+                .set_body_json(&self.0)
+                .insert_header("X-Gate-RateLimit-Requests-Remain", "149")
+                .insert_header("X-Gate-RateLimit-Limit", "150")
+                .insert_header("X-Gate-RateLimit-Reset-Timestamp", "1700000010")
+                .insert_header("X-Gate-Trace-Id", "trace-1"),
+            Err(why) => ResponseTemplate::new(401)
+                .set_body_json(json!({"label": "INVALID_SIGNATURE", "message": why})),
+        }
+    }
+}
+
+fn client(server: &MockServer) -> Client {
+    Client::builder()
+        .base_url(format!("{}/api/v4", server.uri()))
+        .credentials(Credentials::new(KEY, SECRET).unwrap())
+        .clock(ManualClock::at_unix_secs(NOW))
+        .retry_policy(RetryPolicy::none())
+        .build()
+        .unwrap()
+}
+
+async fn only_request(server: &MockServer) -> Request {
+    let mut received = server.received_requests().await.unwrap();
+    assert_eq!(received.len(), 1, "expected exactly one request");
+    received.remove(0)
+}
+
+fn assert_signed_headers(request: &Request) {
+    let headers = &request.headers;
+    assert_eq!(headers.get("KEY").unwrap(), KEY);
+    assert_eq!(headers.get("Timestamp").unwrap(), &NOW.to_string());
+    assert_eq!(headers.get("SIGN").unwrap().len(), 128);
+    assert!(headers.get("api-version").is_none(), "progenitor's api-version header leaked");
+    assert_eq!(headers.get("accept").unwrap(), "application/json");
+}
+
+#[tokio::test]
+async fn list_groups_with_a_name_that_needs_encoding() {
+    let server = MockServer::start().await;
+    let group = json!([{"id": 123435, "name": "a b+c&d=é", "creator_id": 10000, "create_time": 1548000000}]);
+    Mock::given(method("GET"))
+        .and(path("/api/v4/account/stp_groups"))
+        .respond_with(Gate(group))
+        .mount(&server)
+        .await;
+
+    let groups = client(&server).list_groups().name("a b+c&d=é,%").await.unwrap();
+    assert_eq!(groups.len(), 1);
+    assert_eq!(groups[0].name, "a b+c&d=é");
+    assert_eq!(groups[0].id, Some(123435));
+    let limit = groups.rate_limit().unwrap();
+    assert_eq!((limit.limit, limit.remaining), (150, 149));
+    assert_eq!(groups.meta().trace_id.as_deref(), Some("trace-1"));
+
+    let request = only_request(&server).await;
+    assert_signed_headers(&request);
+    assert_eq!(request.url.query(), Some("name=a+b%2Bc%26d%3D%C3%A9%2C%25"));
+    assert!(request.body.is_empty());
+}
+
+#[tokio::test]
+async fn list_groups_without_a_name_sends_no_query() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v4/account/stp_groups"))
+        .respond_with(Gate(json!([])))
+        .mount(&server)
+        .await;
+    assert!(client(&server).list_groups().await.unwrap().is_empty());
+    assert_eq!(only_request(&server).await.url.query(), None);
+}
+
+#[tokio::test]
+async fn create_group_sends_only_the_name() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v4/account/stp_groups"))
+        .respond_with(Gate(json!({"id": 7, "name": "mm desk", "creator_id": 10000, "create_time": 1700000000})))
+        .mount(&server)
+        .await;
+
+    let group = client(&server).create_group("mm desk").await.unwrap();
+    assert_eq!((group.id, group.creator_id), (Some(7), Some(10000)));
+
+    let request = only_request(&server).await;
+    assert_signed_headers(&request);
+    assert_eq!(request.body, br#"{"name":"mm desk"}"#);
+    assert_eq!(request.headers.get("content-type").unwrap(), "application/json");
+}
+
+#[tokio::test]
+async fn list_users_puts_the_id_in_the_path() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v4/account/stp_groups/9223372036854775807/users"))
+        .respond_with(Gate(json!([{"user_id": 10001, "stp_id": 9223372036854775807i64, "create_time": 1}])))
+        .mount(&server)
+        .await;
+    let users = client(&server).list_users(i64::MAX).await.unwrap();
+    assert_eq!(users[0].stp_id, Some(i64::MAX));
+    assert_signed_headers(&only_request(&server).await);
+}
+
+#[tokio::test]
+async fn add_users_sends_a_json_array() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v4/account/stp_groups/7/users"))
+        .respond_with(Gate(json!([
+            {"user_id": 10001, "stp_id": 7, "create_time": 1},
+            {"user_id": 10002, "stp_id": 7, "create_time": 1}
+        ])))
+        .mount(&server)
+        .await;
+    let users = client(&server).add_users(7, &[10001, 10002]).await.unwrap();
+    assert_eq!(users.iter().map(|u| u.user_id).collect::<Vec<_>>(), [Some(10001), Some(10002)]);
+    let request = only_request(&server).await;
+    assert_signed_headers(&request);
+    assert_eq!(request.body, b"[10001,10002]");
+}
+
+#[tokio::test]
+async fn remove_users_joins_ids_in_one_query_parameter() {
+    let server = MockServer::start().await;
+    Mock::given(method("DELETE"))
+        .and(path("/api/v4/account/stp_groups/7/users"))
+        .respond_with(Gate(json!([])))
+        .mount(&server)
+        .await;
+    client(&server)
+        .remove_users(7, &[10001, 10002, 10003])
+        .await
+        .unwrap();
+    let request = only_request(&server).await;
+    assert_signed_headers(&request);
+    // Sent encoded, signed decoded (`user_id=10001,10002,10003`): the verifier accepted it.
+    assert_eq!(request.url.query(), Some("user_id=10001%2C10002%2C10003"));
+    assert!(request.body.is_empty());
+}
+
+#[tokio::test]
+async fn server_time_is_sent_unsigned_and_sync_keeps_the_offset() {
+    let server = MockServer::start().await;
+    // Gate is 5 s ahead of our (fixed) clock.
+    Mock::given(method("GET"))
+        .and(path("/api/v4/spot/time"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"server_time": (NOW + 5) * 1000})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v4/account/stp_groups"))
+        .respond_with(Gate(json!([])))
+        .mount(&server)
+        .await;
+
+    let client = client(&server);
+    let sync = client.sync_clock().await.unwrap();
+    assert_eq!(sync.offset_ms, 5000);
+    assert_eq!(client.clock_offset_ms(), 5000);
+    client.list_groups().await.unwrap();
+
+    let received = server.received_requests().await.unwrap();
+    let time = &received[0];
+    for header in ["KEY", "SIGN", "Timestamp", "api-version"] {
+        assert!(time.headers.get(header).is_none(), "{header} sent to /spot/time");
+    }
+    assert_eq!(received[1].headers.get("Timestamp").unwrap(), &(NOW + 5).to_string());
+}
+
+#[tokio::test]
+async fn client_request_id_and_expiry_headers_are_sent() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v4/account/stp_groups"))
+        .respond_with(Gate(json!([])))
+        .mount(&server)
+        .await;
+    client(&server)
+        .list_groups()
+        .client_request_id("req-42")
+        .expires_in(std::time::Duration::from_secs(3))
+        .await
+        .unwrap();
+    let request = only_request(&server).await;
+    assert_eq!(request.headers.get("X-Client-Request-Id").unwrap(), "req-42");
+    assert_eq!(request.headers.get("x-gate-exptime").unwrap(), &(NOW * 1000 + 3000).to_string());
+}
+
+async fn error_for(template: ResponseTemplate) -> Error {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(template)
+        .mount(&server)
+        .await;
+    client(&server).list_groups().await.unwrap_err()
+}
+
+#[tokio::test]
+async fn gate_json_error_maps_to_api_with_label() {
+    let error = error_for(
+        ResponseTemplate::new(401)
+            .set_body_json(json!({"label": "INVALID_SIGNATURE", "message": "Signature mismatch"})),
+    )
+    .await;
+    let Error::Api(api) = &error else { panic!("{error:?}") };
+    assert_eq!(api.status.as_u16(), 401);
+    assert_eq!(api.label, Label::InvalidSignature);
+    assert_eq!(api.message.as_deref(), Some("Signature mismatch"));
+    assert_eq!(error.to_string(), "INVALID_SIGNATURE: Signature mismatch (HTTP 401)");
+}
+
+#[tokio::test]
+async fn detail_error_keeps_the_detail() {
+    let error = error_for(
+        ResponseTemplate::new(400).set_body_json(json!({"label": "INVALID_PARAM_VALUE", "detail": "stp_id"})),
+    )
+    .await;
+    let Error::Api(api) = &error else { panic!("{error:?}") };
+    assert_eq!(api.label, Label::InvalidParamValue);
+    assert_eq!((api.message.as_deref(), api.detail.as_deref()), (None, Some("stp_id")));
+}
+
+#[tokio::test]
+async fn html_502_is_an_unexpected_response_with_a_snippet() {
+    let error = error_for(
+        ResponseTemplate::new(502)
+            .set_body_raw("<html><body>502 Bad Gateway</body></html>", "text/html"),
+    )
+    .await;
+    let Error::UnexpectedResponse(response) = &error else { panic!("{error:?}") };
+    assert_eq!(response.status.as_u16(), 502);
+    assert_eq!(response.content_type.as_deref(), Some("text/html"));
+    assert!(response.snippet.starts_with("<html><body>502"));
+}
+
+#[tokio::test]
+async fn empty_200_is_not_mistaken_for_success() {
+    let error = error_for(ResponseTemplate::new(200)).await;
+    let Error::UnexpectedResponse(response) = &error else { panic!("{error:?}") };
+    assert_eq!(response.status.as_u16(), 200);
+    assert_eq!(response.snippet, "");
+}
+
+#[tokio::test]
+async fn truncated_json_is_an_unexpected_response() {
+    let error = error_for(
+        ResponseTemplate::new(200).set_body_raw(r#"[{"id": 1, "na"#, "application/json"),
+    )
+    .await;
+    let Error::UnexpectedResponse(response) = &error else { panic!("{error:?}") };
+    assert_eq!(response.status.as_u16(), 200);
+    assert!(response.snippet.contains(r#""na"#));
+    assert!(response.reason.contains("EOF"), "{}", response.reason);
+}
+
+#[tokio::test]
+async fn invalid_input_and_missing_credentials_send_nothing() {
+    let server = MockServer::start().await;
+    let client = client(&server);
+    let cases = [
+        client.create_group("  ").await.unwrap_err(),
+        client.add_users(7, &[]).await.unwrap_err(),
+        client.add_users(7, &[1, -2]).await.unwrap_err(),
+        client.remove_users(7, &[3, 3]).await.unwrap_err(),
+        client.list_users(0).await.unwrap_err(),
+        client.list_groups().client_request_id("bad\nid").await.unwrap_err(),
+    ];
+    let expected = [
+        InvalidInput::EmptyGroupName,
+        InvalidInput::NoUserIds,
+        InvalidInput::NonPositiveId { what: "user_id", value: -2 },
+        InvalidInput::DuplicateUserId(3),
+        InvalidInput::NonPositiveId { what: "stp_id", value: 0 },
+        InvalidInput::InvalidHeaderValue("client request id"),
+    ];
+    for (error, expected) in cases.iter().zip(expected) {
+        assert!(matches!(error, Error::InvalidInput(e) if *e == expected), "{error:?}");
+    }
+
+    let anonymous = Client::builder()
+        .base_url(format!("{}/api/v4", server.uri()))
+        .build()
+        .unwrap();
+    let error = anonymous.list_groups().await.unwrap_err();
+    assert!(matches!(error, Error::MissingCredentials { operation: "listSTPGroups" }));
+    assert!(server.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn secret_and_sign_never_show_in_debug_or_errors() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .set_body_json(json!({"label": "INVALID_SIGNATURE", "message": "Signature mismatch"})),
+        )
+        .mount(&server)
+        .await;
+    let client = client(&server);
+    let error = client.list_groups().await.unwrap_err();
+    let sign = only_request(&server).await.headers.get("SIGN").unwrap().to_str().unwrap().to_owned();
+
+    let texts = [
+        format!("{client:?}"),
+        format!("{:?}", client.credentials().unwrap()),
+        format!("{error:?}"),
+        error.to_string(),
+    ];
+    for text in &texts {
+        assert!(!text.contains(SECRET), "secret in {text}");
+        assert!(!text.contains(&sign), "SIGN in {text}");
+        assert!(!text.contains(KEY), "full key in {text}");
+    }
+}
+
+#[test]
+fn the_verifier_decodes_like_gate() {
+    assert_eq!(common::form_decode("a+b%2C%zz%4"), b"a b,%zz%4");
+    assert_eq!(common::form_decode("%E4%B8%AD"), "中".as_bytes());
+    // The verifier reproduces Gate's published example.
+    assert_eq!(
+        common::gate_sign("secret", "GET", "/api/v4/futures/orders", "contract=BTC_USD&status=finished&limit=50", b"", "1541993715"),
+        "55f84ea195d6fe57ce62464daaa7c3c02fa9d1dde954e4c898289c9a2407a3d6fb3faf24deff16790d726b66ac9f74526668b13bd01029199cc4fcc522418b8a"
+    );
+}
