@@ -41,7 +41,11 @@ fn run() -> Result<(), String> {
         // No default `impl ClientHooks`: without src/transport.rs's impl the crate does not
         // compile, so no build can send an unsigned private request.
         .with_hooks(HooksMode::Expected)
-        .with_inner_type("crate::transport::CallContext".parse().map_err(|e| format!("{e}"))?)
+        .with_inner_type(
+            "crate::transport::CallContext"
+                .parse()
+                .map_err(|e| format!("{e}"))?,
+        )
         .with_derive("schemars::JsonSchema");
 
     let mut generator = Generator::new(&settings);
@@ -67,7 +71,9 @@ fn operations_table(spec: &OpenAPI) -> Result<String, String> {
     let mut rows = Vec::new();
     for (path, item) in &spec.paths.paths {
         let ReferenceOr::Item(item) = item else {
-            return Err(format!("path {path}: external path items are not supported"));
+            return Err(format!(
+                "path {path}: external path items are not supported"
+            ));
         };
         for (method, op) in item.iter() {
             let id = op

@@ -359,8 +359,7 @@ impl Client {
 
     /// The time signing uses now: our clock corrected by the offset.
     pub fn now(&self) -> SystemTime {
-        let ms = unix_millis(self.inner.shared.clock.now())
-            .saturating_add(self.clock_offset_ms());
+        let ms = unix_millis(self.inner.shared.clock.now()).saturating_add(self.clock_offset_ms());
         from_unix_millis(ms)
     }
 
@@ -383,7 +382,10 @@ impl Client {
         let before = clock.now();
         let response = self.server_time().await?;
         let round_trip = started.elapsed();
-        let local_time = before.checked_add(round_trip / 2).unwrap_or(before);
+        // The midpoint by the signing clock itself, not by `Instant`: a clock that did not
+        // move (a `ManualClock`) or jumped back must not be shifted by real elapsed time.
+        let half = clock.now().duration_since(before).unwrap_or_default() / 2;
+        let local_time = before.checked_add(half).unwrap_or(before);
         let server_ms = response.server_time.ok_or_else(|| {
             Error::UnexpectedResponse(Box::new(error::UnexpectedResponse {
                 status: response.meta().status,
@@ -395,7 +397,11 @@ impl Client {
         })?;
         let offset_ms = server_ms.saturating_sub(unix_millis(local_time));
         self.set_clock_offset_ms(offset_ms);
-        debug!(offset_ms, round_trip_ms = round_trip.as_millis() as u64, "clock synced with Gate");
+        debug!(
+            offset_ms,
+            round_trip_ms = round_trip.as_millis() as u64,
+            "clock synced with Gate"
+        );
         Ok(ClockSync {
             server_time: from_unix_millis(server_ms),
             local_time,
@@ -475,7 +481,7 @@ impl Client {
         if op.signed && inner.shared.credentials.is_none() {
             return Err(Error::MissingCredentials { operation: op.id });
         }
-        let headers = self.headers(op, options)?;
+        let mut headers = self.headers(op, options)?;
         let policy = options.retry.as_ref().unwrap_or(&inner.retry);
         let span = tracing::info_span!(
             "gate_stp.request",
@@ -521,11 +527,11 @@ impl Client {
                     Err(_elapsed) => Err(Error::Timeout),
                 };
                 let latency = attempt_started.elapsed();
-                let meta = match &outcome {
-                    Ok(response) => Some(response.meta()),
-                    Err(e) => e.meta(),
-                };
-                if let Some(meta) = meta {
+                // From the head the transport recorded, not from the outcome: a redirect,
+                // an oversized body or a body cut off mid-way carry no metadata, but their
+                // status, trace id and rate limit arrived all the same.
+                if let Some(head) = call.head() {
+                    let meta = ResponseMeta::from_parts(head.status, &head.headers);
                     span.record("status", meta.status.as_u16());
                     if let Some(trace_id) = &meta.trace_id {
                         span.record("trace_id", trace_id.as_str());
@@ -542,14 +548,25 @@ impl Client {
                 if headers.deadline_passed(self.now()) {
                     return Err(error);
                 }
+                // Only a signed request can be expired: resyncing after an unsigned one
+                // (the clock sync itself) would recurse for as long as the server says so.
                 if inner.resync_on_expired
+                    && op.signed
                     && !resynced
                     && error.label() == Some(&Label::RequestExpired)
                 {
                     resynced = true;
                     debug!(attempt, "REQUEST_EXPIRED: syncing the clock and sending again");
                     // Boxed: sync_clock sends a request through this same function.
-                    Box::pin(self.sync_clock()).await?;
+                    if let Err(sync_error) = Box::pin(self.sync_clock()).await {
+                        // The caller asked for this operation, not for /spot/time: its own
+                        // (definitive) answer is what they get.
+                        debug!(error = %sync_error, "clock sync failed");
+                        return Err(error);
+                    }
+                    // A window given as a duration was measured on the stale clock: by
+                    // Gate's clock that deadline may already be past.
+                    headers = self.headers(op, options)?;
                     attempt += 1;
                     continue;
                 }
@@ -572,12 +589,15 @@ impl Client {
 
     /// Per-call headers, checked once: the client request id and the expiry deadline.
     fn headers(&self, op: &OperationSpec, options: &CallOptions) -> Result<Headers, Error> {
-        if let Some(id) = &options.client_request_id {
-            if HeaderValue::from_str(id).is_err() {
-                return Err(InvalidInput::InvalidHeaderValue("client request id").into());
-            }
+        if let Some(id) = &options.client_request_id
+            && HeaderValue::from_str(id).is_err()
+        {
+            return Err(InvalidInput::InvalidHeaderValue("client request id").into());
         }
-        let deadline = match (options.expires_at, options.expires_in.or(self.inner.default_expiry)) {
+        let deadline = match (
+            options.expires_at,
+            options.expires_in.or(self.inner.default_expiry),
+        ) {
             _ if !op.signed => None,
             (Some(at), _) => Some(unix_millis(at)),
             (None, Some(window)) => {
@@ -625,7 +645,8 @@ impl Headers {
     }
 
     fn deadline_passed(&self, now: SystemTime) -> bool {
-        self.exptime_ms.is_some_and(|deadline| unix_millis(now) >= deadline)
+        self.exptime_ms
+            .is_some_and(|deadline| unix_millis(now) >= deadline)
     }
 }
 
@@ -734,7 +755,10 @@ impl ListGroups<'_> {
                 &OPS.list_stp_groups,
                 Idempotency::Read,
                 &self.options,
-                |api, h| async move { api.list_stp_groups(name, h.request_id(), h.exptime_ms).await },
+                |api, h| async move {
+                    api.list_stp_groups(name, h.request_id(), h.exptime_ms)
+                        .await
+                },
             )
             .await
     }
@@ -768,7 +792,10 @@ impl CreateGroup<'_> {
                 &OPS.create_stp_group,
                 Idempotency::Unsafe,
                 &self.options,
-                |api, h| async move { api.create_stp_group(h.request_id(), h.exptime_ms, body).await },
+                |api, h| async move {
+                    api.create_stp_group(h.request_id(), h.exptime_ms, body)
+                        .await
+                },
             )
             .await
     }
@@ -929,9 +956,15 @@ mod tests {
         assert_eq!(check_user_ids(&[]), Err(InvalidInput::NoUserIds));
         assert_eq!(
             check_user_ids(&[1, 0]),
-            Err(InvalidInput::NonPositiveId { what: "user_id", value: 0 })
+            Err(InvalidInput::NonPositiveId {
+                what: "user_id",
+                value: 0
+            })
         );
-        assert_eq!(check_user_ids(&[1, 2, 1]), Err(InvalidInput::DuplicateUserId(1)));
+        assert_eq!(
+            check_user_ids(&[1, 2, 1]),
+            Err(InvalidInput::DuplicateUserId(1))
+        );
         assert_eq!(check_user_ids(&[3, 1, 2]), Ok(()));
         assert_eq!(join_ids(&[10001, 2, 3]), "10001,2,3");
     }

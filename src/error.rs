@@ -29,7 +29,9 @@ pub enum Error {
     RateLimited(Box<RateLimited>),
     /// The server answered with a redirect. It is not followed, so the key and signature
     /// only ever go to the configured host.
-    #[error("HTTP {status} redirect to {location:?} not followed: requests only go to the configured base URL")]
+    #[error(
+        "HTTP {status} redirect to {location:?} not followed: requests only go to the configured base URL"
+    )]
     Redirect {
         /// The 3xx status.
         status: StatusCode,
@@ -345,8 +347,28 @@ pub(crate) async fn from_generated(
     use progenitor_client::Error as G;
 
     if let Some(limit) = call.body_limit_hit() {
-        let status = call.head().map_or(StatusCode::OK, |h| h.status);
-        return Error::BodyTooLarge { status, limit };
+        let Some(head) = call.head() else {
+            return Error::BodyTooLarge {
+                status: StatusCode::OK,
+                limit,
+            };
+        };
+        // A 429 or a redirect says all it has to say in its status and headers: an
+        // oversized body must not hide the reset time or the location.
+        if head.status == StatusCode::TOO_MANY_REQUESTS {
+            return rate_limited(
+                ResponseMeta::from_parts(head.status, &head.headers),
+                None,
+                None,
+            );
+        }
+        if head.status.is_redirection() {
+            return redirect(head.status, &head.headers);
+        }
+        return Error::BodyTooLarge {
+            status: head.status,
+            limit,
+        };
     }
     match error {
         G::ErrorResponse(value) => {
@@ -367,12 +389,16 @@ pub(crate) async fn from_generated(
                 .get(reqwest::header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
-            unexpected(head.status, content_type, reason.to_string(), &bytes, Some(meta))
+            unexpected(
+                head.status,
+                content_type,
+                reason.to_string(),
+                &bytes,
+                Some(meta),
+            )
         }
         G::UnexpectedResponse(response) => unexpected_response(response).await,
-        G::CommunicationError(e) | G::ResponseBodyError(e) | G::InvalidUpgrade(e) => {
-            transport(e)
-        }
+        G::CommunicationError(e) | G::ResponseBodyError(e) | G::InvalidUpgrade(e) => transport(e),
         G::InvalidRequest(message) => InvalidInput::Request(message).into(),
         G::Custom(message) => {
             if call.missing_credentials() {
@@ -429,6 +455,16 @@ fn rate_limited(meta: ResponseMeta, label: Option<Label>, message: Option<String
     }))
 }
 
+fn redirect(status: StatusCode, headers: &reqwest::header::HeaderMap) -> Error {
+    Error::Redirect {
+        status,
+        location: headers
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    }
+}
+
 async fn unexpected_response(response: reqwest::Response) -> Error {
     let status = response.status();
     let meta = ResponseMeta::from_parts(status, response.headers());
@@ -440,10 +476,7 @@ async fn unexpected_response(response: reqwest::Response) -> Error {
             .map(str::to_owned)
     };
     if status.is_redirection() {
-        return Error::Redirect {
-            status,
-            location: header(reqwest::header::LOCATION),
-        };
+        return redirect(status, response.headers());
     }
     if status == StatusCode::TOO_MANY_REQUESTS {
         return rate_limited(meta, None, None);
@@ -495,7 +528,12 @@ mod tests {
 
     #[test]
     fn labels_round_trip_and_unknown_is_kept() {
-        for text in ["INVALID_SIGNATURE", "REQUEST_EXPIRED", "TOO_MANY_REQUESTS", "FORBIDDEN"] {
+        for text in [
+            "INVALID_SIGNATURE",
+            "REQUEST_EXPIRED",
+            "TOO_MANY_REQUESTS",
+            "FORBIDDEN",
+        ] {
             assert_eq!(Label::parse(text).as_str(), text);
             assert!(!matches!(Label::parse(text), Label::Other(_)));
         }
@@ -513,7 +551,10 @@ mod tests {
             detail: None,
             meta,
         };
-        assert_eq!(error.to_string(), "INVALID_SIGNATURE: Signature mismatch (HTTP 401)");
+        assert_eq!(
+            error.to_string(),
+            "INVALID_SIGNATURE: Signature mismatch (HTTP 401)"
+        );
         error.message = None;
         error.detail = Some("details".into());
         assert_eq!(error.to_string(), "INVALID_SIGNATURE: details (HTTP 401)");

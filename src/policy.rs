@@ -12,7 +12,6 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-
 use reqwest::StatusCode;
 
 use crate::{error::Error, response::RateLimit};
@@ -143,10 +142,10 @@ impl RetryPolicy {
             .saturating_mul(1u32 << exponent)
             .min(self.max_backoff);
         let mut wait = jitter(ceiling);
-        if let Error::RateLimited(limited) = error {
-            if let Some(limit) = limited.meta.rate_limit {
-                wait = wait.max(limit.reset_in(now));
-            }
+        if let Error::RateLimited(limited) = error
+            && let Some(limit) = limited.meta.rate_limit
+        {
+            wait = wait.max(limit.reset_in(now));
         }
         (elapsed.saturating_add(wait) <= self.max_elapsed).then_some(wait)
     }
@@ -255,7 +254,10 @@ mod tests {
             let ceiling = Duration::from_millis(100 * (1 << (next - 2).min(2)));
             assert!(wait <= ceiling, "attempt {next}: {wait:?} > {ceiling:?}");
         }
-        assert_eq!(policy.wait_before(11, Duration::ZERO, &Error::Timeout, now), None);
+        assert_eq!(
+            policy.wait_before(11, Duration::ZERO, &Error::Timeout, now),
+            None
+        );
         assert_eq!(
             policy.wait_before(2, Duration::from_secs(60), &Error::Timeout, now),
             None

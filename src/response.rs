@@ -33,13 +33,13 @@ pub struct RateLimit {
 impl RateLimit {
     /// Reads the three headers; `None` unless all are present and well formed.
     pub fn from_headers(headers: &HeaderMap) -> Option<Self> {
-        let number = |name: &str| -> Option<u64> {
-            headers.get(name)?.to_str().ok()?.trim().parse().ok()
-        };
+        let number =
+            |name: &str| -> Option<u64> { headers.get(name)?.to_str().ok()?.trim().parse().ok() };
         Some(Self {
             limit: u32::try_from(number(RATE_LIMIT_LIMIT_HEADER)?).ok()?,
             remaining: u32::try_from(number(RATE_LIMIT_REMAIN_HEADER)?).ok()?,
-            reset_at: UNIX_EPOCH.checked_add(Duration::from_secs(number(RATE_LIMIT_RESET_HEADER)?))?,
+            reset_at: UNIX_EPOCH
+                .checked_add(Duration::from_secs(number(RATE_LIMIT_RESET_HEADER)?))?,
         })
     }
 
@@ -134,7 +134,10 @@ mod tests {
         headers.insert(RATE_LIMIT_LIMIT_HEADER, HeaderValue::from_static("150"));
         headers.insert(RATE_LIMIT_REMAIN_HEADER, HeaderValue::from_static("149"));
         assert_eq!(RateLimit::from_headers(&headers), None);
-        headers.insert(RATE_LIMIT_RESET_HEADER, HeaderValue::from_static("1700000010"));
+        headers.insert(
+            RATE_LIMIT_RESET_HEADER,
+            HeaderValue::from_static("1700000010"),
+        );
         let limit = RateLimit::from_headers(&headers).unwrap();
         assert_eq!((limit.limit, limit.remaining), (150, 149));
         assert_eq!(

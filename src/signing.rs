@@ -89,8 +89,8 @@ impl fmt::Debug for Signature {
 
 /// Computes `SIGN` for `input` with the API `secret`.
 pub fn sign(secret: &[u8], input: &SigningInput<'_>) -> Signature {
-    let mut mac = <Hmac<Sha512> as KeyInit>::new_from_slice(secret)
-        .expect("HMAC accepts keys of any length");
+    let mut mac =
+        <Hmac<Sha512> as KeyInit>::new_from_slice(secret).expect("HMAC accepts keys of any length");
     write_signature_string(input, |part| mac.update(part));
     Signature(mac.finalize().into_bytes().into())
 }

@@ -54,7 +54,10 @@ fn assert_signed_headers(request: &Request) {
     assert_eq!(headers.get("KEY").unwrap(), KEY);
     assert_eq!(headers.get("Timestamp").unwrap(), &NOW.to_string());
     assert_eq!(headers.get("SIGN").unwrap().len(), 128);
-    assert!(headers.get("api-version").is_none(), "progenitor's api-version header leaked");
+    assert!(
+        headers.get("api-version").is_none(),
+        "progenitor's api-version header leaked"
+    );
     assert_eq!(headers.get("accept").unwrap(), "application/json");
 }
 
@@ -68,7 +71,11 @@ async fn list_groups_with_a_name_that_needs_encoding() {
         .mount(&server)
         .await;
 
-    let groups = client(&server).list_groups().name("a b+c&d=é,%").await.unwrap();
+    let groups = client(&server)
+        .list_groups()
+        .name("a b+c&d=é,%")
+        .await
+        .unwrap();
     assert_eq!(groups.len(), 1);
     assert_eq!(groups[0].name, "a b+c&d=é");
     assert_eq!(groups[0].id, Some(123435));
@@ -99,7 +106,9 @@ async fn create_group_sends_only_the_name() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/api/v4/account/stp_groups"))
-        .respond_with(Gate(json!({"id": 7, "name": "mm desk", "creator_id": 10000, "create_time": 1700000000})))
+        .respond_with(Gate(
+            json!({"id": 7, "name": "mm desk", "creator_id": 10000, "create_time": 1700000000}),
+        ))
         .mount(&server)
         .await;
 
@@ -109,7 +118,10 @@ async fn create_group_sends_only_the_name() {
     let request = only_request(&server).await;
     assert_signed_headers(&request);
     assert_eq!(request.body, br#"{"name":"mm desk"}"#);
-    assert_eq!(request.headers.get("content-type").unwrap(), "application/json");
+    assert_eq!(
+        request.headers.get("content-type").unwrap(),
+        "application/json"
+    );
 }
 
 #[tokio::test]
@@ -117,7 +129,9 @@ async fn list_users_puts_the_id_in_the_path() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/api/v4/account/stp_groups/9223372036854775807/users"))
-        .respond_with(Gate(json!([{"user_id": 10001, "stp_id": 9223372036854775807i64, "create_time": 1}])))
+        .respond_with(Gate(
+            json!([{"user_id": 10001, "stp_id": 9223372036854775807i64, "create_time": 1}]),
+        ))
         .mount(&server)
         .await;
     let users = client(&server).list_users(i64::MAX).await.unwrap();
@@ -137,7 +151,10 @@ async fn add_users_sends_a_json_array() {
         .mount(&server)
         .await;
     let users = client(&server).add_users(7, &[10001, 10002]).await.unwrap();
-    assert_eq!(users.iter().map(|u| u.user_id).collect::<Vec<_>>(), [Some(10001), Some(10002)]);
+    assert_eq!(
+        users.iter().map(|u| u.user_id).collect::<Vec<_>>(),
+        [Some(10001), Some(10002)]
+    );
     let request = only_request(&server).await;
     assert_signed_headers(&request);
     assert_eq!(request.body, b"[10001,10002]");
@@ -168,7 +185,9 @@ async fn server_time_is_sent_unsigned_and_sync_keeps_the_offset() {
     // Gate is 5 s ahead of our (fixed) clock.
     Mock::given(method("GET"))
         .and(path("/api/v4/spot/time"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"server_time": (NOW + 5) * 1000})))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"server_time": (NOW + 5) * 1000})),
+        )
         .mount(&server)
         .await;
     Mock::given(method("GET"))
@@ -186,9 +205,15 @@ async fn server_time_is_sent_unsigned_and_sync_keeps_the_offset() {
     let received = server.received_requests().await.unwrap();
     let time = &received[0];
     for header in ["KEY", "SIGN", "Timestamp", "api-version"] {
-        assert!(time.headers.get(header).is_none(), "{header} sent to /spot/time");
+        assert!(
+            time.headers.get(header).is_none(),
+            "{header} sent to /spot/time"
+        );
     }
-    assert_eq!(received[1].headers.get("Timestamp").unwrap(), &(NOW + 5).to_string());
+    assert_eq!(
+        received[1].headers.get("Timestamp").unwrap(),
+        &(NOW + 5).to_string()
+    );
 }
 
 #[tokio::test]
@@ -206,8 +231,14 @@ async fn client_request_id_and_expiry_headers_are_sent() {
         .await
         .unwrap();
     let request = only_request(&server).await;
-    assert_eq!(request.headers.get("X-Client-Request-Id").unwrap(), "req-42");
-    assert_eq!(request.headers.get("x-gate-exptime").unwrap(), &(NOW * 1000 + 3000).to_string());
+    assert_eq!(
+        request.headers.get("X-Client-Request-Id").unwrap(),
+        "req-42"
+    );
+    assert_eq!(
+        request.headers.get("x-gate-exptime").unwrap(),
+        &(NOW * 1000 + 3000).to_string()
+    );
 }
 
 async fn error_for(template: ResponseTemplate) -> Error {
@@ -226,22 +257,33 @@ async fn gate_json_error_maps_to_api_with_label() {
             .set_body_json(json!({"label": "INVALID_SIGNATURE", "message": "Signature mismatch"})),
     )
     .await;
-    let Error::Api(api) = &error else { panic!("{error:?}") };
+    let Error::Api(api) = &error else {
+        panic!("{error:?}")
+    };
     assert_eq!(api.status.as_u16(), 401);
     assert_eq!(api.label, Label::InvalidSignature);
     assert_eq!(api.message.as_deref(), Some("Signature mismatch"));
-    assert_eq!(error.to_string(), "INVALID_SIGNATURE: Signature mismatch (HTTP 401)");
+    assert_eq!(
+        error.to_string(),
+        "INVALID_SIGNATURE: Signature mismatch (HTTP 401)"
+    );
 }
 
 #[tokio::test]
 async fn detail_error_keeps_the_detail() {
     let error = error_for(
-        ResponseTemplate::new(400).set_body_json(json!({"label": "INVALID_PARAM_VALUE", "detail": "stp_id"})),
+        ResponseTemplate::new(400)
+            .set_body_json(json!({"label": "INVALID_PARAM_VALUE", "detail": "stp_id"})),
     )
     .await;
-    let Error::Api(api) = &error else { panic!("{error:?}") };
+    let Error::Api(api) = &error else {
+        panic!("{error:?}")
+    };
     assert_eq!(api.label, Label::InvalidParamValue);
-    assert_eq!((api.message.as_deref(), api.detail.as_deref()), (None, Some("stp_id")));
+    assert_eq!(
+        (api.message.as_deref(), api.detail.as_deref()),
+        (None, Some("stp_id"))
+    );
 }
 
 #[tokio::test]
@@ -251,7 +293,9 @@ async fn html_502_is_an_unexpected_response_with_a_snippet() {
             .set_body_raw("<html><body>502 Bad Gateway</body></html>", "text/html"),
     )
     .await;
-    let Error::UnexpectedResponse(response) = &error else { panic!("{error:?}") };
+    let Error::UnexpectedResponse(response) = &error else {
+        panic!("{error:?}")
+    };
     assert_eq!(response.status.as_u16(), 502);
     assert_eq!(response.content_type.as_deref(), Some("text/html"));
     assert!(response.snippet.starts_with("<html><body>502"));
@@ -260,18 +304,21 @@ async fn html_502_is_an_unexpected_response_with_a_snippet() {
 #[tokio::test]
 async fn empty_200_is_not_mistaken_for_success() {
     let error = error_for(ResponseTemplate::new(200)).await;
-    let Error::UnexpectedResponse(response) = &error else { panic!("{error:?}") };
+    let Error::UnexpectedResponse(response) = &error else {
+        panic!("{error:?}")
+    };
     assert_eq!(response.status.as_u16(), 200);
     assert_eq!(response.snippet, "");
 }
 
 #[tokio::test]
 async fn truncated_json_is_an_unexpected_response() {
-    let error = error_for(
-        ResponseTemplate::new(200).set_body_raw(r#"[{"id": 1, "na"#, "application/json"),
-    )
-    .await;
-    let Error::UnexpectedResponse(response) = &error else { panic!("{error:?}") };
+    let error =
+        error_for(ResponseTemplate::new(200).set_body_raw(r#"[{"id": 1, "na"#, "application/json"))
+            .await;
+    let Error::UnexpectedResponse(response) = &error else {
+        panic!("{error:?}")
+    };
     assert_eq!(response.status.as_u16(), 200);
     assert!(response.snippet.contains(r#""na"#));
     assert!(response.reason.contains("EOF"), "{}", response.reason);
@@ -287,18 +334,31 @@ async fn invalid_input_and_missing_credentials_send_nothing() {
         client.add_users(7, &[1, -2]).await.unwrap_err(),
         client.remove_users(7, &[3, 3]).await.unwrap_err(),
         client.list_users(0).await.unwrap_err(),
-        client.list_groups().client_request_id("bad\nid").await.unwrap_err(),
+        client
+            .list_groups()
+            .client_request_id("bad\nid")
+            .await
+            .unwrap_err(),
     ];
     let expected = [
         InvalidInput::EmptyGroupName,
         InvalidInput::NoUserIds,
-        InvalidInput::NonPositiveId { what: "user_id", value: -2 },
+        InvalidInput::NonPositiveId {
+            what: "user_id",
+            value: -2,
+        },
         InvalidInput::DuplicateUserId(3),
-        InvalidInput::NonPositiveId { what: "stp_id", value: 0 },
+        InvalidInput::NonPositiveId {
+            what: "stp_id",
+            value: 0,
+        },
         InvalidInput::InvalidHeaderValue("client request id"),
     ];
     for (error, expected) in cases.iter().zip(expected) {
-        assert!(matches!(error, Error::InvalidInput(e) if *e == expected), "{error:?}");
+        assert!(
+            matches!(error, Error::InvalidInput(e) if *e == expected),
+            "{error:?}"
+        );
     }
 
     let anonymous = Client::builder()
@@ -306,7 +366,12 @@ async fn invalid_input_and_missing_credentials_send_nothing() {
         .build()
         .unwrap();
     let error = anonymous.list_groups().await.unwrap_err();
-    assert!(matches!(error, Error::MissingCredentials { operation: "listSTPGroups" }));
+    assert!(matches!(
+        error,
+        Error::MissingCredentials {
+            operation: "listSTPGroups"
+        }
+    ));
     assert!(server.received_requests().await.unwrap().is_empty());
 }
 
@@ -315,14 +380,22 @@ async fn secret_and_sign_never_show_in_debug_or_errors() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .respond_with(
-            ResponseTemplate::new(401)
-                .set_body_json(json!({"label": "INVALID_SIGNATURE", "message": "Signature mismatch"})),
+            ResponseTemplate::new(401).set_body_json(
+                json!({"label": "INVALID_SIGNATURE", "message": "Signature mismatch"}),
+            ),
         )
         .mount(&server)
         .await;
     let client = client(&server);
     let error = client.list_groups().await.unwrap_err();
-    let sign = only_request(&server).await.headers.get("SIGN").unwrap().to_str().unwrap().to_owned();
+    let sign = only_request(&server)
+        .await
+        .headers
+        .get("SIGN")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
 
     let texts = [
         format!("{client:?}"),
@@ -343,7 +416,14 @@ fn the_verifier_decodes_like_gate() {
     assert_eq!(common::form_decode("%E4%B8%AD"), "中".as_bytes());
     // The verifier reproduces Gate's published example.
     assert_eq!(
-        common::gate_sign("secret", "GET", "/api/v4/futures/orders", "contract=BTC_USD&status=finished&limit=50", b"", "1541993715"),
+        common::gate_sign(
+            "secret",
+            "GET",
+            "/api/v4/futures/orders",
+            "contract=BTC_USD&status=finished&limit=50",
+            b"",
+            "1541993715"
+        ),
         "55f84ea195d6fe57ce62464daaa7c3c02fa9d1dde954e4c898289c9a2407a3d6fb3faf24deff16790d726b66ac9f74526668b13bd01029199cc4fcc522418b8a"
     );
 }

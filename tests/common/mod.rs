@@ -5,6 +5,8 @@
 //! bytes a server received and decodes the query byte by byte.
 #![allow(dead_code)]
 
+pub mod raw;
+
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha512};
 
@@ -40,7 +42,14 @@ fn hex_digit(b: u8) -> Option<u8> {
 }
 
 /// SIGN for a request as received: `HMAC-SHA512(secret, METHOD\npath\ndecoded query\nhex(sha512(body))\ntimestamp)`.
-pub fn gate_sign(secret: &str, method: &str, path: &str, raw_query: &str, body: &[u8], timestamp: &str) -> String {
+pub fn gate_sign(
+    secret: &str,
+    method: &str,
+    path: &str,
+    raw_query: &str,
+    body: &[u8],
+    timestamp: &str,
+) -> String {
     let mut message = Vec::new();
     message.extend_from_slice(method.to_uppercase().as_bytes());
     message.push(b'\n');
@@ -62,7 +71,11 @@ pub fn verify_wiremock(request: &wiremock::Request, key: &str, secret: &str) -> 
         request
             .headers
             .get(name)
-            .map(|v| v.to_str().map(str::to_owned).map_err(|_| format!("{name} not text")))
+            .map(|v| {
+                v.to_str()
+                    .map(str::to_owned)
+                    .map_err(|_| format!("{name} not text"))
+            })
             .transpose()?
             .ok_or_else(|| format!("missing header {name}"))
     };
@@ -86,3 +99,33 @@ pub fn verify_wiremock(request: &wiremock::Request, key: &str, secret: &str) -> 
     Ok(())
 }
 
+/// Checks a request received by a [`raw`] server the way Gate does; `Err` says why not.
+pub fn verify_raw(request: &raw::RawRequest, key: &str, secret: &str) -> Result<(), String> {
+    let header = |name: &str| {
+        request
+            .header(name)
+            .ok_or_else(|| format!("missing header {name}"))
+    };
+    let sent_key = header("KEY")?;
+    let timestamp = header("Timestamp")?;
+    let sign = header("SIGN")?;
+    if sent_key != key {
+        return Err(format!("wrong key {sent_key}"));
+    }
+    let (path, query) = request
+        .target()
+        .split_once('?')
+        .unwrap_or((request.target(), ""));
+    if gate_sign(
+        secret,
+        request.method(),
+        path,
+        query,
+        &request.body,
+        timestamp,
+    ) != sign
+    {
+        return Err("signature mismatch".into());
+    }
+    Ok(())
+}

@@ -1,0 +1,169 @@
+//! Hand-written HTTP/1.1 servers on a raw `TcpListener`, for behaviours wiremock cannot
+//! express: trickling, never answering, resetting mid-body, endless bodies, bad bytes.
+//!
+//! Each server reads one request per connection (head and `Content-Length` body), records
+//! it, and hands the socket to the test's handler, which writes whatever bytes it likes.
+//! Dropping the server stops it and every connection it holds.
+
+use std::{
+    future::Future,
+    net::SocketAddr,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
+
+use tokio::{
+    io::AsyncReadExt,
+    net::{TcpListener, TcpStream},
+    task::{JoinHandle, JoinSet},
+};
+
+/// A request as the raw server read it.
+#[derive(Debug, Clone)]
+pub struct RawRequest {
+    /// `GET /api/v4/... HTTP/1.1`
+    pub request_line: String,
+    /// Header names lower-cased, values as sent (lossily decoded).
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl RawRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn method(&self) -> &str {
+        self.request_line.split(' ').next().unwrap_or_default()
+    }
+
+    /// Path and query as sent.
+    pub fn target(&self) -> &str {
+        self.request_line.split(' ').nth(1).unwrap_or_default()
+    }
+}
+
+pub struct RawServer {
+    pub addr: SocketAddr,
+    connections: Arc<AtomicUsize>,
+    requests: Arc<Mutex<Vec<RawRequest>>>,
+    accept: JoinHandle<()>,
+}
+
+impl RawServer {
+    /// `http://127.0.0.1:<port>/api/v4`
+    pub fn base_url(&self) -> String {
+        format!("http://{}/api/v4", self.addr)
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+
+    /// Requests read so far.
+    pub fn requests(&self) -> Vec<RawRequest> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+impl Drop for RawServer {
+    fn drop(&mut self) {
+        // The accept task owns the connection tasks (a JoinSet): they stop with it.
+        self.accept.abort();
+    }
+}
+
+/// Starts a server on a free loopback port; `handler` gets each connection after its
+/// request has been read.
+pub async fn serve<F, Fut>(handler: F) -> RawServer
+where
+    F: Fn(TcpStream, RawRequest) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let handler = Arc::new(handler);
+    let accept = tokio::spawn({
+        let connections = Arc::clone(&connections);
+        let requests = Arc::clone(&requests);
+        async move {
+            let mut tasks = JoinSet::new();
+            loop {
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    return;
+                };
+                connections.fetch_add(1, Ordering::SeqCst);
+                let handler = Arc::clone(&handler);
+                let requests = Arc::clone(&requests);
+                tasks.spawn(async move {
+                    let Some(request) = read_request(&mut stream).await else {
+                        return;
+                    };
+                    requests.lock().unwrap().push(request.clone());
+                    handler(stream, request).await;
+                });
+            }
+        }
+    });
+    RawServer {
+        addr,
+        connections,
+        requests,
+        accept,
+    }
+}
+
+/// A loopback address nothing listens on (bound, then released).
+pub async fn refused_addr() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listener.local_addr().unwrap()
+}
+
+async fn read_request(stream: &mut TcpStream) -> Option<RawRequest> {
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end;
+        }
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let request_line = lines.next()?.to_owned();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let length: usize = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = buffer[head_end + 4..].to_vec();
+    while body.len() < length {
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    Some(RawRequest {
+        request_line,
+        headers,
+        body,
+    })
+}
