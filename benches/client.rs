@@ -58,8 +58,7 @@ fn sign(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("primitive", size), &size, |b, _| {
             b.iter(|| {
                 let body_hash = Sha512::digest(black_box(&body));
-                let mut mac =
-                    <Hmac<Sha512> as KeyInit>::new_from_slice(SECRET.as_bytes()).unwrap();
+                let mut mac = <Hmac<Sha512> as KeyInit>::new_from_slice(SECRET.as_bytes()).unwrap();
                 mac.update(black_box(&message));
                 (body_hash, mac.finalize().into_bytes())
             })
@@ -76,7 +75,10 @@ const USERS: &str = r#"[{"user_id":10001,"stp_id":7,"create_time":1700000000},{"
 async fn fixed_server() -> SocketAddr {
     let json = |body: &'static str| ([("content-type", "application/json")], body);
     let app = Router::new()
-        .route("/api/v4/account/stp_groups", get(move || async move { json(GROUPS) }))
+        .route(
+            "/api/v4/account/stp_groups",
+            get(move || async move { json(GROUPS) }),
+        )
         .route(
             "/api/v4/account/stp_groups/7/users",
             axum::routing::post(move || async move { json(USERS) }),

@@ -1,0 +1,115 @@
+//! `gate-stp demo`: the whole workflow through the real signed client, over HTTP, against
+//! an in-process emulator with the built-in demo world.
+
+use std::time::Duration;
+
+use gate_stp::{
+    Client, Credentials, Error, Label,
+    mock::{Emulator, EmulatorConfig, World, demo},
+};
+
+use crate::{Failure, output::Output};
+
+pub(crate) async fn run(out: &Output, timeout: Duration) -> Result<(), Failure> {
+    let emulator = Emulator::start(World::demo(), EmulatorConfig::default())
+        .await
+        .map_err(|e| Failure::service(format!("cannot start the emulator: {e}")))?;
+    println!("Gate STP emulator running at {}", emulator.base_url());
+    let result = workflow(&emulator.base_url(), out, timeout).await;
+    emulator.shutdown().await;
+    result
+}
+
+async fn workflow(base_url: &str, out: &Output, timeout: Duration) -> Result<(), Failure> {
+    let client = |key: &str, secret: &str| -> Result<Client, Failure> {
+        Ok(Client::builder()
+            .base_url(base_url)
+            .credentials(Credentials::new(key, secret)?)
+            .timeout(timeout)
+            .build()?)
+    };
+    let main = client(demo::MAIN_KEY, demo::MAIN_SECRET)?;
+    let sub = client(demo::SUB_KEY, demo::SUB_SECRET)?;
+
+    step(1, "sync the signing clock with GET /spot/time");
+    out.clock(&main.sync_clock().await?);
+
+    step(
+        2,
+        &format!(
+            "main account {} creates the group \"demo-desk\"",
+            demo::MAIN_USER
+        ),
+    );
+    let group = main.create_group("demo-desk").await?.into_inner();
+    out.group(&group);
+    let stp_id = group
+        .id
+        .ok_or_else(|| Failure::service("the emulator returned a group without id"))?;
+
+    step(
+        3,
+        "list the groups whose name contains \"DEMO\" (case-insensitive)",
+    );
+    out.groups(&main.list_groups().name("DEMO").await?);
+
+    let members = [demo::SUB_USER, demo::SUB_USER_WITHOUT_KEY];
+    step(
+        4,
+        &format!("add its sub-accounts {} and {}", members[0], members[1]),
+    );
+    out.users(&main.add_users(stp_id, &members).await?);
+
+    step(5, "list the members");
+    out.users(&main.list_users(stp_id).await?);
+
+    step(6, &format!("remove {}", members[1]));
+    out.users(&main.remove_users(stp_id, &members[1..]).await?);
+
+    step(
+        7,
+        &format!(
+            "refused: sub-account {} tries to create a group",
+            demo::SUB_USER
+        ),
+    );
+    expect_refusal(sub.create_group("sub-desk").await.map(drop))?;
+
+    step(
+        8,
+        &format!(
+            "refused: adding user {} of another main account ({})",
+            demo::OTHER_SUB_USER,
+            demo::OTHER_MAIN_USER
+        ),
+    );
+    expect_refusal(
+        main.add_users(stp_id, &[demo::OTHER_SUB_USER])
+            .await
+            .map(drop),
+    )?;
+
+    step(9, "the refused request changed nothing: members are still");
+    out.users(&main.list_users(stp_id).await?);
+
+    println!("\ndemo finished: every step behaved as Gate documents");
+    Ok(())
+}
+
+fn step(number: u32, text: &str) {
+    println!("\n== step {number}: {text}");
+}
+
+/// The refusals must come back as Gate's FORBIDDEN; anything else fails the demo.
+fn expect_refusal(result: Result<(), Error>) -> Result<(), Failure> {
+    match result {
+        Err(error @ Error::Api(_)) if error.label() == Some(&Label::Forbidden) => {
+            println!("refused as expected: {error}");
+            Ok(())
+        }
+        Err(error) => Err(error.into()),
+        Ok(()) => Err(Failure::service(
+            "the emulator accepted a request Gate refuses",
+        )),
+    }
+}

@@ -1,0 +1,495 @@
+//! The accounts the emulator knows: who is a main account, who is whose sub-account, and
+//! which API keys exist.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    fmt,
+    path::{Path, PathBuf},
+};
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::demo;
+
+/// One Gate account of the emulated world.
+///
+/// `Debug` never shows the secret.
+#[derive(Clone)]
+pub struct Account {
+    user_id: i64,
+    main: Option<i64>,
+    key: Option<String>,
+    secret: Option<SecretString>,
+}
+
+impl Account {
+    /// The account's user id.
+    pub fn user_id(&self) -> i64 {
+        self.user_id
+    }
+
+    /// The main account this account belongs to: its own id for a main account.
+    pub fn main_id(&self) -> i64 {
+        self.main.unwrap_or(self.user_id)
+    }
+
+    /// The main account of a sub-account; `None` for a main account.
+    pub fn parent(&self) -> Option<i64> {
+        self.main
+    }
+
+    /// Whether this is a main account (only main accounts may create STP groups).
+    pub fn is_main(&self) -> bool {
+        self.main.is_none()
+    }
+
+    /// The account's API key, if it has one.
+    pub fn key(&self) -> Option<&str> {
+        self.key.as_deref()
+    }
+
+    /// Whether the account has an API key (and secret), so it can call the API.
+    pub fn has_credentials(&self) -> bool {
+        self.key.is_some() && self.secret.is_some()
+    }
+
+    /// The secret's bytes, for signature verification only.
+    pub(super) fn secret_bytes(&self) -> Option<&[u8]> {
+        self.secret.as_ref().map(|s| s.expose_secret().as_bytes())
+    }
+}
+
+impl fmt::Debug for Account {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Account")
+            .field("user_id", &self.user_id)
+            .field("main", &self.main)
+            .field("key", &self.key)
+            .field("secret", &self.secret.as_ref().map(|_| "[REDACTED]"))
+            .finish()
+    }
+}
+
+/// The accounts of an emulated Gate: main accounts, their sub-accounts, and API keys.
+///
+/// Built by [`World::demo`], [`World::from_toml_str`] or [`World::load`]; a world is
+/// validated as a whole before it exists, so there is never a half-loaded world.
+///
+/// World file format (TOML):
+///
+/// ```toml
+/// [[accounts]]
+/// user_id = 10000           # positive, unique
+/// key = "demo-main-key"     # optional, unique; key and secret come together
+/// secret = "demo-main-secret"
+///
+/// [[accounts]]
+/// user_id = 10001
+/// main = 10000              # a sub-account of 10000; no `main` means a main account
+/// ```
+#[derive(Clone, Debug)]
+pub struct World {
+    accounts: BTreeMap<i64, Account>,
+    keys: HashMap<String, i64>,
+}
+
+impl World {
+    /// The documented demo world; its ids and credentials are the constants of
+    /// [`mock::demo`](super::demo).
+    pub fn demo() -> World {
+        let account = |user_id, main, credentials: Option<(&str, &str)>| Account {
+            user_id,
+            main,
+            key: credentials.map(|(key, _)| key.to_owned()),
+            secret: credentials.map(|(_, secret)| SecretString::from(secret)),
+        };
+        World::from_accounts(vec![
+            account(
+                demo::MAIN_USER,
+                None,
+                Some((demo::MAIN_KEY, demo::MAIN_SECRET)),
+            ),
+            account(
+                demo::SUB_USER,
+                Some(demo::MAIN_USER),
+                Some((demo::SUB_KEY, demo::SUB_SECRET)),
+            ),
+            account(demo::SUB_USER_WITHOUT_KEY, Some(demo::MAIN_USER), None),
+            account(
+                demo::OTHER_MAIN_USER,
+                None,
+                Some((demo::OTHER_KEY, demo::OTHER_SECRET)),
+            ),
+            account(demo::OTHER_SUB_USER, Some(demo::OTHER_MAIN_USER), None),
+        ])
+    }
+
+    /// Parses and validates a world file's text.
+    ///
+    /// Syntax and type errors name the line and column; semantic errors (duplicate user or
+    /// key, non-positive id, unknown `main` or one that is itself a sub-account, key without
+    /// secret) name the offending user and the line of its `user_id`.
+    pub fn from_toml_str(text: &str) -> Result<World, WorldError> {
+        let file: WorldFile = toml::from_str(text).map_err(|error| {
+            let (line, column) = error
+                .span()
+                .map_or((1, 1), |span| line_column(text, span.start));
+            WorldError::Syntax {
+                line,
+                column,
+                message: error.message().trim().to_owned(),
+            }
+        })?;
+        validate(text, file.accounts)
+    }
+
+    /// Reads, parses and validates a world file; errors name the file.
+    pub fn load(path: impl AsRef<Path>) -> Result<World, WorldError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| WorldError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        World::from_toml_str(&text).map_err(|error| WorldError::InFile {
+            path: path.to_owned(),
+            error: Box::new(error),
+        })
+    }
+
+    /// The account with this user id.
+    pub fn account(&self, user_id: i64) -> Option<&Account> {
+        self.accounts.get(&user_id)
+    }
+
+    /// The account that owns this API key.
+    pub fn account_by_key(&self, key: &str) -> Option<&Account> {
+        self.keys.get(key).and_then(|id| self.accounts.get(id))
+    }
+
+    /// All accounts, ordered by user id.
+    pub fn accounts(&self) -> impl Iterator<Item = &Account> {
+        self.accounts.values()
+    }
+
+    /// Number of accounts.
+    pub fn len(&self) -> usize {
+        self.accounts.len()
+    }
+
+    /// Whether the world has no account at all.
+    pub fn is_empty(&self) -> bool {
+        self.accounts.is_empty()
+    }
+
+    /// Builds a world from accounts already known to be valid.
+    fn from_accounts(list: Vec<Account>) -> World {
+        let mut accounts = BTreeMap::new();
+        let mut keys = HashMap::new();
+        for account in list {
+            if let Some(key) = &account.key {
+                keys.insert(key.clone(), account.user_id);
+            }
+            accounts.insert(account.user_id, account);
+        }
+        World { accounts, keys }
+    }
+}
+
+/// Why a world file was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WorldError {
+    /// The file could not be read.
+    #[error("cannot read world file {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// An error in a world file, with the file's name.
+    #[error("{}: {error}", path.display())]
+    InFile {
+        /// The file.
+        path: PathBuf,
+        /// The error in it.
+        error: Box<WorldError>,
+    },
+    /// Not valid TOML, or a field of the wrong type, missing or unknown.
+    #[error("line {line}, column {column}: {message}")]
+    Syntax {
+        /// 1-based line.
+        line: usize,
+        /// 1-based column, in characters.
+        column: usize,
+        /// The parser's explanation.
+        message: String,
+    },
+    /// Two accounts with the same user id.
+    #[error("line {line}: user {user_id} appears more than once")]
+    DuplicateUser {
+        /// The repeated user id.
+        user_id: i64,
+        /// Line of the second occurrence.
+        line: usize,
+    },
+    /// Two accounts with the same API key.
+    #[error("line {line}: user {user_id} has the same key as user {other}")]
+    DuplicateKey {
+        /// The account with the repeated key.
+        user_id: i64,
+        /// The account that has it first.
+        other: i64,
+        /// Line of `user_id`'s account.
+        line: usize,
+    },
+    /// A user id or `main` that is zero or negative.
+    #[error("line {line}: user {user_id}: `{field}` must be positive, got {value}")]
+    NonPositiveId {
+        /// The account.
+        user_id: i64,
+        /// `user_id` or `main`.
+        field: &'static str,
+        /// The value given.
+        value: i64,
+        /// Line of the account.
+        line: usize,
+    },
+    /// `main` names no account of the file.
+    #[error("line {line}: user {user_id}: main account {main} does not exist")]
+    UnknownMain {
+        /// The sub-account.
+        user_id: i64,
+        /// The missing main account.
+        main: i64,
+        /// Line of the sub-account.
+        line: usize,
+    },
+    /// `main` names a sub-account (sub-accounts cannot have sub-accounts).
+    #[error("line {line}: user {user_id}: {main} is itself a sub-account, not a main account")]
+    MainIsSub {
+        /// The sub-account.
+        user_id: i64,
+        /// The account named as main.
+        main: i64,
+        /// Line of the sub-account.
+        line: usize,
+    },
+    /// `key` without `secret`.
+    #[error("line {line}: user {user_id} has a key but no secret")]
+    KeyWithoutSecret {
+        /// The account.
+        user_id: i64,
+        /// Line of the account.
+        line: usize,
+    },
+    /// `secret` without `key`.
+    #[error("line {line}: user {user_id} has a secret but no key")]
+    SecretWithoutKey {
+        /// The account.
+        user_id: i64,
+        /// Line of the account.
+        line: usize,
+    },
+    /// An empty `key` or `secret`.
+    #[error("line {line}: user {user_id}: `{field}` must not be empty")]
+    EmptyCredential {
+        /// The account.
+        user_id: i64,
+        /// `key` or `secret`.
+        field: &'static str,
+        /// Line of the account.
+        line: usize,
+    },
+}
+
+impl WorldError {
+    /// The 1-based line the error is about, if it is about a line.
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            WorldError::Io { .. } => None,
+            WorldError::InFile { error, .. } => error.line(),
+            WorldError::Syntax { line, .. }
+            | WorldError::DuplicateUser { line, .. }
+            | WorldError::DuplicateKey { line, .. }
+            | WorldError::NonPositiveId { line, .. }
+            | WorldError::UnknownMain { line, .. }
+            | WorldError::MainIsSub { line, .. }
+            | WorldError::KeyWithoutSecret { line, .. }
+            | WorldError::SecretWithoutKey { line, .. }
+            | WorldError::EmptyCredential { line, .. } => Some(*line),
+        }
+    }
+
+    /// The error itself, without the [`WorldError::InFile`] wrapper that names the file.
+    pub fn root(&self) -> &WorldError {
+        match self {
+            WorldError::InFile { error, .. } => error.root(),
+            other => other,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WorldFile {
+    #[serde(default)]
+    accounts: Vec<AccountEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountEntry {
+    user_id: Spanned<i64>,
+    #[serde(default)]
+    main: Option<i64>,
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    secret: Option<String>,
+}
+
+/// Checks every rule, then builds: nothing is kept from a refused file.
+fn validate(text: &str, entries: Vec<AccountEntry>) -> Result<World, WorldError> {
+    let line_of = |entry: &AccountEntry| line_column(text, entry.user_id.span().start).0;
+
+    // Pass 1: each entry on its own, and uniqueness of ids and keys.
+    let mut seen: HashMap<i64, &AccountEntry> = HashMap::new();
+    let mut keys: HashMap<&str, i64> = HashMap::new();
+    for entry in &entries {
+        let user_id = *entry.user_id.get_ref();
+        let line = line_of(entry);
+        if user_id <= 0 {
+            return Err(WorldError::NonPositiveId {
+                user_id,
+                field: "user_id",
+                value: user_id,
+                line,
+            });
+        }
+        if let Some(main) = entry.main
+            && main <= 0
+        {
+            return Err(WorldError::NonPositiveId {
+                user_id,
+                field: "main",
+                value: main,
+                line,
+            });
+        }
+        if seen.insert(user_id, entry).is_some() {
+            return Err(WorldError::DuplicateUser { user_id, line });
+        }
+        match (&entry.key, &entry.secret) {
+            (Some(_), None) => return Err(WorldError::KeyWithoutSecret { user_id, line }),
+            (None, Some(_)) => return Err(WorldError::SecretWithoutKey { user_id, line }),
+            (Some(key), Some(secret)) => {
+                for (field, value) in [("key", key), ("secret", secret)] {
+                    if value.is_empty() {
+                        return Err(WorldError::EmptyCredential {
+                            user_id,
+                            field,
+                            line,
+                        });
+                    }
+                }
+                if let Some(&other) = keys.get(key.as_str()) {
+                    return Err(WorldError::DuplicateKey {
+                        user_id,
+                        other,
+                        line,
+                    });
+                }
+                keys.insert(key, user_id);
+            }
+            (None, None) => {}
+        }
+    }
+
+    // Pass 2: every `main` names an existing main account.
+    for entry in &entries {
+        let Some(main) = entry.main else { continue };
+        let user_id = *entry.user_id.get_ref();
+        match seen.get(&main) {
+            None => {
+                return Err(WorldError::UnknownMain {
+                    user_id,
+                    main,
+                    line: line_of(entry),
+                });
+            }
+            Some(target) if target.main.is_some() => {
+                return Err(WorldError::MainIsSub {
+                    user_id,
+                    main,
+                    line: line_of(entry),
+                });
+            }
+            Some(_) => {}
+        }
+    }
+
+    Ok(World::from_accounts(
+        entries
+            .into_iter()
+            .map(|entry| Account {
+                user_id: entry.user_id.into_inner(),
+                main: entry.main,
+                key: entry.key,
+                secret: entry.secret.map(SecretString::from),
+            })
+            .collect(),
+    ))
+}
+
+/// 1-based line and column (in characters) of a byte offset of `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = &text[..end];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_world_file_matches_demo_world() {
+        let parsed = World::from_toml_str(demo::WORLD_TOML).unwrap();
+        let built = World::demo();
+        assert_eq!(format!("{parsed:?}"), format!("{built:?}"));
+        let secret = |w: &World, id| w.account(id).unwrap().secret_bytes().map(<[u8]>::to_vec);
+        for account in built.accounts() {
+            assert_eq!(
+                secret(&parsed, account.user_id()),
+                secret(&built, account.user_id())
+            );
+        }
+    }
+
+    #[test]
+    fn line_column_counts_characters() {
+        let text = "a\nbé c\n";
+        assert_eq!(line_column(text, 0), (1, 1));
+        assert_eq!(line_column(text, 2), (2, 1));
+        assert_eq!(line_column(text, 5), (2, 3));
+        assert_eq!(line_column(text, 4), (2, 2)); // inside 'é': floor to its start
+        assert_eq!(line_column(text, 999), (3, 1));
+    }
+
+    #[test]
+    fn debug_hides_secrets() {
+        let text = format!("{:?}", World::demo());
+        assert!(text.contains("demo-main-key"));
+        assert!(!text.contains("demo-main-secret"));
+        assert!(text.contains("[REDACTED]"));
+    }
+}
