@@ -1,0 +1,194 @@
+//! The `gate-stp` binary end to end against an in-process emulator.
+#![cfg(feature = "cli")]
+
+use assert_cmd::Command;
+use gate_stp::mock::{Emulator, EmulatorConfig, RunningEmulator, World, demo};
+use serde_json::Value;
+
+fn gate_stp(emulator: &RunningEmulator, key: &str, secret: &str) -> Command {
+    let mut command = Command::cargo_bin("gate-stp").unwrap();
+    command
+        .env("GATE_BASE_URL", emulator.base_url())
+        .env("GATE_API_KEY", key)
+        .env("GATE_API_SECRET", secret)
+        .env_remove("RUST_LOG");
+    command
+}
+
+/// Runs the command off the async runtime and parses its stdout as JSON.
+async fn json(mut command: Command) -> Value {
+    let output = tokio::task::spawn_blocking(move || command.arg("--json").output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_command_works_against_the_emulator() {
+    let emulator = Emulator::start(World::demo(), EmulatorConfig::default())
+        .await
+        .unwrap();
+    let main = || gate_stp(&emulator, demo::MAIN_KEY, demo::MAIN_SECRET);
+
+    let mut create = main();
+    create.args(["groups", "create", "cli desk"]);
+    let group = json(create).await;
+    assert_eq!(group[0]["name"], "cli desk");
+    let id = group[0]["id"].as_i64().unwrap();
+
+    let mut list = main();
+    list.args(["groups", "list", "--name", "CLI"]);
+    assert_eq!(json(list).await.as_array().unwrap().len(), 1);
+
+    let mut add = main();
+    add.args(["users", "add", &id.to_string(), "10001", "10002"]);
+    assert_eq!(json(add).await.as_array().unwrap().len(), 2);
+
+    let mut remove = main();
+    remove.args(["users", "remove", &id.to_string(), "10002"]);
+    assert_eq!(json(remove).await[0]["user_id"], 10001);
+
+    let mut users = main();
+    users.args(["users", "list", &id.to_string()]);
+    assert_eq!(json(users).await.as_array().unwrap().len(), 1);
+    assert_eq!(emulator.members(id), Some(vec![10001]));
+
+    let mut time = main();
+    time.arg("time");
+    assert!(json(time).await["offset_ms"].is_i64());
+
+    // A table for people.
+    let mut table = main();
+    table.args(["users", "list", &id.to_string()]);
+    let output = tokio::task::spawn_blocking(move || table.output().unwrap())
+        .await
+        .unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.starts_with("USER"), "{text}");
+    assert!(text.contains("10001"));
+
+    // Gate's refusal: exit 3, `error: LABEL: message`, the secret nowhere.
+    let mut refused = gate_stp(&emulator, demo::SUB_KEY, demo::SUB_SECRET);
+    refused
+        .args(["groups", "create", "nope"])
+        .env("RUST_LOG", "trace");
+    let output = tokio::task::spawn_blocking(move || refused.output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("error: FORBIDDEN: "), "{stderr}");
+    assert!(
+        !stderr.contains(demo::SUB_SECRET)
+            && !String::from_utf8_lossy(&output.stdout).contains(demo::SUB_SECRET)
+    );
+}
+
+#[test]
+fn usage_and_transport_failures_have_their_own_exit_codes() {
+    let mut bad_input = Command::cargo_bin("gate-stp").unwrap();
+    bad_input
+        .args([
+            "--base-url",
+            "http://127.0.0.1:9/api/v4",
+            "--key",
+            "k",
+            "--secret",
+            "s",
+        ])
+        .args(["users", "add", "7", "0"]);
+    bad_input
+        .assert()
+        .code(2)
+        .stderr(predicates_str("error: invalid input"));
+
+    let mut refused = Command::cargo_bin("gate-stp").unwrap();
+    refused
+        .args([
+            "--base-url",
+            "http://127.0.0.1:9/api/v4",
+            "--key",
+            "k",
+            "--secret",
+            "s",
+            "--timeout",
+            "2",
+        ])
+        .args(["groups", "list"]);
+    refused
+        .assert()
+        .code(4)
+        .stderr(predicates_str("error: transport error"));
+
+    let mut usage = Command::cargo_bin("gate-stp").unwrap();
+    usage.args(["users", "add"]);
+    usage.assert().code(2);
+}
+
+fn predicates_str(needle: &'static str) -> impl predicates::Predicate<str> {
+    predicates::str::contains(needle)
+}
+
+#[test]
+fn sign_reproduces_gates_published_vector() {
+    let mut sign = Command::cargo_bin("gate-stp").unwrap();
+    sign.env_remove("GATE_API_SECRET")
+        .args([
+            "--secret",
+            "secret",
+            "sign",
+            "--method",
+            "GET",
+            "--path",
+            "/api/v4/futures/orders",
+        ])
+        .args([
+            "--query",
+            "contract=BTC_USD&status=finished&limit=50",
+            "--timestamp",
+            "1541993715",
+        ]);
+    let output = sign.output().unwrap();
+    assert!(output.status.success());
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(
+        stdout.lines().last(),
+        Some(
+            "55f84ea195d6fe57ce62464daaa7c3c02fa9d1dde954e4c898289c9a2407a3d6fb3faf24deff16790d726b66ac9f74526668b13bd01029199cc4fcc522418b8a"
+        )
+    );
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains(
+            "GET\n/api/v4/futures/orders\ncontract=BTC_USD&status=finished&limit=50\ncf83e135"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn demo_runs_the_workflow_and_exits_zero() {
+    let mut demo = Command::cargo_bin("gate-stp").unwrap();
+    let output = demo
+        .arg("demo")
+        .env_remove("GATE_BASE_URL")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(
+        stdout.matches("refused as expected: FORBIDDEN").count(),
+        2,
+        "{stdout}"
+    );
+    assert!(stdout.contains("demo finished"));
+}
