@@ -41,7 +41,10 @@ fn main_client(emulator: &RunningEmulator, clock: ManualClock) -> Client {
 fn label(error: &Error) -> (u16, String) {
     (
         error.status().map(|s| s.as_u16()).unwrap_or(0),
-        error.label().map(|l| l.as_str().to_owned()).unwrap_or_default(),
+        error
+            .label()
+            .map(|l| l.as_str().to_owned())
+            .unwrap_or_default(),
     )
 }
 
@@ -83,27 +86,62 @@ async fn authentication_failures_are_gate_shaped() {
     let emulator = start(EmulatorConfig::default().clock(clock())).await;
     let ts = NOW.to_string();
     let (status, body) = raw(&emulator, "GET", "/account/stp_groups", "", &ts, None).await;
-    assert_eq!((status, body["label"].as_str()), (400, Some("MISSING_REQUIRED_HEADER")));
+    assert_eq!(
+        (status, body["label"].as_str()),
+        (400, Some("MISSING_REQUIRED_HEADER"))
+    );
 
-    let (status, body) = raw(&emulator, "GET", "/account/stp_groups", "", &ts, Some("nope")).await;
+    let (status, body) = raw(
+        &emulator,
+        "GET",
+        "/account/stp_groups",
+        "",
+        &ts,
+        Some("nope"),
+    )
+    .await;
     assert_eq!((status, body["label"].as_str()), (401, Some("INVALID_KEY")));
 
     // Signed with the main secret but presented with the sub-account's key.
-    let (status, body) =
-        raw(&emulator, "GET", "/account/stp_groups", "", &ts, Some(demo::SUB_KEY)).await;
-    assert_eq!((status, body["label"].as_str()), (401, Some("INVALID_SIGNATURE")));
+    let (status, body) = raw(
+        &emulator,
+        "GET",
+        "/account/stp_groups",
+        "",
+        &ts,
+        Some(demo::SUB_KEY),
+    )
+    .await;
+    assert_eq!(
+        (status, body["label"].as_str()),
+        (401, Some("INVALID_SIGNATURE"))
+    );
 
     // A fractional Timestamp, as the official Python SDK sends, is accepted.
     let fractional = format!("{NOW}.4796917");
-    let (status, _) =
-        raw(&emulator, "GET", "/account/stp_groups?name=a+b", "", &fractional, Some(demo::MAIN_KEY)).await;
+    let (status, _) = raw(
+        &emulator,
+        "GET",
+        "/account/stp_groups?name=a+b",
+        "",
+        &fractional,
+        Some(demo::MAIN_KEY),
+    )
+    .await;
     assert_eq!(status, 200);
 
     // The 60 s window, both sides.
     for (offset, expected) in [(60i64, 200u16), (-60, 200), (61, 401), (-61, 401)] {
         let ts = (NOW as i64 + offset).to_string();
-        let (status, body) =
-            raw(&emulator, "GET", "/account/stp_groups", "", &ts, Some(demo::MAIN_KEY)).await;
+        let (status, body) = raw(
+            &emulator,
+            "GET",
+            "/account/stp_groups",
+            "",
+            &ts,
+            Some(demo::MAIN_KEY),
+        )
+        .await;
         assert_eq!(status, expected, "offset {offset}: {body}");
         if expected == 401 {
             assert_eq!(body["label"], "REQUEST_EXPIRED");
@@ -113,7 +151,12 @@ async fn authentication_failures_are_gate_shaped() {
 
 #[tokio::test]
 async fn clock_offset_of_the_emulator_expires_requests() {
-    let emulator = start(EmulatorConfig::default().clock(clock()).clock_offset_ms(300_000)).await;
+    let emulator = start(
+        EmulatorConfig::default()
+            .clock(clock())
+            .clock_offset_ms(300_000),
+    )
+    .await;
     let client = main_client(&emulator, clock());
     let error = client.list_groups().await.unwrap_err();
     assert_eq!(error.label(), Some(&Label::RequestExpired));
@@ -139,8 +182,14 @@ async fn only_the_main_account_creates_and_only_the_creator_manages() {
 
     for error in [
         other.list_users(id).await.unwrap_err(),
-        other.add_users(id, &[demo::OTHER_SUB_USER]).await.unwrap_err(),
-        other.remove_users(id, &[demo::OTHER_SUB_USER]).await.unwrap_err(),
+        other
+            .add_users(id, &[demo::OTHER_SUB_USER])
+            .await
+            .unwrap_err(),
+        other
+            .remove_users(id, &[demo::OTHER_SUB_USER])
+            .await
+            .unwrap_err(),
         sub.list_users(id).await.unwrap_err(),
     ] {
         assert_eq!(label(&error), (403, "FORBIDDEN".into()));
@@ -159,8 +208,17 @@ async fn membership_rules_are_all_or_nothing() {
     let members = main.add_users(id, &[demo::SUB_USER]).await.unwrap();
     assert_eq!(members.len(), 1);
     // Twice is harmless; the main account itself may join.
-    let members = main.add_users(id, &[demo::SUB_USER, demo::MAIN_USER]).await.unwrap();
-    assert_eq!(members.iter().map(|m| m.user_id.unwrap()).collect::<Vec<_>>(), [demo::MAIN_USER, demo::SUB_USER]);
+    let members = main
+        .add_users(id, &[demo::SUB_USER, demo::MAIN_USER])
+        .await
+        .unwrap();
+    assert_eq!(
+        members
+            .iter()
+            .map(|m| m.user_id.unwrap())
+            .collect::<Vec<_>>(),
+        [demo::MAIN_USER, demo::SUB_USER]
+    );
 
     // A foreign user or an unknown one refuses the whole request.
     let error = main
@@ -168,15 +226,27 @@ async fn membership_rules_are_all_or_nothing() {
         .await
         .unwrap_err();
     assert_eq!(label(&error), (403, "FORBIDDEN".into()));
-    let error = main.add_users(id, &[demo::SUB_USER_WITHOUT_KEY, 99_999]).await.unwrap_err();
+    let error = main
+        .add_users(id, &[demo::SUB_USER_WITHOUT_KEY, 99_999])
+        .await
+        .unwrap_err();
     assert_eq!(label(&error), (400, "INVALID_PARAM_VALUE".into()));
-    let error = main.remove_users(id, &[demo::SUB_USER, 20_000]).await.unwrap_err();
+    let error = main
+        .remove_users(id, &[demo::SUB_USER, 20_000])
+        .await
+        .unwrap_err();
     assert_eq!(label(&error), (403, "FORBIDDEN".into()));
-    assert_eq!(emulator.members(id), Some(vec![demo::MAIN_USER, demo::SUB_USER]));
+    assert_eq!(
+        emulator.members(id),
+        Some(vec![demo::MAIN_USER, demo::SUB_USER])
+    );
 
     // Several ids in one DELETE; a valid non-member is a no-op.
     let members = main
-        .remove_users(id, &[demo::SUB_USER, demo::MAIN_USER, demo::SUB_USER_WITHOUT_KEY])
+        .remove_users(
+            id,
+            &[demo::SUB_USER, demo::MAIN_USER, demo::SUB_USER_WITHOUT_KEY],
+        )
         .await
         .unwrap();
     assert!(members.is_empty());
@@ -190,36 +260,119 @@ async fn name_filter_is_a_case_insensitive_substring() {
     for name in ["Alpha Desk", "beta desk", "gamma"] {
         main.create_group(name).await.unwrap();
     }
-    let names = |groups: Vec<gate_stp::models::StpGroup>| groups.into_iter().map(|g| g.name).collect::<Vec<_>>();
-    assert_eq!(names(main.list_groups().name("DESK").await.unwrap().into_inner()), ["Alpha Desk", "beta desk"]);
-    assert_eq!(names(main.list_groups().name("amm").await.unwrap().into_inner()), ["gamma"]);
+    let names = |groups: Vec<gate_stp::models::StpGroup>| {
+        groups.into_iter().map(|g| g.name).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(main.list_groups().name("DESK").await.unwrap().into_inner()),
+        ["Alpha Desk", "beta desk"]
+    );
+    assert_eq!(
+        names(main.list_groups().name("amm").await.unwrap().into_inner()),
+        ["gamma"]
+    );
     assert_eq!(main.list_groups().await.unwrap().len(), 3);
 }
 
 #[tokio::test]
 async fn bad_bodies_and_params_are_refused() {
-    let emulator = start(EmulatorConfig::default().clock(clock()).max_body_bytes(1024)).await;
+    let emulator = start(
+        EmulatorConfig::default()
+            .clock(clock())
+            .max_body_bytes(1024),
+    )
+    .await;
     let main = main_client(&emulator, clock());
     let id = main.create_group("desk").await.unwrap().id.unwrap();
     let ts = NOW.to_string();
     let key = Some(demo::MAIN_KEY);
     let users = format!("/account/stp_groups/{id}/users");
     let cases: Vec<(&str, String, String, u16, &str)> = vec![
-        ("POST", "/account/stp_groups".into(), "{not json".into(), 400, "INVALID_REQUEST_BODY"),
-        ("POST", "/account/stp_groups".into(), r#"{"name":""}"#.into(), 400, "INVALID_PARAM_VALUE"),
-        ("POST", "/account/stp_groups".into(), r#"{"name":5}"#.into(), 400, "INVALID_PARAM_VALUE"),
-        ("POST", users.clone(), r#"["10001"]"#.into(), 400, "INVALID_PARAM_VALUE"),
-        ("POST", users.clone(), "[0]".into(), 400, "INVALID_PARAM_VALUE"),
-        ("POST", users.clone(), format!("[{}]", "1,".repeat(600) + "1"), 400, "INVALID_REQUEST_BODY"),
-        ("DELETE", users.clone(), String::new(), 400, "MISSING_REQUIRED_PARAM"),
-        ("DELETE", format!("{users}?user_id=-1"), String::new(), 400, "INVALID_PARAM_VALUE"),
-        ("GET", "/account/stp_groups/abc/users".into(), String::new(), 400, "INVALID_PARAM_VALUE"),
-        ("GET", "/account/nothing".into(), String::new(), 404, "NOT_FOUND"),
-        ("PUT", "/account/stp_groups".into(), String::new(), 405, "METHOD_NOT_ALLOWED"),
+        (
+            "POST",
+            "/account/stp_groups".into(),
+            "{not json".into(),
+            400,
+            "INVALID_REQUEST_BODY",
+        ),
+        (
+            "POST",
+            "/account/stp_groups".into(),
+            r#"{"name":""}"#.into(),
+            400,
+            "INVALID_PARAM_VALUE",
+        ),
+        (
+            "POST",
+            "/account/stp_groups".into(),
+            r#"{"name":5}"#.into(),
+            400,
+            "INVALID_PARAM_VALUE",
+        ),
+        (
+            "POST",
+            users.clone(),
+            r#"["10001"]"#.into(),
+            400,
+            "INVALID_PARAM_VALUE",
+        ),
+        (
+            "POST",
+            users.clone(),
+            "[0]".into(),
+            400,
+            "INVALID_PARAM_VALUE",
+        ),
+        (
+            "POST",
+            users.clone(),
+            format!("[{}]", "1,".repeat(600) + "1"),
+            400,
+            "INVALID_REQUEST_BODY",
+        ),
+        (
+            "DELETE",
+            users.clone(),
+            String::new(),
+            400,
+            "MISSING_REQUIRED_PARAM",
+        ),
+        (
+            "DELETE",
+            format!("{users}?user_id=-1"),
+            String::new(),
+            400,
+            "INVALID_PARAM_VALUE",
+        ),
+        (
+            "GET",
+            "/account/stp_groups/abc/users".into(),
+            String::new(),
+            400,
+            "INVALID_PARAM_VALUE",
+        ),
+        (
+            "GET",
+            "/account/nothing".into(),
+            String::new(),
+            404,
+            "NOT_FOUND",
+        ),
+        (
+            "PUT",
+            "/account/stp_groups".into(),
+            String::new(),
+            405,
+            "METHOD_NOT_ALLOWED",
+        ),
     ];
     for (method, path, body, status, expected) in cases {
         let (got, answer) = raw(&emulator, method, &path, &body, &ts, key).await;
-        assert_eq!((got, answer["label"].as_str()), (status, Some(expected)), "{method} {path} {body:.40}");
+        assert_eq!(
+            (got, answer["label"].as_str()),
+            (status, Some(expected)),
+            "{method} {path} {body:.40}"
+        );
     }
     assert_eq!(emulator.groups().len(), 1);
 }
@@ -227,7 +380,12 @@ async fn bad_bodies_and_params_are_refused() {
 #[tokio::test]
 async fn rate_limit_headers_and_429() {
     let clock = clock();
-    let emulator = start(EmulatorConfig::default().clock(clock.clone()).rate_limit(3, Duration::from_secs(10))).await;
+    let emulator = start(
+        EmulatorConfig::default()
+            .clock(clock.clone())
+            .rate_limit(3, Duration::from_secs(10)),
+    )
+    .await;
     let main = main_client(&emulator, clock.clone());
     for remaining in [2, 1, 0] {
         let response = main.list_groups().await.unwrap();
@@ -236,8 +394,13 @@ async fn rate_limit_headers_and_429() {
         assert_eq!(limit.reset_at, UNIX_EPOCH + Duration::from_secs(NOW + 10));
     }
     let error = main.list_groups().await.unwrap_err();
-    let Error::RateLimited(limited) = &error else { panic!("{error:?}") };
-    assert_eq!(limited.reset_at(), Some(UNIX_EPOCH + Duration::from_secs(NOW + 10)));
+    let Error::RateLimited(limited) = &error else {
+        panic!("{error:?}")
+    };
+    assert_eq!(
+        limited.reset_at(),
+        Some(UNIX_EPOCH + Duration::from_secs(NOW + 10))
+    );
     // Per endpoint: another operation still has its own window.
     main.create_group("x").await.unwrap();
     clock.advance(Duration::from_secs(10));
@@ -258,7 +421,10 @@ async fn gate_headers_are_sent_and_exptime_is_honoured() {
         .await
         .unwrap_err();
     assert_eq!(label(&late), (400, "REQUEST_EXPIRED".into()));
-    main.list_groups().expires_in(Duration::from_secs(5)).await.unwrap();
+    main.list_groups()
+        .expires_in(Duration::from_secs(5))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -312,7 +478,10 @@ fn world_files_are_checked_whole() {
     assert!(error.contains("line 3"), "{error}");
 
     for (text, needle) in [
-        ("[[accounts]]\nuser_id = 1\n[[accounts]]\nuser_id = 1\n", "1"),
+        (
+            "[[accounts]]\nuser_id = 1\n[[accounts]]\nuser_id = 1\n",
+            "1",
+        ),
         ("[[accounts]]\nuser_id = 1\nmain = 7\n", "7"),
         ("[[accounts]]\nuser_id = 1\nkey = \"k\"\n", "1"),
         ("[[accounts]]\nuser_id = -1\n", "-1"),
