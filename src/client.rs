@@ -780,12 +780,10 @@ impl CreateGroup<'_> {
         if self.name.trim().is_empty() {
             return Err(InvalidInput::EmptyGroupName.into());
         }
-        let body = StpGroup {
-            id: None,
-            name: self.name,
-            creator_id: None,
-            create_time: None,
-        };
+        // Built through serde rather than a struct literal, so that an optional field added
+        // to StpGroup in the fragment does not break this code: only `name` is sent.
+        let body: StpGroup = serde_json::from_value(serde_json::json!({ "name": self.name }))
+            .map_err(|e| InvalidInput::Request(e.to_string()))?;
         let body = &body;
         self.client
             .execute(
