@@ -1,45 +1,83 @@
-//! An in-process emulator of Gate's STP endpoints (feature `mock`).
+//! An in-process emulator of Gate's API v4 STP endpoints (feature `mock`).
 //!
-//! It serves the fragment's six operations under `/api/v4` and behaves as Gate documents:
-//!
-//! - **Authentication from the wire**: KEY, Timestamp and SIGN are checked against the
-//!   method, raw path, form-decoded raw query, exact body bytes and Timestamp that
-//!   arrived, by a verifier independent of the client's signer. Missing header: 400
-//!   MISSING_REQUIRED_HEADER; unknown key: 401 INVALID_KEY; unparsable Timestamp: 400
-//!   INVALID_PARAM_VALUE; more than 60 s from the emulator's clock: 401 REQUEST_EXPIRED;
-//!   wrong SIGN: 401 INVALID_SIGNATURE. Integer and fractional Timestamps are accepted.
-//! - **Rules**: only a main account creates groups (403 FORBIDDEN); only the creator lists,
-//!   adds or removes members (403 FORBIDDEN; unknown group 404 NOT_FOUND); only the
-//!   caller's main account and its sub-accounts may be added (another main's user: 403
-//!   FORBIDDEN; no such user: 400 INVALID_PARAM_VALUE); a request naming any refused user
-//!   changes nothing; adding twice is harmless; DELETE takes comma-separated ids;
-//!   `name` filters case-insensitively; malformed JSON 400 INVALID_REQUEST_BODY; wrong
-//!   types, ids <= 0, empty names 400 INVALID_PARAM_VALUE; bodies over the limit 400
-//!   INVALID_REQUEST_BODY.
-//! - **Headers**: `X-Gate-RateLimit-*` (150 requests per 10 s per endpoint and account by
-//!   default, then 429 TOO_MANY_REQUESTS), `X-In-Time`/`X-Out-Time`, `X-Gate-Trace-Id`,
-//!   `X-Client-Request-Id` echoed, `x-gate-exptime` honoured (400 REQUEST_EXPIRED when the
-//!   request arrives after it).
-//!
-//! Not modelled: IP allow lists, read-only keys, locked accounts, key permissions, any
-//! endpoint beyond STP groups and server time, persistence across restarts.
+//! It serves, under `/api/v4`, the six operations of `openapi/gate-stp.yaml`:
+//! `GET /spot/time` (public), `GET`/`POST /account/stp_groups`, and
+//! `GET`/`POST`/`DELETE /account/stp_groups/{stp_id}/users`, with the fragment's models.
 //!
 //! ```no_run
 //! # async fn run() -> std::io::Result<()> {
-//! use gate_stp::mock::{Emulator, EmulatorConfig, World};
+//! use gate_stp::mock::{Emulator, EmulatorConfig, World, demo};
 //!
 //! let emulator = Emulator::start(World::demo(), EmulatorConfig::default()).await?;
 //! let base_url = emulator.base_url(); // http://127.0.0.1:PORT/api/v4
-//! // ... point a gate_stp::Client at base_url ...
+//! // ... point a client with demo::MAIN_KEY / demo::MAIN_SECRET at base_url ...
 //! emulator.shutdown().await;
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # What it models
+//!
+//! - **Authentication from the wire** (independent of [`crate::signing`]): HMAC-SHA512 of
+//!   the upper-case method, the raw path, the form-decoded raw query, the hex SHA-512 of the
+//!   exact body bytes and the `Timestamp` value as sent. Answers, in this order: a missing
+//!   or empty `KEY`/`Timestamp`/`SIGN` → 400 MISSING_REQUIRED_HEADER ("Missing required
+//!   header: Timestamp"); unknown key → 401 INVALID_KEY; a Timestamp that is not Unix
+//!   seconds (`1541993715` or `1541993715.4796917`) → 400 INVALID_PARAM_VALUE; more than
+//!   60 s from the emulator's time → 401 REQUEST_EXPIRED; wrong SIGN → 401
+//!   INVALID_SIGNATURE "Signature mismatch".
+//! - **Gate's rules**: only a main account creates a group (sub-account: 403 FORBIDDEN);
+//!   only the creator lists, adds or removes members (403 FORBIDDEN; unknown group 404
+//!   NOT_FOUND); only the caller's main account and its sub-accounts may be added or removed
+//!   (another main's user: 403 FORBIDDEN; no such account: 400 INVALID_PARAM_VALUE); a
+//!   request naming any refused user changes nothing; adding a member twice is harmless;
+//!   DELETE takes `user_id` in the query, one id or several joined by commas (missing: 400
+//!   MISSING_REQUIRED_PARAM), and removing a valid non-member is a no-op; `name` on the
+//!   list is a case-insensitive substring match. Group ids start at 100001 and increase;
+//!   `create_time` is the emulator's time in seconds; add and delete return the members
+//!   after the change, ordered by user id.
+//! - **Bad input**: malformed JSON or an unreadable body → 400 INVALID_REQUEST_BODY; wrong
+//!   JSON types, ids ≤ 0 (body, path, query), an empty user list, an empty or blank name →
+//!   400 INVALID_PARAM_VALUE; a create body without `name` → 400 MISSING_REQUIRED_PARAM; a
+//!   body over the size limit (64 KiB by default) → 400 INVALID_REQUEST_BODY, before
+//!   authentication; unknown route → 404 NOT_FOUND; wrong method → 405
+//!   METHOD_NOT_ALLOWED. Every answer is `application/json`; errors are
+//!   `{"label": ..., "message": ...}`.
+//! - **Headers** on every response: `X-Gate-RateLimit-Requests-Remain`, `-Limit` and
+//!   `-Reset-Timestamp` (Unix seconds of the window's end) for fixed windows of 150
+//!   requests per 10 s per endpoint (method and route), counted per authenticated account
+//!   and otherwise per client address; beyond it 429 TOO_MANY_REQUESTS (remain 0), which
+//!   answers before any other check. With the limit switched off the three headers are
+//!   omitted. Also `X-In-Time`/`X-Out-Time` (µs), a random hex `X-Gate-Trace-Id`,
+//!   `X-Client-Request-Id` echoed; `x-gate-exptime` (Unix ms) in the past refuses the
+//!   request before it runs with 400 REQUEST_EXPIRED ("... x-gate-exptime ...").
+//! - **Time**: the configured [`Clock`](crate::Clock) plus the clock offset drives
+//!   everything: the Timestamp window, `x-gate-exptime`, `create_time`, `/spot/time`, the
+//!   in/out times and the rate-limit windows.
+//! - **Concurrency**: the state sits behind one mutex, held briefly and never across an
+//!   `.await`; every change is checked whole before it is applied.
+//!
+//! # What it does not model
+//!
+//! IP allow lists, read-only keys, key permissions, locked accounts, Gate's limits on the
+//! number of groups or members, whether a user may belong to several groups (the emulator
+//! allows it), `Content-Type` checks, the 2023-era DELETE with a JSON body, any endpoint
+//! beyond the six, persistence across restarts, and answers from intermediaries (HTML
+//! error pages, empty bodies).
 
 pub mod demo;
+
+mod config;
+mod emulator;
+mod ratelimit;
+mod rules;
 mod server;
 mod verify;
 mod world;
 
-pub use server::{Emulator, EmulatorConfig, RunningEmulator, router};
+pub use config::{
+    DEFAULT_EXPIRY_WINDOW, DEFAULT_MAX_BODY_BYTES, DEFAULT_RATE_LIMIT, DEFAULT_RATE_WINDOW,
+    EmulatorConfig, RateLimitConfig,
+};
+pub use emulator::{Emulator, RunningEmulator, SHUTDOWN_GRACE, router, serve};
 pub use world::{Account, World, WorldError};

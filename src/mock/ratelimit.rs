@@ -1,0 +1,187 @@
+//! Gate's fixed-window rate limit, counted per endpoint and per caller.
+
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+    sync::{Mutex, PoisonError},
+};
+
+use super::config::RateLimitConfig;
+
+/// One of the emulator's endpoints (method and route), or an unmatched request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) enum Endpoint {
+    ServerTime,
+    ListGroups,
+    CreateGroup,
+    ListUsers,
+    AddUsers,
+    RemoveUsers,
+    /// No route matched the path.
+    NotFound,
+    /// The path exists, not with this method.
+    MethodNotAllowed,
+}
+
+impl Endpoint {
+    /// Whether the endpoint needs KEY/Timestamp/SIGN.
+    pub(super) fn is_private(self) -> bool {
+        !matches!(
+            self,
+            Endpoint::ServerTime | Endpoint::NotFound | Endpoint::MethodNotAllowed
+        )
+    }
+
+    /// Method and route, for logs.
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Endpoint::ServerTime => "GET /spot/time",
+            Endpoint::ListGroups => "GET /account/stp_groups",
+            Endpoint::CreateGroup => "POST /account/stp_groups",
+            Endpoint::ListUsers => "GET /account/stp_groups/{stp_id}/users",
+            Endpoint::AddUsers => "POST /account/stp_groups/{stp_id}/users",
+            Endpoint::RemoveUsers => "DELETE /account/stp_groups/{stp_id}/users",
+            Endpoint::NotFound => "(no route)",
+            Endpoint::MethodNotAllowed => "(method not allowed)",
+        }
+    }
+}
+
+/// Who a request is counted against: the account that authenticated it, else the address
+/// it came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) enum Principal {
+    Account(i64),
+    Address(IpAddr),
+    Unknown,
+}
+
+/// The verdict for one request, and the values of Gate's three headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Quota {
+    pub(super) allowed: bool,
+    pub(super) limit: u32,
+    pub(super) remaining: u32,
+    /// Unix seconds at which the current window ends.
+    pub(super) reset_secs: i64,
+}
+
+/// Windows are forgotten when this many callers are tracked (only stale ones go).
+const PRUNE_ABOVE: usize = 4096;
+
+/// Counts requests in fixed windows aligned on multiples of the window since the epoch.
+#[derive(Debug)]
+pub(super) struct RateLimiter {
+    config: Option<RateLimitConfig>,
+    /// (endpoint, principal) -> (window index, requests counted in it).
+    windows: Mutex<HashMap<(Endpoint, Principal), (i64, u32)>>,
+}
+
+impl RateLimiter {
+    pub(super) fn new(config: Option<RateLimitConfig>) -> Self {
+        Self {
+            config,
+            windows: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts one request at `now_ms`; `None` when the limit is switched off.
+    pub(super) fn check(
+        &self,
+        endpoint: Endpoint,
+        principal: Principal,
+        now_ms: i64,
+    ) -> Option<Quota> {
+        let config = self.config?;
+        let window_ms = i64::try_from(config.window.as_millis())
+            .unwrap_or(i64::MAX)
+            .max(1);
+        let index = now_ms.div_euclid(window_ms);
+        let end_ms = index.saturating_add(1).saturating_mul(window_ms);
+        let reset_secs = end_ms.div_euclid(1000) + i64::from(end_ms.rem_euclid(1000) != 0);
+
+        let mut windows = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
+        if windows.len() > PRUNE_ABOVE {
+            windows.retain(|_, (window, _)| *window == index);
+        }
+        let slot = windows.entry((endpoint, principal)).or_insert((index, 0));
+        if slot.0 != index {
+            *slot = (index, 0);
+        }
+        let allowed = slot.1 < config.requests;
+        if allowed {
+            slot.1 += 1;
+        }
+        Some(Quota {
+            allowed,
+            limit: config.requests,
+            remaining: config.requests - slot.1,
+            reset_secs,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn fixed_windows_per_endpoint_and_principal() {
+        let limiter = RateLimiter::new(Some(RateLimitConfig {
+            requests: 2,
+            window: Duration::from_secs(10),
+        }));
+        let me = Principal::Account(1);
+        let at = |ms| limiter.check(Endpoint::ListGroups, me, ms).unwrap();
+        let first = at(1_000_000_001_000);
+        assert_eq!(
+            (first.allowed, first.remaining, first.reset_secs),
+            (true, 1, 1_000_000_010)
+        );
+        assert_eq!(at(1_000_000_002_000).remaining, 0);
+        let refused = at(1_000_000_009_999);
+        assert_eq!((refused.allowed, refused.remaining), (false, 0));
+        // Others have their own windows.
+        assert!(
+            limiter
+                .check(Endpoint::CreateGroup, me, 1_000_000_009_999)
+                .unwrap()
+                .allowed
+        );
+        assert!(
+            limiter
+                .check(
+                    Endpoint::ListGroups,
+                    Principal::Account(2),
+                    1_000_000_009_999
+                )
+                .unwrap()
+                .allowed
+        );
+        // The next window starts afresh.
+        let next = at(1_000_000_010_000);
+        assert_eq!(
+            (next.allowed, next.remaining, next.reset_secs),
+            (true, 1, 1_000_000_020)
+        );
+    }
+
+    #[test]
+    fn sub_second_windows_round_the_reset_up_and_none_means_off() {
+        let limiter = RateLimiter::new(Some(RateLimitConfig {
+            requests: 0,
+            window: Duration::from_millis(1500),
+        }));
+        let quota = limiter
+            .check(Endpoint::ListGroups, Principal::Unknown, 0)
+            .unwrap();
+        assert_eq!(
+            (quota.allowed, quota.remaining, quota.reset_secs),
+            (false, 0, 2)
+        );
+        let off = RateLimiter::new(None);
+        assert_eq!(off.check(Endpoint::ListGroups, Principal::Unknown, 0), None);
+    }
+}
