@@ -151,7 +151,7 @@ impl ClientBuilder {
     ///
     /// The timeouts and user agent of this builder are applied on top, and redirects are
     /// always switched off: a redirect must never carry the key and signature to another
-    /// host. A finished `reqwest::Client` is not accepted because its redirect policy
+    /// host. Verbose connection logging is switched off too, as it would log them. A finished `reqwest::Client` is not accepted because its redirect policy
     /// cannot be checked.
     pub fn http_client_builder(mut self, builder: reqwest::ClientBuilder) -> Self {
         self.http = Some(builder);
@@ -216,6 +216,8 @@ impl ClientBuilder {
             .http
             .unwrap_or_default()
             .redirect(reqwest::redirect::Policy::none())
+            // Verbose connection logging would write KEY and SIGN to the log.
+            .connection_verbose(false)
             .timeout(self.timeout)
             .connect_timeout(self.connect_timeout)
             .user_agent(self.user_agent)
@@ -235,7 +237,6 @@ impl ClientBuilder {
                 resync_on_expired: self.resync_on_expired,
                 pacer,
                 default_expiry: self.default_expiry,
-                timeout: self.timeout,
             }),
         })
     }
@@ -307,7 +308,6 @@ struct ClientInner {
     resync_on_expired: bool,
     pacer: Option<Pacer>,
     default_expiry: Option<Duration>,
-    timeout: Duration,
 }
 
 /// The result of [`Client::sync_clock`].
@@ -499,7 +499,12 @@ impl Client {
         let mut resynced = false;
         let mut attempt = 1u32;
         async {
-            loop {
+            // The last attempt's call state, kept to report its response on the span
+            // once the call is over: an attempt that got no response must not leave an
+            // earlier attempt's status there.
+            let mut last_call: Option<Arc<CallState>>;
+            let mut latency;
+            let result = loop {
                 span.record("attempt", attempt);
                 if let Some(pacer) = &inner.pacer {
                     let hold = pacer.delay(op.id, self.now());
@@ -518,35 +523,33 @@ impl Client {
                     },
                 );
                 let attempt_started = Instant::now();
-                let outcome = match tokio::time::timeout(inner.timeout, send(api, headers.clone())).await {
-                    Ok(Ok(value)) => {
-                        let meta = ResponseMeta::from_parts(value.status(), value.headers());
-                        Ok(Response::new(value.into_inner(), meta))
-                    }
-                    Ok(Err(e)) => Err(error::from_generated(e, op.id, &call).await),
-                    Err(_elapsed) => Err(Error::Timeout),
-                };
-                let latency = attempt_started.elapsed();
-                // From the head the transport recorded, not from the outcome: a redirect,
-                // an oversized body or a body cut off mid-way carry no metadata, but their
-                // status, trace id and rate limit arrived all the same.
-                if let Some(head) = call.head() {
-                    let meta = ResponseMeta::from_parts(head.status, &head.headers);
-                    span.record("status", meta.status.as_u16());
-                    if let Some(trace_id) = &meta.trace_id {
-                        span.record("trace_id", trace_id.as_str());
-                    }
-                    if let (Some(pacer), Some(limit)) = (&inner.pacer, meta.rate_limit) {
-                        pacer.record(op.id, limit);
-                    }
+                // Bounded by reqwest's per-request timeout, which covers the body too.
+                let outcome = send(api, headers.clone()).await;
+                latency = attempt_started.elapsed();
+                // The head the transport recorded, not the outcome, is the source of the
+                // metadata: a redirect, an oversized body or a body cut off mid-way carry
+                // no metadata, but their status, trace id and rate limit arrived all the
+                // same.
+                let head = call.head();
+                if let (Some(pacer), Some(limit)) =
+                    (&inner.pacer, head.and_then(|head| head.meta.rate_limit))
+                {
+                    pacer.record(op.id, limit);
                 }
-                span.record("latency_ms", latency.as_millis() as u64);
                 let error = match outcome {
-                    Ok(response) => return Ok(response),
-                    Err(error) => error,
+                    Ok(value) => {
+                        let meta = match head {
+                            Some(head) => head.meta.clone(),
+                            None => ResponseMeta::from_parts(value.status(), value.headers()),
+                        };
+                        last_call = Some(call);
+                        break Ok(Response::new(value.into_inner(), meta));
+                    }
+                    Err(e) => error::from_generated(e, op.id, &call).await,
                 };
+                last_call = Some(call);
                 if headers.deadline_passed(self.now()) {
-                    return Err(error);
+                    break Err(error);
                 }
                 // Only a signed request can be expired: resyncing after an unsigned one
                 // (the clock sync itself) would recurse for as long as the server says so.
@@ -562,7 +565,7 @@ impl Client {
                         // The caller asked for this operation, not for /spot/time: its own
                         // (definitive) answer is what they get.
                         debug!(error = %sync_error, "clock sync failed");
-                        return Err(error);
+                        break Err(error);
                     }
                     // A window given as a duration was measured on the stale clock: by
                     // Gate's clock that deadline may already be past.
@@ -571,17 +574,25 @@ impl Client {
                     continue;
                 }
                 if !policy.allows(kind, &error) {
-                    return Err(error);
+                    break Err(error);
                 }
                 let next = attempt + 1;
                 let Some(wait) = policy.wait_before(next, started.elapsed(), &error, self.now())
                 else {
-                    return Err(error);
+                    break Err(error);
                 };
                 debug!(attempt, next, wait_ms = wait.as_millis() as u64, error = %error, "retrying");
                 tokio::time::sleep(wait).await;
                 attempt = next;
+            };
+            if let Some(meta) = last_call.as_deref().and_then(CallState::head).map(|head| &head.meta) {
+                span.record("status", meta.status.as_u16());
+                if let Some(trace_id) = &meta.trace_id {
+                    span.record("trace_id", trace_id.as_str());
+                }
             }
+            span.record("latency_ms", latency.as_millis() as u64);
+            result
         }
         .instrument(span.clone())
         .await

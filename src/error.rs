@@ -5,7 +5,10 @@
 
 use std::{fmt, time::SystemTime};
 
-use reqwest::StatusCode;
+use reqwest::{
+    StatusCode,
+    header::{CONTENT_TYPE, HeaderValue, LOCATION},
+};
 
 use crate::{
     generated::types::GateError,
@@ -30,7 +33,8 @@ pub enum Error {
     /// The server answered with a redirect. It is not followed, so the key and signature
     /// only ever go to the configured host.
     #[error(
-        "HTTP {status} redirect to {location:?} not followed: requests only go to the configured base URL"
+        "HTTP {status} redirect to {} not followed: requests only go to the configured base URL",
+        location.as_deref().unwrap_or("(no Location header)")
     )]
     Redirect {
         /// The 3xx status.
@@ -355,18 +359,14 @@ pub(crate) async fn from_generated(
         };
         // A 429 or a redirect says all it has to say in its status and headers: an
         // oversized body must not hide the reset time or the location.
-        if head.status == StatusCode::TOO_MANY_REQUESTS {
-            return rate_limited(
-                ResponseMeta::from_parts(head.status, &head.headers),
-                None,
-                None,
-            );
+        if head.status() == StatusCode::TOO_MANY_REQUESTS {
+            return rate_limited(head.meta.clone(), None, None);
         }
-        if head.status.is_redirection() {
-            return redirect(head.status, &head.headers);
+        if head.status().is_redirection() {
+            return redirect(head.status(), head.location.as_ref());
         }
         return Error::BodyTooLarge {
-            status: head.status,
+            status: head.status(),
             limit,
         };
     }
@@ -380,18 +380,13 @@ pub(crate) async fn from_generated(
             let Some(head) = call.head() else {
                 return unexpected(StatusCode::OK, None, reason.to_string(), &bytes, None);
             };
-            let meta = ResponseMeta::from_parts(head.status, &head.headers);
-            if head.status == StatusCode::TOO_MANY_REQUESTS {
+            let meta = head.meta.clone();
+            if meta.status == StatusCode::TOO_MANY_REQUESTS {
                 return rate_limited(meta, None, None);
             }
-            let content_type = head
-                .headers
-                .get(reqwest::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
             unexpected(
-                head.status,
-                content_type,
+                meta.status,
+                header_text(head.content_type.as_ref()),
                 reason.to_string(),
                 &bytes,
                 Some(meta),
@@ -415,23 +410,17 @@ pub(crate) fn transport(error: reqwest::Error) -> Error {
     if error.is_timeout() {
         Error::Timeout
     } else {
-        Error::Transport(error.without_url_query())
+        Error::Transport(without_url_query(error))
     }
 }
 
-trait WithoutUrlQuery {
-    fn without_url_query(self) -> Self;
-}
-
-impl WithoutUrlQuery for reqwest::Error {
-    /// Keeps the path (useful) but drops the query: it may hold names the caller
-    /// considers private, and nothing in it helps with a transport failure.
-    fn without_url_query(mut self) -> Self {
-        if let Some(url) = self.url_mut() {
-            url.set_query(None);
-        }
-        self
+/// Keeps the path (useful) but drops the query: it may hold names the caller considers
+/// private, and nothing in it helps with a transport failure.
+fn without_url_query(mut error: reqwest::Error) -> reqwest::Error {
+    if let Some(url) = error.url_mut() {
+        url.set_query(None);
     }
+    error
 }
 
 fn gate_error(meta: ResponseMeta, body: GateError) -> Error {
@@ -455,33 +444,29 @@ fn rate_limited(meta: ResponseMeta, label: Option<Label>, message: Option<String
     }))
 }
 
-fn redirect(status: StatusCode, headers: &reqwest::header::HeaderMap) -> Error {
+fn redirect(status: StatusCode, location: Option<&HeaderValue>) -> Error {
     Error::Redirect {
         status,
-        location: headers
-            .get(reqwest::header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
+        location: header_text(location),
     }
+}
+
+/// A header's value as text, if it is text.
+fn header_text(value: Option<&HeaderValue>) -> Option<String> {
+    value.and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
 
 async fn unexpected_response(response: reqwest::Response) -> Error {
     let status = response.status();
-    let meta = ResponseMeta::from_parts(status, response.headers());
-    let header = |name| {
-        response
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
+    let headers = response.headers();
     if status.is_redirection() {
-        return redirect(status, response.headers());
+        return redirect(status, headers.get(LOCATION));
     }
+    let meta = ResponseMeta::from_parts(status, headers);
     if status == StatusCode::TOO_MANY_REQUESTS {
         return rate_limited(meta, None, None);
     }
-    let content_type = header(reqwest::header::CONTENT_TYPE);
+    let content_type = header_text(headers.get(CONTENT_TYPE));
     let snippet = read_snippet(response).await;
     unexpected(
         status,
@@ -525,6 +510,29 @@ fn unexpected(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redirect_display_shows_the_location_as_text() {
+        let with = Error::Redirect {
+            status: StatusCode::MOVED_PERMANENTLY,
+            location: Some("https://elsewhere.example/api".to_owned()),
+        };
+        assert_eq!(
+            with.to_string(),
+            "HTTP 301 Moved Permanently redirect to https://elsewhere.example/api not followed: \
+             requests only go to the configured base URL"
+        );
+        let without = Error::Redirect {
+            status: StatusCode::FOUND,
+            location: None,
+        };
+        assert!(
+            without
+                .to_string()
+                .starts_with("HTTP 302 Found redirect to (no Location header) not followed"),
+            "{without}"
+        );
+    }
 
     #[test]
     fn labels_round_trip_and_unknown_is_kept() {

@@ -25,7 +25,7 @@ use futures_util::StreamExt;
 use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
 use reqwest::{
     StatusCode,
-    header::{HeaderMap, HeaderName, HeaderValue},
+    header::{CONTENT_TYPE, HeaderName, HeaderValue, LOCATION},
 };
 
 use crate::{
@@ -33,6 +33,7 @@ use crate::{
     clock::{Clock, unix_millis},
     error::{Error, InvalidInput},
     generated::{self, operations::OPERATIONS},
+    response::ResponseMeta,
     signing::{self, Signature, SigningInput},
 };
 
@@ -143,11 +144,29 @@ pub(crate) struct CallState {
     missing_credentials: AtomicBool,
 }
 
-/// Status and headers of a response.
+/// What error mapping and the retry loop need from a response's head, read once per
+/// attempt. Header values are cheap reference-counted clones; the full header map is
+/// not kept.
 #[derive(Debug)]
 pub(crate) struct ResponseHead {
-    pub(crate) status: StatusCode,
-    pub(crate) headers: HeaderMap,
+    pub(crate) meta: ResponseMeta,
+    pub(crate) content_type: Option<HeaderValue>,
+    pub(crate) location: Option<HeaderValue>,
+}
+
+impl ResponseHead {
+    fn read(response: &reqwest::Response) -> Self {
+        let headers = response.headers();
+        Self {
+            meta: ResponseMeta::from_parts(response.status(), headers),
+            content_type: headers.get(CONTENT_TYPE).cloned(),
+            location: headers.get(LOCATION).cloned(),
+        }
+    }
+
+    pub(crate) fn status(&self) -> StatusCode {
+        self.meta.status
+    }
 }
 
 impl CallState {
@@ -199,10 +218,7 @@ impl ClientHooks<CallContext> for generated::Client {
     ) -> reqwest::Result<reqwest::Response> {
         let response = self.client().execute(request).await?;
         let context = self.inner();
-        let _ = context.call.head.set(ResponseHead {
-            status: response.status(),
-            headers: response.headers().clone(),
-        });
+        let _ = context.call.head.set(ResponseHead::read(&response));
         Ok(cap_body(
             response,
             context.shared.max_body_bytes,
