@@ -1,0 +1,115 @@
+//! The `gate_stp.request` span describes the call's outcome: its `status` and `trace_id`
+//! are those of the last attempt, so an attempt that got no response at all must not
+//! leave an earlier attempt's status on the span.
+
+mod common;
+
+use std::{
+    io,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use common::raw;
+use gate_stp::{Client, Credentials, Error, RetryPolicy};
+use tokio::io::AsyncWriteExt;
+use tracing_subscriber::fmt::{MakeWriter, format::FmtSpan};
+
+#[derive(Clone, Default)]
+struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+impl io::Write for Buffer {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Buffer {
+    type Writer = Buffer;
+
+    fn make_writer(&'a self) -> Buffer {
+        self.clone()
+    }
+}
+
+/// Runs one `list_groups` against a server that answers the n-th connection with
+/// `answer(n)` (`None`: close without answering), with two attempts allowed, and
+/// returns the call's error and the line the span wrote when it closed.
+async fn call_and_close_line(answer: fn(usize) -> Option<&'static [u8]>) -> (Error, String) {
+    let seen = Arc::new(AtomicUsize::new(0));
+    let server = raw::serve(move |mut stream, _| {
+        let n = seen.fetch_add(1, Ordering::SeqCst);
+        async move {
+            if let Some(bytes) = answer(n) {
+                let _ = stream.write_all(bytes).await;
+                let _ = stream.shutdown().await;
+            }
+            drop(stream);
+        }
+    })
+    .await;
+    let client = Client::builder()
+        .base_url(server.base_url())
+        .credentials(Credentials::new("span-test-key", "span-test-secret").unwrap())
+        .retry_policy(
+            RetryPolicy::default()
+                .max_attempts(2)
+                .initial_backoff(Duration::from_millis(1))
+                .max_backoff(Duration::from_millis(1)),
+        )
+        .build()
+        .unwrap();
+    let logs = Buffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_span_events(FmtSpan::CLOSE)
+        .with_writer(logs.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let error = tokio::time::timeout(Duration::from_secs(10), client.list_groups())
+        .await
+        .expect("the call finished")
+        .unwrap_err();
+    assert_eq!(server.requests().len(), 2, "both attempts were sent");
+    let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    let close = text
+        .lines()
+        .find(|line| line.contains("gate_stp.request") && line.contains("close"))
+        .unwrap_or_else(|| panic!("no close event for the span:\n{text}"))
+        .to_owned();
+    (error, close)
+}
+
+const UNAVAILABLE: &[u8] =
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+const BAD_GATEWAY: &[u8] =
+    b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_last_attempt_without_response_leaves_no_status() {
+    let (error, close) = call_and_close_line(|n| (n == 0).then_some(UNAVAILABLE)).await;
+    assert!(matches!(error, Error::Transport(_)), "{error:?}");
+    assert!(close.contains("attempt=2"), "{close}");
+    assert!(
+        !close.contains("status="),
+        "stale status on the span: {close}"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_status_on_the_span_is_the_last_attempts() {
+    let (error, close) =
+        call_and_close_line(|n| Some(if n == 0 { UNAVAILABLE } else { BAD_GATEWAY })).await;
+    assert_eq!(error.status().map(|s| s.as_u16()), Some(502), "{error:?}");
+    assert!(close.contains("attempt=2"), "{close}");
+    assert!(close.contains("status=502"), "{close}");
+}
