@@ -181,7 +181,9 @@ impl ClientBuilder {
 
     /// When a response says the rate-limit window is used up, hold the next request of
     /// that operation until the window resets, instead of sending it to be refused
-    /// (default off).
+    /// (default off). A request whose deadline (`expires_in`/`expires_at`) comes before
+    /// the reset is not held but refused at once with
+    /// [`Error::ExpiresBeforeRateLimitReset`].
     pub fn pace_rate_limits(mut self, yes: bool) -> Self {
         self.pacing = yes;
         self
@@ -502,12 +504,16 @@ impl Client {
             // The last attempt's call state, kept to report its response on the span
             // once the call is over: an attempt that got no response must not leave an
             // earlier attempt's status there.
-            let mut last_call: Option<Arc<CallState>>;
-            let mut latency;
+            let mut last_call: Option<Arc<CallState>> = None;
+            let mut latency = None;
             let result = loop {
                 span.record("attempt", attempt);
                 if let Some(pacer) = &inner.pacer {
                     let hold = pacer.delay(op.id, self.now());
+                    if !hold.is_zero() && headers.expired_after(self.now(), hold) {
+                        // Sent after the hold, the request would only come back expired.
+                        break Err(Error::ExpiresBeforeRateLimitReset { reset_in: hold });
+                    }
                     if !hold.is_zero() {
                         debug!(hold_ms = hold.as_millis() as u64, "pacing: window used up, waiting for reset");
                         tokio::time::sleep(hold).await;
@@ -525,7 +531,7 @@ impl Client {
                 let attempt_started = Instant::now();
                 // Bounded by reqwest's per-request timeout, which covers the body too.
                 let outcome = send(api, headers.clone()).await;
-                latency = attempt_started.elapsed();
+                latency = Some(attempt_started.elapsed());
                 // The head the transport recorded, not the outcome, is the source of the
                 // metadata: a redirect, an oversized body or a body cut off mid-way carry
                 // no metadata, but their status, trace id and rate limit arrived all the
@@ -548,7 +554,7 @@ impl Client {
                     Err(e) => error::from_generated(e, op.id, &call).await,
                 };
                 last_call = Some(call);
-                if headers.deadline_passed(self.now()) {
+                if headers.expired_after(self.now(), Duration::ZERO) {
                     break Err(error);
                 }
                 // Only a signed request can be expired: resyncing after an unsigned one
@@ -581,6 +587,10 @@ impl Client {
                 else {
                     break Err(error);
                 };
+                if headers.expired_after(self.now(), wait) {
+                    // The retry would only come back expired: the real failure says more.
+                    break Err(error);
+                }
                 debug!(attempt, next, wait_ms = wait.as_millis() as u64, error = %error, "retrying");
                 tokio::time::sleep(wait).await;
                 attempt = next;
@@ -591,7 +601,9 @@ impl Client {
                     span.record("trace_id", trace_id.as_str());
                 }
             }
-            span.record("latency_ms", latency.as_millis() as u64);
+            if let Some(latency) = latency {
+                span.record("latency_ms", latency.as_millis() as u64);
+            }
             result
         }
         .instrument(span.clone())
@@ -655,9 +667,11 @@ impl Headers {
         self.client_request_id.as_deref()
     }
 
-    fn deadline_passed(&self, now: SystemTime) -> bool {
+    /// Whether a request sent `after` from `now` would be past the call's deadline.
+    fn expired_after(&self, now: SystemTime, after: Duration) -> bool {
+        let after_ms = i64::try_from(after.as_millis()).unwrap_or(i64::MAX);
         self.exptime_ms
-            .is_some_and(|deadline| unix_millis(now) >= deadline)
+            .is_some_and(|deadline| unix_millis(now).saturating_add(after_ms) >= deadline)
     }
 }
 

@@ -3,7 +3,10 @@
 //! No variant holds the API secret, a `SIGN` value, or request headers: errors are safe to
 //! log. Bodies appear only as a short snippet of what the server sent.
 
-use std::{fmt, time::SystemTime};
+use std::{
+    fmt,
+    time::{Duration, SystemTime},
+};
 
 use reqwest::{
     StatusCode,
@@ -41,6 +44,17 @@ pub enum Error {
         status: StatusCode,
         /// The `Location` header, if any.
         location: Option<String>,
+    },
+    /// Pacing ([`ClientBuilder::pace_rate_limits`](crate::ClientBuilder::pace_rate_limits)) would have held the
+    /// request until the rate-limit window resets, which is after the call's deadline
+    /// (`expires_in`/`expires_at`); it was not sent.
+    #[error(
+        "not sent: the rate-limit window resets in {} ms, after the request's deadline",
+        reset_in.as_millis()
+    )]
+    ExpiresBeforeRateLimitReset {
+        /// How long pacing would have held the request.
+        reset_in: Duration,
     },
     /// No complete response arrived within the configured timeout.
     #[error("request timed out")]

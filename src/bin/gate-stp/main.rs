@@ -254,7 +254,9 @@ impl Failure {
 impl From<Error> for Failure {
     fn from(error: Error) -> Self {
         let code = match &error {
-            Error::Api(_) | Error::RateLimited(_) => exit::API,
+            Error::Api(_) | Error::RateLimited(_) | Error::ExpiresBeforeRateLimitReset { .. } => {
+                exit::API
+            }
             Error::InvalidInput(_) | Error::MissingCredentials { .. } | Error::Config(_) => {
                 exit::USAGE
             }
