@@ -65,9 +65,12 @@ fn run() -> Result<(), String> {
     Ok(())
 }
 
-/// Rust source of `OPERATIONS: &[OperationSpec]`, one entry per operation of the fragment.
+/// Rust source of one `OperationSpec` const per operation of the fragment, named after it
+/// (`LIST_STP_GROUPS`), and `OPERATIONS`, the list of them all. The hand-written layer
+/// names the consts, so an operation it needs that leaves the fragment fails the build.
 fn operations_table(spec: &OpenAPI) -> Result<String, String> {
     let default_signed = spec.security.as_ref().is_some_and(|s| !s.is_empty());
+    let mut consts = Vec::new();
     let mut rows = Vec::new();
     for (path, item) in &spec.paths.paths {
         let ReferenceOr::Item(item) = item else {
@@ -86,11 +89,14 @@ fn operations_table(spec: &OpenAPI) -> Result<String, String> {
             };
             // progenitor names the method (and `OperationInfo::operation_id`) in snake case.
             let rust_name = id.to_snake_case();
-            rows.push(format!(
-                "    OperationSpec {{ id: {id:?}, rust_name: {rust_name:?}, method: {:?}, \
-                 path: {path:?}, signed: {signed} }},\n",
+            let name = rust_name.to_ascii_uppercase();
+            consts.push(format!(
+                "/// `{id}`\n\
+                 pub(crate) const {name}: OperationSpec = OperationSpec {{ id: {id:?}, \
+                 rust_name: {rust_name:?}, method: {:?}, path: {path:?}, signed: {signed} }};\n",
                 method.to_ascii_uppercase()
             ));
+            rows.push(format!("    {name},\n"));
         }
     }
     Ok(format!(
@@ -108,8 +114,10 @@ fn operations_table(spec: &OpenAPI) -> Result<String, String> {
          \x20   /// Whether requests must carry KEY, Timestamp and SIGN.\n\
          \x20   pub signed: bool,\n\
          }}\n\n\
+         {}\n\
          /// Every operation of the fragment, in its order.\n\
          pub(crate) const OPERATIONS: &[OperationSpec] = &[\n{}];\n",
+        consts.concat(),
         rows.concat()
     ))
 }

@@ -147,17 +147,25 @@ fn value_text(expr: &Expr) -> String {
     }
 }
 
-/// The rows of `OPERATIONS`, each as (field, value) pairs in source order.
+/// The rows of `OPERATIONS`, each as (field, value) pairs in source order, starting with
+/// the name of the const the row refers to.
 fn operation_rows(file: &File) -> Vec<Vec<(String, String)>> {
-    let table = file
+    let consts: Vec<(String, &Expr)> = file
         .items
         .iter()
-        .find_map(|item| match item {
-            Item::Const(ItemConst { ident, expr, .. }) if ident == "OPERATIONS" => Some(expr),
+        .filter_map(|item| match item {
+            Item::Const(ItemConst { ident, expr, .. }) => Some((ident.to_string(), &**expr)),
             _ => None,
         })
-        .expect("gate_stp_operations.rs defines OPERATIONS");
-    let Expr::Reference(reference) = table.as_ref() else {
+        .collect();
+    let find = |name: &str| {
+        consts
+            .iter()
+            .find(|(ident, _)| ident == name)
+            .map(|(_, expr)| *expr)
+            .unwrap_or_else(|| panic!("gate_stp_operations.rs defines no const {name}"))
+    };
+    let Expr::Reference(reference) = find("OPERATIONS") else {
         panic!("OPERATIONS is not `&[...]`");
     };
     let Expr::Array(array) = reference.expr.as_ref() else {
@@ -167,21 +175,21 @@ fn operation_rows(file: &File) -> Vec<Vec<(String, String)>> {
         .elems
         .iter()
         .map(|row| {
-            let Expr::Struct(ExprStruct { fields, .. }) = row else {
-                panic!(
-                    "an OPERATIONS row is not a struct literal: {}",
-                    quote!(#row)
-                );
+            let Expr::Path(path) = row else {
+                panic!("an OPERATIONS row is not a const's name: {}", quote!(#row));
             };
-            fields
-                .iter()
-                .map(|field| {
-                    let name = match &field.member {
+            let name = quote!(#path).to_string();
+            let Expr::Struct(ExprStruct { fields, .. }) = find(&name) else {
+                panic!("{name} is not a struct literal");
+            };
+            std::iter::once(("const".to_owned(), name))
+                .chain(fields.iter().map(|field| {
+                    let field_name = match &field.member {
                         Member::Named(ident) => ident.to_string(),
                         Member::Unnamed(index) => index.index.to_string(),
                     };
-                    (name, value_text(&field.expr))
-                })
+                    (field_name, value_text(&field.expr))
+                }))
                 .collect()
         })
         .collect()
