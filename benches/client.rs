@@ -4,19 +4,27 @@
 //!   does per request); `sign/primitive/N` is the floor: SHA-512 of the same body plus
 //!   HMAC-SHA512 of a message as long as the signature string.
 //! - `loopback/gate_stp/X` sends one request through the typed client to an in-process
-//!   server on 127.0.0.1 (keep-alive); `loopback/raw_reqwest/X` sends the same bytes,
-//!   unsigned, with a bare `reqwest::Client` and decodes the same response into the same
-//!   types.
+//!   server on 127.0.0.1 (keep-alive); `loopback/raw_reqwest/X` sends the same bytes with a
+//!   bare `reqwest::Client`, its KEY, Timestamp and SIGN computed once beforehand, and
+//!   decodes the same response into the same types. A guard checks before measuring that
+//!   the server receives the same requests from both. `loopback` runs server and client on
+//!   one thread (the strict, low-noise setting); `loopback_multi_thread` on tokio's
+//!   default runtime.
 //! - `emulator/concurrent_64` is the emulator's throughput with 64 concurrent clients.
 //!
 //! Quick run (well under a minute): `cargo bench --features mock --bench client -- --quick`.
 
-use std::{hint::black_box, net::SocketAddr, time::Duration};
+use std::{
+    hint::black_box,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use axum::{Router, routing::get};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use gate_stp::{
-    Client, Credentials, RetryPolicy,
+    Client, Credentials, ManualClock, RetryPolicy,
     mock::{Emulator, EmulatorConfig, World, demo},
     models::{StpGroup, StpGroupUser},
     sign_request,
@@ -89,31 +97,181 @@ async fn fixed_server() -> SocketAddr {
     addr
 }
 
+const USER_AGENT: &str = "bench-agent/1";
+const KEY: &str = "bench-key";
+
+/// The headers a signed request carries, computed once: the raw client sends them
+/// verbatim, so both clients put the same bytes on the wire and the difference is the
+/// work of signing and of our layer, not of the extra headers.
+fn fixed_signature_headers(method: &str, path: &str, body: &[u8]) -> [(&'static str, String); 3] {
+    let timestamp = TIMESTAMP.to_string();
+    let sign = signing::sign(
+        SECRET.as_bytes(),
+        &SigningInput {
+            method,
+            path,
+            query: "",
+            body,
+            timestamp: &timestamp,
+        },
+    );
+    [
+        ("key", KEY.to_owned()),
+        ("timestamp", timestamp),
+        ("sign", sign.to_hex()),
+    ]
+}
+
+fn raw_request(
+    raw: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    signature: &[(&'static str, String); 3],
+    body: Option<&[u8]>,
+) -> reqwest::RequestBuilder {
+    let mut request = raw
+        .request(method, url)
+        .header("accept", "application/json");
+    for (name, value) in signature {
+        request = request.header(*name, value);
+    }
+    if let Some(body) = body {
+        request = request
+            .header("content-type", "application/json")
+            .body(body.to_vec());
+    }
+    request
+}
+
+/// One request as a server saw it, with the values that change every second (Timestamp,
+/// SIGN) reduced to their length.
+type Seen = Arc<Mutex<Vec<String>>>;
+
+async fn capture_server(seen: Seen) -> SocketAddr {
+    let app = Router::new().fallback(
+        move |method: axum::http::Method,
+              uri: axum::http::Uri,
+              headers: axum::http::HeaderMap,
+              body: axum::body::Bytes| {
+            let seen = Arc::clone(&seen);
+            async move {
+                let mut lines: Vec<String> = headers
+                    .iter()
+                    .map(|(name, value)| match name.as_str() {
+                        "timestamp" | "sign" => format!("{name}: <{} bytes>", value.len()),
+                        _ => format!("{name}: {}", value.to_str().unwrap_or("<binary>")),
+                    })
+                    .collect();
+                lines.sort();
+                lines.insert(0, format!("{method} {uri}"));
+                lines.push(String::from_utf8_lossy(&body).into_owned());
+                seen.lock().unwrap().push(lines.join("\n"));
+                let body = if uri.path().ends_with("/users") {
+                    USERS
+                } else {
+                    GROUPS
+                };
+                ([("content-type", "application/json")], body)
+            }
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+fn gate_client(base: &str) -> Client {
+    Client::builder()
+        .base_url(base)
+        .credentials(Credentials::new(KEY, SECRET).unwrap())
+        .user_agent(USER_AGENT)
+        .clock(ManualClock::at_unix_secs(TIMESTAMP as u64))
+        .build()
+        .unwrap()
+}
+
+/// `loopback`: server and client on one thread. No cross-thread wake-ups, so what differs
+/// between the two clients is the work each does, not scheduling luck; it is also the
+/// strictest setting, as the smaller the floor, the larger our share of it.
 fn loopback(c: &mut Criterion) {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let addr = runtime.block_on(fixed_server());
-    let base = format!("http://{addr}/api/v4");
-    let client = Client::builder()
-        .base_url(&base)
-        .credentials(Credentials::new("bench-key", SECRET).unwrap())
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .unwrap();
+    loopback_group(c, "loopback", &runtime);
+}
+
+/// `loopback_multi_thread`: tokio's default multi-thread runtime, as services run it.
+/// Cross-thread wake-ups make the floor larger and noisier.
+fn loopback_multi_thread(c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    loopback_group(c, "loopback_multi_thread", &runtime);
+}
+
+fn loopback_group(c: &mut Criterion, name: &str, runtime: &tokio::runtime::Runtime) {
     let raw = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .user_agent(USER_AGENT)
         .build()
         .unwrap();
     let ids = [10001i64, 10002];
     let body = serde_json::to_vec(&ids).unwrap();
+    let list_signature = fixed_signature_headers("GET", "/api/v4/account/stp_groups", b"");
+    let add_signature =
+        fixed_signature_headers("POST", "/api/v4/account/stp_groups/7/users", &body);
 
-    let mut group = c.benchmark_group("loopback");
+    // Guard: both clients send the same request, byte for byte apart from the
+    // Timestamp and SIGN values, or the comparison means nothing.
+    let seen = Seen::default();
+    let capture = runtime.block_on(capture_server(Arc::clone(&seen)));
+    let capture_base = format!("http://{capture}/api/v4");
+    let gate = gate_client(&capture_base);
+    runtime.block_on(async {
+        gate.list_groups().await.unwrap();
+        let url = format!("{capture_base}/account/stp_groups");
+        raw_request(&raw, reqwest::Method::GET, url, &list_signature, None)
+            .send()
+            .await
+            .unwrap();
+        gate.add_users(7, &ids).await.unwrap();
+        let url = format!("{capture_base}/account/stp_groups/7/users");
+        raw_request(
+            &raw,
+            reqwest::Method::POST,
+            url,
+            &add_signature,
+            Some(&body),
+        )
+        .send()
+        .await
+        .unwrap();
+    });
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 4);
+        assert_eq!(
+            seen[0], seen[1],
+            "list_groups: the two clients send different requests"
+        );
+        assert_eq!(
+            seen[2], seen[3],
+            "add_users: the two clients send different requests"
+        );
+    }
+
+    let addr = runtime.block_on(fixed_server());
+    let base = format!("http://{addr}/api/v4");
+    let client = gate_client(&base);
+    let mut group = c.benchmark_group(name);
     group.bench_function("gate_stp/list_groups", |b| {
-        b.to_async(&runtime)
+        b.to_async(runtime)
             .iter(|| async { client.list_groups().await.unwrap().into_inner() })
     });
     group.bench_function("raw_reqwest/list_groups", |b| {
-        b.to_async(&runtime).iter(|| async {
-            raw.get(format!("{base}/account/stp_groups"))
-                .header("accept", "application/json")
+        b.to_async(runtime).iter(|| async {
+            let url = format!("{base}/account/stp_groups");
+            raw_request(&raw, reqwest::Method::GET, url, &list_signature, None)
                 .send()
                 .await
                 .unwrap()
@@ -123,21 +281,25 @@ fn loopback(c: &mut Criterion) {
         })
     });
     group.bench_function("gate_stp/add_users", |b| {
-        b.to_async(&runtime)
+        b.to_async(runtime)
             .iter(|| async { client.add_users(7, &ids).await.unwrap().into_inner() })
     });
     group.bench_function("raw_reqwest/add_users", |b| {
-        b.to_async(&runtime).iter(|| async {
-            raw.post(format!("{base}/account/stp_groups/7/users"))
-                .header("accept", "application/json")
-                .header("content-type", "application/json")
-                .body(body.clone())
-                .send()
-                .await
-                .unwrap()
-                .json::<Vec<StpGroupUser>>()
-                .await
-                .unwrap()
+        b.to_async(runtime).iter(|| async {
+            let url = format!("{base}/account/stp_groups/7/users");
+            raw_request(
+                &raw,
+                reqwest::Method::POST,
+                url,
+                &add_signature,
+                Some(&body),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json::<Vec<StpGroupUser>>()
+            .await
+            .unwrap()
         })
     });
     group.finish();
@@ -177,5 +339,5 @@ fn emulator(c: &mut Criterion) {
     runtime.block_on(emulator.shutdown());
 }
 
-criterion_group!(benches, sign, loopback, emulator);
+criterion_group!(benches, sign, loopback, loopback_multi_thread, emulator);
 criterion_main!(benches);

@@ -3,9 +3,12 @@
 use std::fmt;
 
 use reqwest::header::HeaderValue;
-use secrecy::{ExposeSecret, SecretString};
+use zeroize::Zeroizing;
 
-use crate::error::{ConfigError, Error};
+use crate::{
+    error::{ConfigError, Error},
+    signing::SigningKey,
+};
 
 /// Environment variable read by [`Credentials::from_env`] for the API key.
 pub const KEY_ENV: &str = "GATE_API_KEY";
@@ -14,8 +17,9 @@ pub const SECRET_ENV: &str = "GATE_API_SECRET";
 
 /// A Gate API key and its secret.
 ///
-/// The secret is kept in a [`SecretString`]: zeroized when dropped, never printed. `Debug`
-/// shows only the first characters of the key, so credentials can sit in logged structs.
+/// The secret is kept only as a ready-keyed [`SigningKey`]: wiped when dropped, never
+/// printed. `Debug` shows only the first characters of the key, so credentials can sit in
+/// logged structs.
 ///
 /// ```
 /// let credentials = gate_stp::Credentials::new("my-key-123456", "my-secret")?;
@@ -25,7 +29,7 @@ pub const SECRET_ENV: &str = "GATE_API_SECRET";
 #[derive(Clone)]
 pub struct Credentials {
     key: HeaderValue,
-    secret: SecretString,
+    signing_key: SigningKey,
 }
 
 impl Credentials {
@@ -38,12 +42,12 @@ impl Credentials {
     /// (control characters, non-visible ASCII).
     pub fn new(key: impl AsRef<str>, secret: impl Into<String>) -> Result<Self, Error> {
         let key = key.as_ref();
-        let secret: String = secret.into();
-        let secret = SecretString::from(secret);
+        // Zeroized however this function returns.
+        let secret = Zeroizing::new(secret.into());
         if key.trim().is_empty() {
             return Err(ConfigError::EmptyKey.into());
         }
-        if secret.expose_secret().is_empty() {
+        if secret.is_empty() {
             return Err(ConfigError::EmptySecret.into());
         }
         if !key.bytes().all(|b| b.is_ascii_graphic()) {
@@ -52,7 +56,10 @@ impl Credentials {
         let mut key = HeaderValue::from_str(key).map_err(|_| ConfigError::InvalidKey)?;
         // Keeps the key out of `Debug` of requests and header maps.
         key.set_sensitive(true);
-        Ok(Self { key, secret })
+        Ok(Self {
+            key,
+            signing_key: SigningKey::new(secret.as_bytes()),
+        })
     }
 
     /// Credentials from the `GATE_API_KEY` and `GATE_API_SECRET` environment variables.
@@ -78,8 +85,8 @@ impl Credentials {
         &self.key
     }
 
-    pub(crate) fn secret_bytes(&self) -> &[u8] {
-        self.secret.expose_secret().as_bytes()
+    pub(crate) fn signing_key(&self) -> &SigningKey {
+        &self.signing_key
     }
 }
 

@@ -34,7 +34,7 @@ use crate::{
     error::{Error, InvalidInput},
     generated::{self, operations::OPERATIONS},
     response::ResponseMeta,
-    signing::{self, Signature, SigningInput},
+    signing::{Signature, SigningInput},
 };
 
 /// `KEY` request header.
@@ -65,17 +65,14 @@ pub fn sign_request(
         ))?,
     };
     let timestamp = HeaderValue::from(timestamp_secs);
-    let signature = signing::sign(
-        credentials.secret_bytes(),
-        &SigningInput {
-            method: request.method().as_str(),
-            path: request.url().path(),
-            query: request.url().query().unwrap_or_default(),
-            body,
-            // Digits only: always valid text.
-            timestamp: timestamp.to_str().unwrap_or_default(),
-        },
-    );
+    let signature = credentials.signing_key().sign(&SigningInput {
+        method: request.method().as_str(),
+        path: request.url().path(),
+        query: request.url().query().unwrap_or_default(),
+        body,
+        // Digits only: always valid text.
+        timestamp: timestamp.to_str().unwrap_or_default(),
+    });
     let sign = sign_header_value(&signature);
     let headers = request.headers_mut();
     headers.insert(KEY_HEADER, credentials.key_header().clone());

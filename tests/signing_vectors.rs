@@ -2,7 +2,7 @@
 //! fixture produced by Gate's official Python SDK (`tests/fixtures/gen_signing_vectors.py`,
 //! run by hand with `gate-api` 7.2.161).
 
-use gate_stp::signing::{SigningInput, body_hash_hex, sign};
+use gate_stp::signing::{SigningInput, SigningKey, body_hash_hex, sign};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -79,5 +79,49 @@ fn official_python_sdk_vectors() {
     assert!(
         failures.is_empty(),
         "vectors that do not match the SDK: {failures:?}"
+    );
+}
+
+/// One [`SigningKey`] per secret, reused for every vector of that secret and twice over:
+/// signing must leave the keyed state as it found it.
+#[test]
+fn a_reused_signing_key_matches_every_vector() {
+    let fixture: Fixture =
+        serde_json::from_str(include_str!("fixtures/signing_vectors.json")).unwrap();
+    let mut keys: Vec<(&str, SigningKey)> = Vec::new();
+    let mut failures = Vec::new();
+    for round in 0..2 {
+        for v in &fixture.vectors {
+            let key = match keys.iter().position(|(secret, _)| *secret == v.secret) {
+                Some(i) => &keys[i].1,
+                None => {
+                    keys.push((&v.secret, SigningKey::new(v.secret.as_bytes())));
+                    &keys[keys.len() - 1].1
+                }
+            };
+            let input = SigningInput {
+                method: &v.method,
+                path: &v.path,
+                query: &v.query,
+                body: v.body.as_bytes(),
+                timestamp: &v.timestamp,
+            };
+            if key.sign(&input).to_hex() != v.sign {
+                failures.push((round, v.name.as_str()));
+            }
+        }
+    }
+    assert!(
+        keys.len() < fixture.vectors.len(),
+        "no secret is shared by two vectors: nothing is reused"
+    );
+    assert!(
+        failures.is_empty(),
+        "(round, vector) mismatches: {failures:?}"
+    );
+    assert_eq!(
+        format!("{:?}", keys[0].1),
+        "SigningKey(<redacted>)",
+        "Debug must not show key material"
     );
 }
