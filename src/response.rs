@@ -5,7 +5,10 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use reqwest::{StatusCode, header::HeaderMap};
+use reqwest::{
+    StatusCode,
+    header::{HeaderMap, HeaderName},
+};
 
 /// Response header with the requests left in the current rate-limit window.
 pub const RATE_LIMIT_REMAIN_HEADER: &str = "x-gate-ratelimit-requests-remain";
@@ -17,6 +20,13 @@ pub const RATE_LIMIT_RESET_HEADER: &str = "x-gate-ratelimit-reset-timestamp";
 pub const CLIENT_REQUEST_ID_HEADER: &str = "x-client-request-id";
 /// Response header with Gate's trace id for the request.
 pub const TRACE_ID_HEADER: &str = "x-gate-trace-id";
+
+// The names above as `HeaderName`s, so that lookups on every response skip parsing them.
+const RATE_LIMIT_REMAIN: HeaderName = HeaderName::from_static(RATE_LIMIT_REMAIN_HEADER);
+const RATE_LIMIT_LIMIT: HeaderName = HeaderName::from_static(RATE_LIMIT_LIMIT_HEADER);
+const RATE_LIMIT_RESET: HeaderName = HeaderName::from_static(RATE_LIMIT_RESET_HEADER);
+const CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static(CLIENT_REQUEST_ID_HEADER);
+const TRACE_ID: HeaderName = HeaderName::from_static(TRACE_ID_HEADER);
 
 /// Gate's rate-limit state for one endpoint and account, from the `X-Gate-RateLimit-*`
 /// response headers.
@@ -33,13 +43,13 @@ pub struct RateLimit {
 impl RateLimit {
     /// Reads the three headers; `None` unless all are present and well formed.
     pub fn from_headers(headers: &HeaderMap) -> Option<Self> {
-        let number =
-            |name: &str| -> Option<u64> { headers.get(name)?.to_str().ok()?.trim().parse().ok() };
+        let number = |name: &HeaderName| -> Option<u64> {
+            headers.get(name)?.to_str().ok()?.trim().parse().ok()
+        };
         Some(Self {
-            limit: u32::try_from(number(RATE_LIMIT_LIMIT_HEADER)?).ok()?,
-            remaining: u32::try_from(number(RATE_LIMIT_REMAIN_HEADER)?).ok()?,
-            reset_at: UNIX_EPOCH
-                .checked_add(Duration::from_secs(number(RATE_LIMIT_RESET_HEADER)?))?,
+            limit: u32::try_from(number(&RATE_LIMIT_LIMIT)?).ok()?,
+            remaining: u32::try_from(number(&RATE_LIMIT_REMAIN)?).ok()?,
+            reset_at: UNIX_EPOCH.checked_add(Duration::from_secs(number(&RATE_LIMIT_RESET)?))?,
         })
     }
 
@@ -64,7 +74,7 @@ pub struct ResponseMeta {
 
 impl ResponseMeta {
     pub(crate) fn from_parts(status: StatusCode, headers: &HeaderMap) -> Self {
-        let text = |name: &str| {
+        let text = |name: &HeaderName| {
             headers
                 .get(name)
                 .and_then(|v| v.to_str().ok())
@@ -73,8 +83,8 @@ impl ResponseMeta {
         Self {
             status,
             rate_limit: RateLimit::from_headers(headers),
-            trace_id: text(TRACE_ID_HEADER),
-            client_request_id: text(CLIENT_REQUEST_ID_HEADER),
+            trace_id: text(&TRACE_ID),
+            client_request_id: text(&CLIENT_REQUEST_ID),
         }
     }
 }
