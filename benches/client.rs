@@ -221,6 +221,22 @@ fn loopback_group(c: &mut Criterion, name: &str, runtime: &tokio::runtime::Runti
     let add_signature =
         fixed_signature_headers("POST", "/api/v4/account/stp_groups/7/users", &body);
 
+    // The raw client's two requests, URL formatting included (as the typed client does).
+    let raw_list = |base: &str| {
+        let url = format!("{base}/account/stp_groups");
+        raw_request(&raw, reqwest::Method::GET, url, &list_signature, None)
+    };
+    let raw_add = |base: &str| {
+        let url = format!("{base}/account/stp_groups/7/users");
+        raw_request(
+            &raw,
+            reqwest::Method::POST,
+            url,
+            &add_signature,
+            Some(&body),
+        )
+    };
+
     // Guard: both clients send the same request, byte for byte apart from the
     // Timestamp and SIGN values, or the comparison means nothing.
     let seen = Seen::default();
@@ -229,23 +245,9 @@ fn loopback_group(c: &mut Criterion, name: &str, runtime: &tokio::runtime::Runti
     let gate = gate_client(&capture_base);
     runtime.block_on(async {
         gate.list_groups().await.unwrap();
-        let url = format!("{capture_base}/account/stp_groups");
-        raw_request(&raw, reqwest::Method::GET, url, &list_signature, None)
-            .send()
-            .await
-            .unwrap();
+        raw_list(&capture_base).send().await.unwrap();
         gate.add_users(7, &ids).await.unwrap();
-        let url = format!("{capture_base}/account/stp_groups/7/users");
-        raw_request(
-            &raw,
-            reqwest::Method::POST,
-            url,
-            &add_signature,
-            Some(&body),
-        )
-        .send()
-        .await
-        .unwrap();
+        raw_add(&capture_base).send().await.unwrap();
     });
     {
         let seen = seen.lock().unwrap();
@@ -270,8 +272,7 @@ fn loopback_group(c: &mut Criterion, name: &str, runtime: &tokio::runtime::Runti
     });
     group.bench_function("raw_reqwest/list_groups", |b| {
         b.to_async(runtime).iter(|| async {
-            let url = format!("{base}/account/stp_groups");
-            raw_request(&raw, reqwest::Method::GET, url, &list_signature, None)
+            raw_list(&base)
                 .send()
                 .await
                 .unwrap()
@@ -286,20 +287,13 @@ fn loopback_group(c: &mut Criterion, name: &str, runtime: &tokio::runtime::Runti
     });
     group.bench_function("raw_reqwest/add_users", |b| {
         b.to_async(runtime).iter(|| async {
-            let url = format!("{base}/account/stp_groups/7/users");
-            raw_request(
-                &raw,
-                reqwest::Method::POST,
-                url,
-                &add_signature,
-                Some(&body),
-            )
-            .send()
-            .await
-            .unwrap()
-            .json::<Vec<StpGroupUser>>()
-            .await
-            .unwrap()
+            raw_add(&base)
+                .send()
+                .await
+                .unwrap()
+                .json::<Vec<StpGroupUser>>()
+                .await
+                .unwrap()
         })
     });
     group.finish();

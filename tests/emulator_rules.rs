@@ -5,11 +5,14 @@
 //! against the spec rather than against the client.
 #![cfg(feature = "mock")]
 
+mod common;
+
 use std::{
     collections::BTreeSet,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
+use common::form_decode;
 use gate_stp::{
     ManualClock,
     mock::{self, Emulator, EmulatorConfig, RunningEmulator, World, WorldError, demo},
@@ -25,34 +28,9 @@ const NOW: u64 = 1_800_000_000;
 
 // ---------- a signer from the spec ----------
 
-/// Form decoding, as the official SDKs apply it to the query before signing.
-fn form_decode(raw: &str) -> Vec<u8> {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b'%' if i + 2 < bytes.len()
-                && bytes[i + 1].is_ascii_hexdigit()
-                && bytes[i + 2].is_ascii_hexdigit() =>
-            {
-                out.push(u8::from_str_radix(&raw[i + 1..i + 3], 16).unwrap());
-                i += 3;
-            }
-            other => {
-                out.push(other);
-                i += 1;
-            }
-        }
-    }
-    out
-}
-
-/// Gate's APIv4 SIGN: hex HMAC-SHA512 of method, path, decoded query, body hash, timestamp.
+/// Gate's APIv4 SIGN: hex HMAC-SHA512 of method, path, query, body hash, timestamp. The
+/// query is given as the bytes to sign, so that a test can also sign it the wrong way
+/// (undecoded); `common::gate_sign` always decodes it.
 fn gate_sign(
     secret: &str,
     method: &str,

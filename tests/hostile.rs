@@ -102,6 +102,27 @@ fn rate_limit_headers(template: ResponseTemplate, remain: u32, reset: u64) -> Re
         )
 }
 
+/// A raw server that sends `head`, then one `filler` byte every 50 ms, `count` times.
+async fn trickling(head: &'static str, filler: u8, count: usize) -> RawServer {
+    raw::serve(move |mut stream, _| async move {
+        if stream.write_all(head.as_bytes()).await.is_err() {
+            return;
+        }
+        for _ in 0..count {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if stream.write_all(&[filler]).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await
+}
+
+/// A client that gives up on a silent or slow server after [`SHORT_TIMEOUT`].
+fn short_timeout_client(base: impl Into<String>) -> Client {
+    builder(base).timeout(SHORT_TIMEOUT).build().unwrap()
+}
+
 macro_rules! expect {
     ($error:expr, $pattern:pat) => {
         let error = &$error;
@@ -471,24 +492,13 @@ async fn a_body_at_the_limit_is_read() {
 #[tokio::test]
 async fn trickling_body_times_out() {
     bounded(async {
-        let server = raw::serve(|mut stream, _| async move {
-            let head =
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n[";
-            if stream.write_all(head.as_bytes()).await.is_err() {
-                return;
-            }
-            for _ in 0..99 {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                if stream.write_all(b" ").await.is_err() {
-                    return;
-                }
-            }
-        })
+        let server = trickling(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n[",
+            b' ',
+            99,
+        )
         .await;
-        let client = builder(server.base_url())
-            .timeout(SHORT_TIMEOUT)
-            .build()
-            .unwrap();
+        let client = short_timeout_client(server.base_url());
         let started = Instant::now();
         let error = client.list_groups().await.unwrap_err();
         expect!(error, Error::Timeout);
@@ -509,10 +519,7 @@ async fn server_that_never_answers_times_out() {
             drop(stream);
         })
         .await;
-        let client = builder(server.base_url())
-            .timeout(SHORT_TIMEOUT)
-            .build()
-            .unwrap();
+        let client = short_timeout_client(server.base_url());
         let started = Instant::now();
         expect!(client.list_groups().await.unwrap_err(), Error::Timeout);
         assert!(
@@ -1172,24 +1179,13 @@ async fn a_429_or_redirect_with_a_huge_body_keeps_its_meaning() {
 #[tokio::test]
 async fn undocumented_status_with_a_trickling_body_is_read_within_the_timeout() {
     bounded(async {
-        let server = raw::serve(|mut stream, _| async move {
-            let head =
-                "HTTP/1.1 201 Created\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\nx";
-            if stream.write_all(head.as_bytes()).await.is_err() {
-                return;
-            }
-            for _ in 0..999 {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                if stream.write_all(b"x").await.is_err() {
-                    return;
-                }
-            }
-        })
+        let server = trickling(
+            "HTTP/1.1 201 Created\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\nx",
+            b'x',
+            999,
+        )
         .await;
-        let client = builder(server.base_url())
-            .timeout(SHORT_TIMEOUT)
-            .build()
-            .unwrap();
+        let client = short_timeout_client(server.base_url());
         let started = Instant::now();
         let error = client.list_groups().await.unwrap_err();
         let elapsed = started.elapsed();

@@ -5,40 +5,17 @@
 mod common;
 
 use std::{
-    io,
     sync::{
-        Arc, Mutex,
+        Arc,
         atomic::{AtomicUsize, Ordering},
     },
     time::Duration,
 };
 
-use common::raw;
+use common::{logs::LogBuffer, raw};
 use gate_stp::{Client, Credentials, Error, RetryPolicy};
 use tokio::io::AsyncWriteExt;
-use tracing_subscriber::fmt::{MakeWriter, format::FmtSpan};
-
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl io::Write for Buffer {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Buffer {
-    type Writer = Buffer;
-
-    fn make_writer(&'a self) -> Buffer {
-        self.clone()
-    }
-}
+use tracing_subscriber::fmt::format::FmtSpan;
 
 /// Runs one `list_groups` against a server that answers the n-th connection with
 /// `answer(n)` (`None`: close without answering), with two attempts allowed, and
@@ -67,7 +44,7 @@ async fn call_and_close_line(answer: fn(usize) -> Option<&'static [u8]>) -> (Err
         )
         .build()
         .unwrap();
-    let logs = Buffer::default();
+    let logs = LogBuffer::default();
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::INFO)
         .with_span_events(FmtSpan::CLOSE)
@@ -80,7 +57,7 @@ async fn call_and_close_line(answer: fn(usize) -> Option<&'static [u8]>) -> (Err
         .expect("the call finished")
         .unwrap_err();
     assert_eq!(server.requests().len(), 2, "both attempts were sent");
-    let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    let text = logs.text();
     let close = text
         .lines()
         .find(|line| line.contains("gate_stp.request") && line.contains("close"))

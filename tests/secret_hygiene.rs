@@ -9,18 +9,13 @@
 
 mod common;
 
-use std::{
-    future::Future,
-    io,
-    sync::{Arc, Mutex, OnceLock},
-    time::Duration,
-};
+use std::{future::Future, sync::OnceLock, time::Duration};
 
-use common::raw;
+use common::{logs::LogBuffer, raw};
 use gate_stp::{Client, ClientBuilder, Credentials, Error, ManualClock, RetryPolicy};
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
-use tracing_subscriber::fmt::{MakeWriter, format::FmtSpan};
+use tracing_subscriber::fmt::format::FmtSpan;
 use wiremock::{
     Mock, MockServer, Request, Respond, ResponseTemplate,
     matchers::{any, method, path},
@@ -30,33 +25,11 @@ const KEY: &str = "hygk-7f3a9c2e51d04b8e";
 const SECRET: &str = "hyg-secret-0d9e8f7a6b5c4d3e2f1a-never-print";
 const NOW: u64 = 1_700_000_000;
 
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl io::Write for Buffer {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Buffer {
-    type Writer = Buffer;
-
-    fn make_writer(&'a self) -> Buffer {
-        self.clone()
-    }
-}
-
 /// Everything logged so far by any test of this binary.
 fn logs() -> String {
-    static BUFFER: OnceLock<Buffer> = OnceLock::new();
+    static BUFFER: OnceLock<LogBuffer> = OnceLock::new();
     let buffer = BUFFER.get_or_init(|| {
-        let buffer = Buffer::default();
+        let buffer = LogBuffer::default();
         tracing_subscriber::fmt()
             .with_writer(buffer.clone())
             .with_max_level(tracing::Level::TRACE)
@@ -67,7 +40,7 @@ fn logs() -> String {
             .expect("no other global subscriber in this binary");
         buffer
     });
-    String::from_utf8_lossy(&buffer.0.lock().unwrap()).into_owned()
+    buffer.text()
 }
 
 /// The log lines of the requests tagged with `request_id`.

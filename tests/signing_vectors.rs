@@ -22,6 +22,23 @@ struct Vector {
     sign: String,
 }
 
+/// The vectors the official Python SDK produced.
+fn fixture() -> Fixture {
+    serde_json::from_str(include_str!("fixtures/signing_vectors.json")).unwrap()
+}
+
+impl Vector {
+    fn input(&self) -> SigningInput<'_> {
+        SigningInput {
+            method: &self.method,
+            path: &self.path,
+            query: &self.query,
+            body: self.body.as_bytes(),
+            timestamp: &self.timestamp,
+        }
+    }
+}
+
 #[test]
 fn gate_published_get_vector() {
     let input = SigningInput {
@@ -60,19 +77,11 @@ fn gate_published_post_vector() {
 
 #[test]
 fn official_python_sdk_vectors() {
-    let fixture: Fixture =
-        serde_json::from_str(include_str!("fixtures/signing_vectors.json")).unwrap();
+    let fixture = fixture();
     assert!(fixture.vectors.len() >= 30, "fixture too small");
     let mut failures = Vec::new();
     for v in &fixture.vectors {
-        let input = SigningInput {
-            method: &v.method,
-            path: &v.path,
-            query: &v.query,
-            body: v.body.as_bytes(),
-            timestamp: &v.timestamp,
-        };
-        if sign(v.secret.as_bytes(), &input).to_hex() != v.sign {
+        if sign(v.secret.as_bytes(), &v.input()).to_hex() != v.sign {
             failures.push(v.name.as_str());
         }
     }
@@ -86,8 +95,7 @@ fn official_python_sdk_vectors() {
 /// signing must leave the keyed state as it found it.
 #[test]
 fn a_reused_signing_key_matches_every_vector() {
-    let fixture: Fixture =
-        serde_json::from_str(include_str!("fixtures/signing_vectors.json")).unwrap();
+    let fixture = fixture();
     let mut keys: Vec<(&str, SigningKey)> = Vec::new();
     let mut failures = Vec::new();
     for round in 0..2 {
@@ -99,14 +107,7 @@ fn a_reused_signing_key_matches_every_vector() {
                     &keys[keys.len() - 1].1
                 }
             };
-            let input = SigningInput {
-                method: &v.method,
-                path: &v.path,
-                query: &v.query,
-                body: v.body.as_bytes(),
-                timestamp: &v.timestamp,
-            };
-            if key.sign(&input).to_hex() != v.sign {
+            if key.sign(&v.input()).to_hex() != v.sign {
                 failures.push((round, v.name.as_str()));
             }
         }

@@ -5,48 +5,18 @@
 //! One test in its own binary: it installs a global subscriber that also receives `log`
 //! records (reqwest logs through the `log` crate), which no other test may share.
 
-use std::{
-    io,
-    sync::{Arc, Mutex},
-};
+mod common;
 
+use common::logs::LogBuffer;
 use gate_stp::{Client, Credentials};
-use tracing_subscriber::{fmt::MakeWriter, util::SubscriberInitExt};
+use tracing_subscriber::util::SubscriberInitExt;
 use wiremock::{Mock, MockServer, ResponseTemplate, matchers::method};
 
 const SECRET: &str = "verbose-logging-secret";
 
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Buffer {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-impl io::Write for Buffer {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Buffer {
-    type Writer = Buffer;
-
-    fn make_writer(&'a self) -> Buffer {
-        self.clone()
-    }
-}
-
 #[tokio::test]
 async fn a_verbose_http_client_builder_does_not_log_key_or_sign() {
-    let logs = Buffer::default();
+    let logs = LogBuffer::default();
     tracing_subscriber::fmt()
         .with_max_level(tracing::Level::TRACE)
         .with_writer(logs.clone())

@@ -61,15 +61,21 @@ fn assert_signed_headers(request: &Request) {
     assert_eq!(headers.get("accept").unwrap(), "application/json");
 }
 
-#[tokio::test]
-async fn list_groups_with_a_name_that_needs_encoding() {
+/// A server answering `method path` like Gate, with `body`.
+async fn gate_answering(method_: &str, path_: &str, body: serde_json::Value) -> MockServer {
     let server = MockServer::start().await;
-    let group = json!([{"id": 123435, "name": "a b+c&d=é", "creator_id": 10000, "create_time": 1548000000}]);
-    Mock::given(method("GET"))
-        .and(path("/api/v4/account/stp_groups"))
-        .respond_with(Gate(group))
+    Mock::given(method(method_))
+        .and(path(path_))
+        .respond_with(Gate(body))
         .mount(&server)
         .await;
+    server
+}
+
+#[tokio::test]
+async fn list_groups_with_a_name_that_needs_encoding() {
+    let group = json!([{"id": 123435, "name": "a b+c&d=é", "creator_id": 10000, "create_time": 1548000000}]);
+    let server = gate_answering("GET", "/api/v4/account/stp_groups", group).await;
 
     let groups = client(&server)
         .list_groups()
@@ -91,26 +97,19 @@ async fn list_groups_with_a_name_that_needs_encoding() {
 
 #[tokio::test]
 async fn list_groups_without_a_name_sends_no_query() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/api/v4/account/stp_groups"))
-        .respond_with(Gate(json!([])))
-        .mount(&server)
-        .await;
+    let server = gate_answering("GET", "/api/v4/account/stp_groups", json!([])).await;
     assert!(client(&server).list_groups().await.unwrap().is_empty());
     assert_eq!(only_request(&server).await.url.query(), None);
 }
 
 #[tokio::test]
 async fn create_group_sends_only_the_name() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/api/v4/account/stp_groups"))
-        .respond_with(Gate(
-            json!({"id": 7, "name": "mm desk", "creator_id": 10000, "create_time": 1700000000}),
-        ))
-        .mount(&server)
-        .await;
+    let server = gate_answering(
+        "POST",
+        "/api/v4/account/stp_groups",
+        json!({"id": 7, "name": "mm desk", "creator_id": 10000, "create_time": 1700000000}),
+    )
+    .await;
 
     let group = client(&server).create_group("mm desk").await.unwrap();
     assert_eq!((group.id, group.creator_id), (Some(7), Some(10000)));
@@ -126,14 +125,12 @@ async fn create_group_sends_only_the_name() {
 
 #[tokio::test]
 async fn list_users_puts_the_id_in_the_path() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/api/v4/account/stp_groups/9223372036854775807/users"))
-        .respond_with(Gate(
-            json!([{"user_id": 10001, "stp_id": 9223372036854775807i64, "create_time": 1}]),
-        ))
-        .mount(&server)
-        .await;
+    let server = gate_answering(
+        "GET",
+        "/api/v4/account/stp_groups/9223372036854775807/users",
+        json!([{"user_id": 10001, "stp_id": 9223372036854775807i64, "create_time": 1}]),
+    )
+    .await;
     let users = client(&server).list_users(i64::MAX).await.unwrap();
     assert_eq!(users[0].stp_id, Some(i64::MAX));
     assert_signed_headers(&only_request(&server).await);
@@ -141,15 +138,15 @@ async fn list_users_puts_the_id_in_the_path() {
 
 #[tokio::test]
 async fn add_users_sends_a_json_array() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/api/v4/account/stp_groups/7/users"))
-        .respond_with(Gate(json!([
+    let server = gate_answering(
+        "POST",
+        "/api/v4/account/stp_groups/7/users",
+        json!([
             {"user_id": 10001, "stp_id": 7, "create_time": 1},
             {"user_id": 10002, "stp_id": 7, "create_time": 1}
-        ])))
-        .mount(&server)
-        .await;
+        ]),
+    )
+    .await;
     let users = client(&server).add_users(7, &[10001, 10002]).await.unwrap();
     assert_eq!(
         users.iter().map(|u| u.user_id).collect::<Vec<_>>(),
@@ -162,12 +159,7 @@ async fn add_users_sends_a_json_array() {
 
 #[tokio::test]
 async fn remove_users_joins_ids_in_one_query_parameter() {
-    let server = MockServer::start().await;
-    Mock::given(method("DELETE"))
-        .and(path("/api/v4/account/stp_groups/7/users"))
-        .respond_with(Gate(json!([])))
-        .mount(&server)
-        .await;
+    let server = gate_answering("DELETE", "/api/v4/account/stp_groups/7/users", json!([])).await;
     client(&server)
         .remove_users(7, &[10001, 10002, 10003])
         .await
@@ -218,12 +210,7 @@ async fn server_time_is_sent_unsigned_and_sync_keeps_the_offset() {
 
 #[tokio::test]
 async fn client_request_id_and_expiry_headers_are_sent() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/api/v4/account/stp_groups"))
-        .respond_with(Gate(json!([])))
-        .mount(&server)
-        .await;
+    let server = gate_answering("GET", "/api/v4/account/stp_groups", json!([])).await;
     client(&server)
         .list_groups()
         .client_request_id("req-42")

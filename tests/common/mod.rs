@@ -5,6 +5,7 @@
 //! bytes a server received and decodes the query byte by byte.
 #![allow(dead_code)]
 
+pub mod logs;
 pub mod raw;
 
 use hmac::{Hmac, KeyInit, Mac};
