@@ -1,8 +1,9 @@
 //! The Gate STP emulator's rules, one by one, over real HTTP on loopback.
 //!
-//! Requests are made with a plain `reqwest::Client` and signed by a tiny signer written
-//! here from Gate's documentation (not the crate's), so these tests check the emulator
-//! against the spec rather than against the client.
+//! Most requests are made with a plain `reqwest::Client` and signed by a tiny signer
+//! written here from Gate's documentation (not the crate's), so these tests check the
+//! emulator against the spec rather than against the client. The last section meets the
+//! same rules through `gate_stp::Client`, to check how they surface to its users.
 #![cfg(feature = "mock")]
 
 mod common;
@@ -14,7 +15,7 @@ use std::{
 
 use common::form_decode;
 use gate_stp::{
-    ManualClock,
+    Client, Credentials, Error, Label, ManualClock, RetryPolicy,
     mock::{self, Emulator, EmulatorConfig, RunningEmulator, World, WorldError, demo},
 };
 use hmac::{Hmac, KeyInit, Mac};
@@ -1419,4 +1420,240 @@ async fn shutdown_stops_serving_and_serve_runs_until_its_future_completes() {
         .expect("serve returns once its future completes")
         .unwrap()
         .unwrap();
+}
+
+// ---------- through the crate's client ----------
+//
+// The same rules met by `gate_stp::Client`: how they surface as typed errors, metadata
+// and clock sync, and that one client shared by many tasks loses no update.
+
+/// An emulator of the demo world.
+async fn start(config: EmulatorConfig) -> RunningEmulator {
+    Emulator::start(World::demo(), config).await.unwrap()
+}
+
+/// A manual clock at [`NOW`].
+fn clock() -> ManualClock {
+    ManualClock::at_unix_secs(NOW)
+}
+
+/// The crate's client, without retries or resync, so each rule shows as it is.
+fn client(emulator: &RunningEmulator, key: &str, secret: &str, clock: ManualClock) -> Client {
+    Client::builder()
+        .base_url(emulator.base_url())
+        .credentials(Credentials::new(key, secret).unwrap())
+        .clock(clock)
+        .retry_policy(RetryPolicy::none())
+        .resync_on_expired(false)
+        .build()
+        .unwrap()
+}
+
+fn main_client(emulator: &RunningEmulator, clock: ManualClock) -> Client {
+    client(emulator, demo::MAIN_KEY, demo::MAIN_SECRET, clock)
+}
+
+/// Status and Gate label of an error.
+fn label(error: &Error) -> (u16, String) {
+    (
+        error.status().map(|s| s.as_u16()).unwrap_or(0),
+        error
+            .label()
+            .map(|l| l.as_str().to_owned())
+            .unwrap_or_default(),
+    )
+}
+
+#[tokio::test]
+async fn clock_offset_of_the_emulator_expires_requests() {
+    let emulator = start(
+        EmulatorConfig::default()
+            .clock(clock())
+            .clock_offset_ms(300_000),
+    )
+    .await;
+    let client = main_client(&emulator, clock());
+    let error = client.list_groups().await.unwrap_err();
+    assert_eq!(error.label(), Some(&Label::RequestExpired));
+    // After a sync the same client gets through.
+    assert_eq!(client.sync_clock().await.unwrap().offset_ms, 300_000);
+    client.list_groups().await.unwrap();
+}
+
+#[tokio::test]
+async fn only_the_main_account_creates_and_only_the_creator_manages() {
+    let emulator = start(EmulatorConfig::default().clock(clock())).await;
+    let main = main_client(&emulator, clock());
+    let sub = client(&emulator, demo::SUB_KEY, demo::SUB_SECRET, clock());
+    let other = client(&emulator, demo::OTHER_KEY, demo::OTHER_SECRET, clock());
+
+    let error = sub.create_group("sub").await.unwrap_err();
+    assert_eq!(label(&error), (403, "FORBIDDEN".into()));
+
+    let group = main.create_group("Desk One").await.unwrap();
+    let id = group.id.unwrap();
+    assert_eq!(group.creator_id, Some(demo::MAIN_USER));
+    assert_eq!(group.create_time, Some(NOW as i64));
+
+    for error in [
+        other.list_users(id).await.unwrap_err(),
+        other
+            .add_users(id, &[demo::OTHER_SUB_USER])
+            .await
+            .unwrap_err(),
+        other
+            .remove_users(id, &[demo::OTHER_SUB_USER])
+            .await
+            .unwrap_err(),
+        sub.list_users(id).await.unwrap_err(),
+    ] {
+        assert_eq!(label(&error), (403, "FORBIDDEN".into()));
+    }
+    assert!(other.list_groups().await.unwrap().is_empty());
+    let error = main.list_users(id + 1000).await.unwrap_err();
+    assert_eq!(label(&error), (404, "NOT_FOUND".into()));
+}
+
+#[tokio::test]
+async fn membership_rules_are_all_or_nothing() {
+    let emulator = start(EmulatorConfig::default().clock(clock())).await;
+    let main = main_client(&emulator, clock());
+    let id = main.create_group("desk").await.unwrap().id.unwrap();
+
+    let members = main.add_users(id, &[demo::SUB_USER]).await.unwrap();
+    assert_eq!(members.len(), 1);
+    // Twice is harmless; the main account itself may join.
+    let members = main
+        .add_users(id, &[demo::SUB_USER, demo::MAIN_USER])
+        .await
+        .unwrap();
+    assert_eq!(
+        members
+            .iter()
+            .map(|m| m.user_id.unwrap())
+            .collect::<Vec<_>>(),
+        [demo::MAIN_USER, demo::SUB_USER]
+    );
+
+    // A foreign user or an unknown one refuses the whole request.
+    let error = main
+        .add_users(id, &[demo::SUB_USER_WITHOUT_KEY, demo::OTHER_SUB_USER])
+        .await
+        .unwrap_err();
+    assert_eq!(label(&error), (403, "FORBIDDEN".into()));
+    let error = main
+        .add_users(id, &[demo::SUB_USER_WITHOUT_KEY, 99_999])
+        .await
+        .unwrap_err();
+    assert_eq!(label(&error), (400, "INVALID_PARAM_VALUE".into()));
+    let error = main
+        .remove_users(id, &[demo::SUB_USER, 20_000])
+        .await
+        .unwrap_err();
+    assert_eq!(label(&error), (403, "FORBIDDEN".into()));
+    assert_eq!(
+        emulator.members(id),
+        Some(vec![demo::MAIN_USER, demo::SUB_USER])
+    );
+
+    // Several ids in one DELETE; a valid non-member is a no-op.
+    let members = main
+        .remove_users(
+            id,
+            &[demo::SUB_USER, demo::MAIN_USER, demo::SUB_USER_WITHOUT_KEY],
+        )
+        .await
+        .unwrap();
+    assert!(members.is_empty());
+    assert_eq!(emulator.members(id), Some(vec![]));
+}
+
+#[tokio::test]
+async fn rate_limit_headers_and_429() {
+    let clock = clock();
+    let emulator = start(
+        EmulatorConfig::default()
+            .clock(clock.clone())
+            .rate_limit(3, Duration::from_secs(10)),
+    )
+    .await;
+    let main = main_client(&emulator, clock.clone());
+    for remaining in [2, 1, 0] {
+        let response = main.list_groups().await.unwrap();
+        let limit = response.rate_limit().unwrap();
+        assert_eq!((limit.limit, limit.remaining), (3, remaining));
+        assert_eq!(limit.reset_at, UNIX_EPOCH + Duration::from_secs(NOW + 10));
+    }
+    let error = main.list_groups().await.unwrap_err();
+    let Error::RateLimited(limited) = &error else {
+        panic!("{error:?}")
+    };
+    assert_eq!(
+        limited.reset_at(),
+        Some(UNIX_EPOCH + Duration::from_secs(NOW + 10))
+    );
+    // Per endpoint: another operation still has its own window.
+    main.create_group("x").await.unwrap();
+    clock.advance(Duration::from_secs(10));
+    main.list_groups().await.unwrap();
+}
+
+#[tokio::test]
+async fn gate_headers_are_sent_and_exptime_is_honoured() {
+    let emulator = start(EmulatorConfig::default().clock(clock())).await;
+    let main = main_client(&emulator, clock());
+    let response = main.list_groups().client_request_id("abc-1").await.unwrap();
+    assert_eq!(response.meta().client_request_id.as_deref(), Some("abc-1"));
+    assert!(response.meta().trace_id.is_some());
+
+    let late = main
+        .list_groups()
+        .expires_at(SystemTime::UNIX_EPOCH + Duration::from_secs(NOW - 1))
+        .await
+        .unwrap_err();
+    assert_eq!(label(&late), (400, "REQUEST_EXPIRED".into()));
+    main.list_groups()
+        .expires_in(Duration::from_secs(5))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn concurrent_adds_and_removes_through_one_client_lose_nothing() {
+    let emulator = start(EmulatorConfig::default().without_rate_limit()).await;
+    let main = Client::builder()
+        .base_url(emulator.base_url())
+        .credentials(Credentials::new(demo::MAIN_KEY, demo::MAIN_SECRET).unwrap())
+        .build()
+        .unwrap();
+    let id = main.create_group("busy").await.unwrap().id.unwrap();
+    let users = [demo::MAIN_USER, demo::SUB_USER, demo::SUB_USER_WITHOUT_KEY];
+    // Each of many tasks toggles one user and ends with an add; every response must
+    // show a consistent membership, and the end state must hold every user exactly once.
+    let tasks: Vec<_> = (0..24)
+        .map(|task| {
+            let client = main.clone();
+            let user = users[task % users.len()];
+            tokio::spawn(async move {
+                for round in 0..10 {
+                    let members = if round % 2 == 0 {
+                        client.add_users(id, &[user]).await.unwrap()
+                    } else {
+                        client.remove_users(id, &[user]).await.unwrap()
+                    };
+                    let mut ids: Vec<i64> = members.iter().filter_map(|m| m.user_id).collect();
+                    let before = ids.len();
+                    ids.dedup();
+                    assert_eq!(before, ids.len(), "duplicate member in a response");
+                }
+                client.add_users(id, &[user]).await.unwrap();
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let expected = users.to_vec();
+    assert_eq!(emulator.members(id), Some(expected));
+    assert_eq!(emulator.groups().len(), 1);
 }
