@@ -18,7 +18,7 @@ use std::{
     hint::black_box,
     net::SocketAddr,
     sync::{Arc, Mutex},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use axum::{Router, routing::get};
@@ -191,6 +191,40 @@ fn gate_client(base: &str) -> Client {
         .unwrap()
 }
 
+/// Pairs per criterion iteration of the `overhead` benches: enough that a batch's sum is
+/// dominated by the overhead, not by the noise of single requests.
+const PAIRS: u32 = 32;
+
+/// Runs `ours` and `floor` `PAIRS` times per iteration each, alternating which goes first,
+/// and returns how much longer `ours` took per pair, so criterion reports the overhead per
+/// request. A batch in which `floor` was slower counts as 1 ns (criterion refuses zero),
+/// which can only overstate the overhead.
+async fn paired<A, B, FA, FB>(iters: u64, ours: A, floor: B) -> Duration
+where
+    A: Fn() -> FA,
+    B: Fn() -> FB,
+    FA: Future<Output = ()>,
+    FB: Future<Output = ()>,
+{
+    let (mut ours_total, mut floor_total) = (Duration::ZERO, Duration::ZERO);
+    for i in 0..iters * u64::from(PAIRS) {
+        if i % 2 == 0 {
+            ours_total += timed(&ours).await;
+            floor_total += timed(&floor).await;
+        } else {
+            floor_total += timed(&floor).await;
+            ours_total += timed(&ours).await;
+        }
+    }
+    (ours_total.saturating_sub(floor_total) / PAIRS).max(Duration::from_nanos(1))
+}
+
+async fn timed<F: Fn() -> Fut, Fut: Future<Output = ()>>(run: &F) -> Duration {
+    let start = Instant::now();
+    run().await;
+    start.elapsed()
+}
+
 /// `loopback`: server and client on one thread. No cross-thread wake-ups, so what differs
 /// between the two clients is the work each does, not scheduling luck; it is also the
 /// strictest setting, as the smaller the floor, the larger our share of it.
@@ -294,6 +328,60 @@ fn loopback_group(c: &mut Criterion, name: &str, runtime: &tokio::runtime::Runti
                 .json::<Vec<StpGroupUser>>()
                 .await
                 .unwrap()
+        })
+    });
+    // What our client adds per request, measured in pairs: requests through each client
+    // alternate, and the difference is counted. Drift of the machine between criterion's
+    // windows, which moves the two benches above by more than 5 % from run to run here,
+    // falls on both halves of a pair alike.
+    group.bench_function("overhead/list_groups", |b| {
+        b.to_async(runtime).iter_custom(|iters| {
+            let (client, raw_list, base) = (&client, &raw_list, &base);
+            async move {
+                paired(
+                    iters,
+                    || async {
+                        black_box(client.list_groups().await.unwrap().into_inner());
+                    },
+                    || async {
+                        black_box(
+                            raw_list(base)
+                                .send()
+                                .await
+                                .unwrap()
+                                .json::<Vec<StpGroup>>()
+                                .await
+                                .unwrap(),
+                        );
+                    },
+                )
+                .await
+            }
+        })
+    });
+    group.bench_function("overhead/add_users", |b| {
+        b.to_async(runtime).iter_custom(|iters| {
+            let (client, raw_add, base, ids) = (&client, &raw_add, &base, &ids);
+            async move {
+                paired(
+                    iters,
+                    || async {
+                        black_box(client.add_users(7, ids).await.unwrap().into_inner());
+                    },
+                    || async {
+                        black_box(
+                            raw_add(base)
+                                .send()
+                                .await
+                                .unwrap()
+                                .json::<Vec<StpGroupUser>>()
+                                .await
+                                .unwrap(),
+                        );
+                    },
+                )
+                .await
+            }
         })
     });
     group.finish();
