@@ -51,6 +51,22 @@ def main() -> int:
         ratio = a / b
         met = "yes" if ratio <= target else "no"
         print(f"| `{bench}` | {show(a)} | `{floor}` | {show(b)} | {ratio:.3f} | <= {target} | {met} |")
+    print()
+    print("Paired: what our client adds per request, measured interleaved (`overhead/*`),")
+    print("against the floor's median of the same run:")
+    print()
+    print("| group | operation | overhead | floor median | ratio | target | met |")
+    print("|---|---|---|---|---|---|---|")
+    for group in ("loopback", "loopback_multi_thread"):
+        for op in ("list_groups", "add_users"):
+            extra = saved.get(f"{group}/overhead/{op}")
+            floor = saved.get(f"{group}/raw_reqwest/{op}")
+            if extra is None or floor is None:
+                missing.append(f"{group}/overhead/{op}")
+                continue
+            ratio = (floor + extra) / floor
+            met = "yes" if ratio <= 1.05 else "no"
+            print(f"| `{group}` | `{op}` | {show(extra)} | {show(floor)} | {ratio:.3f} | <= 1.05 | {met} |")
     emulator = saved.get("emulator/concurrent_64")
     if emulator is not None:
         print(
