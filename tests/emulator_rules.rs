@@ -13,47 +13,19 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use common::form_decode;
+use common::{form_decode, gate_sign_query_bytes as gate_sign};
 use gate_stp::{
     Client, Credentials, Error, Label, ManualClock, RetryPolicy,
     mock::{self, Emulator, EmulatorConfig, RunningEmulator, World, WorldError, demo},
 };
-use hmac::{Hmac, KeyInit, Mac};
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha512};
 
 /// The emulator's (manual) time in these tests; a multiple of 10 s, so rate-limit windows
 /// start exactly here.
 const NOW: u64 = 1_800_000_000;
 
 // ---------- a signer from the spec ----------
-
-/// Gate's APIv4 SIGN: hex HMAC-SHA512 of method, path, query, body hash, timestamp. The
-/// query is given as the bytes to sign, so that a test can also sign it the wrong way
-/// (undecoded); `common::gate_sign` always decodes it.
-fn gate_sign(
-    secret: &str,
-    method: &str,
-    path: &str,
-    query: &[u8],
-    body: &[u8],
-    ts: &str,
-) -> String {
-    let mut message = Vec::new();
-    message.extend_from_slice(method.as_bytes());
-    message.push(b'\n');
-    message.extend_from_slice(path.as_bytes());
-    message.push(b'\n');
-    message.extend_from_slice(query);
-    message.push(b'\n');
-    message.extend_from_slice(hex::encode(Sha512::digest(body)).as_bytes());
-    message.push(b'\n');
-    message.extend_from_slice(ts.as_bytes());
-    let mut mac = <Hmac<Sha512> as KeyInit>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(&message);
-    hex::encode(mac.finalize().into_bytes())
-}
 
 #[test]
 fn the_test_signer_reproduces_gates_official_vectors() {
