@@ -798,7 +798,12 @@ struct Verdict {
     text: String,
 }
 
-fn judge(report: &Report, allow_list: &[Intended], upstream_name: &str) -> Verdict {
+fn judge(
+    report: &Report,
+    allow_list: &[Intended],
+    ours_name: &str,
+    upstream_name: &str,
+) -> Verdict {
     let mut used = vec![false; allow_list.len()];
     let mut unexplained = Vec::new();
     for difference in &report.differences {
@@ -820,10 +825,10 @@ fn judge(report: &Report, allow_list: &[Intended], upstream_name: &str) -> Verdi
         .map(|(entry, _)| entry.describe())
         .collect();
     let explained = report.differences.len() - unexplained.len();
-    let mut text = format!("drift report: {OURS} against {upstream_name}\n");
+    let mut text = format!("drift report: {ours_name} against {upstream_name}\n");
     let _ = writeln!(
         text,
-        "{} differences: {explained} intended ({ALLOW_LIST}), {} unexplained; {} stale allow-list entries",
+        "{} differences: {explained} explained by the allow-list, {} unexplained; {} stale allow-list entries",
         report.differences.len(),
         unexplained.len(),
         stale.len()
@@ -840,17 +845,19 @@ fn judge(report: &Report, allow_list: &[Intended], upstream_name: &str) -> Verdi
     if !report.not_covered.is_empty() {
         let _ = writeln!(
             text,
-            "upstream operations outside {STP_PREFIX} that {OURS} does not cover (not required): {}",
+            "upstream operations outside {STP_PREFIX} that {ours_name} does not cover (not required): {}",
             report.not_covered.join("; ")
         );
     }
     if !unexplained.is_empty() || !stale.is_empty() {
         let _ = writeln!(
             text,
-            "next: follow upstream by editing {OURS} (then README \"When Gate changes the API\": \
-             cargo build, review the surface snapshot, update the emulator), or, if a \
-             difference is intended, record it with its reason in {ALLOW_LIST} (delete stale \
-             entries); then run `cargo test --test drift`."
+            "next: for each difference, follow upstream by editing {OURS} (then the README's \
+             \"When Gate changes the API\" steps: cargo build, review the surface snapshot, \
+             update the emulator) or, if it is intended, record it with its reason in \
+             {ALLOW_LIST}; delete stale entries. Re-check with \
+             `cargo test --all-features --test drift`; to adopt a new SDK release: \
+             `python3 openapi/upstream/derive.py refresh VERSION --pin`."
         );
     }
     Verdict {
@@ -886,7 +893,7 @@ fn our_fragment_matches_upstream() {
         upstream["info"]["version"].as_str().unwrap_or("?"),
         path.strip_prefix(root()).unwrap_or(&path).display()
     );
-    let verdict = judge(&compare(&upstream, &ours()), &allow_list(), &name);
+    let verdict = judge(&compare(&upstream, &ours()), &allow_list(), OURS, &name);
     assert!(
         verdict.unexplained.is_empty() && verdict.stale.is_empty(),
         "{}",
@@ -946,7 +953,12 @@ fn history_names_exactly_the_delete_users_change() {
     let shown: Vec<String> = report.differences.iter().map(|d| d.to_string()).collect();
     assert_eq!(report.differences, expected, "{}", shown.join("\n"));
     assert!(report.not_covered.is_empty(), "{:?}", report.not_covered);
-    let verdict = judge(&report, &[], "gate-api 7.2.161");
+    let verdict = judge(
+        &report,
+        &[],
+        &format!("gate-api 4.56.0 ({HISTORY})"),
+        "the pinned gate-api 7.2.161",
+    );
     println!("{}", verdict.text);
     assert!(verdict.text.contains(
         "operation deleteStpGroupUsers (DELETE /account/stp_groups/{stp_id}/users), \
@@ -968,7 +980,8 @@ fn check_modified(
     judge(
         &compare(&upstream, &ours),
         &allow_list(),
-        "gate-api (modified)",
+        OURS,
+        "the pinned gate-api (copies, modified)",
     )
 }
 

@@ -520,12 +520,13 @@ def refresh(version: str, pin: bool) -> int:
     if pin:
         PINNED_FILE.write_text(resolved + "\n", encoding="utf-8")
         print(f"pinned {resolved} in {PINNED_FILE.relative_to(ROOT)}")
-    env = dict(os.environ)
+    # The report is the panic message; a backtrace under it would only bury it.
+    env = {**os.environ, "RUST_BACKTRACE": "0"}
     if resolved != pinned_version():
         env["GATE_STP_UPSTREAM"] = str(output)
     print(f"== drift report: openapi/gate-stp.yaml vs gate-api {resolved}", flush=True)
     result = subprocess.run(
-        ["cargo", "test", "--quiet", "--test", "drift", "our_fragment_matches_upstream",
+        ["cargo", "test", "--quiet", "--all-features", "--test", "drift", "our_fragment_matches_upstream",
          "--", "--nocapture"],
         cwd=ROOT, env=env,
     )  # fmt: skip
