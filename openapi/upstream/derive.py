@@ -17,6 +17,8 @@ Why the report comes from cargo: the comparison lives in one place, tests/drift.
 the test suite runs without network or Python; running it here guarantees the refresh and
 the suite can never disagree.
 
+Tests of this tool: `python3 -m unittest discover -s openapi/upstream`.
+
 Python 3.11 standard library only. The output is byte-for-byte reproducible: keys are
 written in a fixed order by the small YAML emitter below, strings are always quoted.
 """
