@@ -327,7 +327,12 @@ impl<'a> Comparison<'a> {
                     matched_upstream.insert(up_key.clone());
                     self.operation(up_op, our_op);
                 }
-                None => self.push(&at, "extra-in-ours", "absent".into(), our_op.label()),
+                None => {
+                    // The derived fragment holds only what derive.py was asked to cover.
+                    let upstream = "absent from the derived fragment (if the SDK has it, add it \
+                                    to EXTRA_OPERATIONS in openapi/upstream/derive.py and refresh)";
+                    self.push(&at, "extra-in-ours", upstream.into(), our_op.label());
+                }
             }
         }
         for (key, up_op) in &upstream {
@@ -1080,6 +1085,28 @@ fn a_changed_type_or_format_fails_naming_it() {
             "model ServerTime (upstream SystemTime), field server_time: type\n      \
           upstream: integer\n      ours:     string (date-time)"
         ],
+        "{}",
+        verdict.text
+    );
+}
+
+#[test]
+fn an_operation_upstream_lacks_fails() {
+    let verdict = check_modified(
+        |ours| {
+            let time = ours["paths"]["/spot/time"].clone();
+            ours["paths"]["/spot/currencies"] = time;
+            ours["paths"]["/spot/currencies"]["get"]["operationId"] = "listCurrencies".into();
+        },
+        |_| {},
+    );
+    let lines = unexplained_lines(&verdict);
+    assert_eq!(lines.len(), 1, "{}", verdict.text);
+    assert!(
+        lines[0].starts_with(
+            "operation listCurrencies (GET /spot/currencies), operation: extra-in-ours\n      \
+             upstream: absent from the derived fragment"
+        ),
         "{}",
         verdict.text
     );
