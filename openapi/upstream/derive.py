@@ -502,7 +502,12 @@ def fetch_wheel(version: str, directory: Path) -> Path:
         sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
         "--no-cache-dir", "--quiet", "--dest", str(directory), requirement,
     ]  # fmt: skip
-    subprocess.run(command, check=True)
+    completed = subprocess.run(command)
+    if completed.returncode != 0:
+        raise DeriveError(
+            f"pip could not download {requirement} (exit {completed.returncode}); "
+            "check the version against the release list pip printed"
+        )
     wheels = sorted(directory.glob("gate_api-*.whl"))
     if len(wheels) != 1:
         raise DeriveError(f"expected one gate_api wheel in {directory}, found {wheels}")
