@@ -1,5 +1,8 @@
 //! The emulator's account reads, its one-group-per-user rule, its `x-gate-exptime` switch
-//! and its injected faults, each observed through the real client.
+//! and its injected faults, each observed through the real client; and requests that
+//! axum's extractors reject, still answered the way Gate answers.
+
+mod common;
 
 use std::time::{Duration, SystemTime};
 
@@ -414,5 +417,129 @@ async fn a_dropped_answer_sends_not_one_byte() {
             String::from_utf8_lossy(&received)
         );
     }
+    emulator.shutdown().await;
+}
+
+// ---- Extractor rejections stay Gate-shaped ----
+
+/// Sends `head` (request line and headers, without the final blank line) and `body` as
+/// written, signed for the demo main account, on a fresh connection; returns the status
+/// and the JSON body of the answer.
+async fn raw_signed(
+    emulator: &RunningEmulator,
+    method: &str,
+    target: &str,
+    extra_headers: &str,
+    wire_body: &[u8],
+    signed_body: &[u8],
+    secret: &str,
+) -> (u16, serde_json::Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let timestamp = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let sign = common::gate_sign(secret, method, path, query, signed_body, &timestamp);
+    let mut request = format!(
+        "{method} {target} HTTP/1.1\r\nHost: emulator\r\nConnection: close\r\n\
+         KEY: {}\r\nTimestamp: {timestamp}\r\nSIGN: {sign}\r\n{extra_headers}\r\n",
+        demo::MAIN_KEY
+    )
+    .into_bytes();
+    request.extend_from_slice(wire_body);
+    let mut stream = tokio::net::TcpStream::connect(emulator.local_addr())
+        .await
+        .unwrap();
+    stream.write_all(&request).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8(answer).unwrap();
+    let status = answer[9..12].parse().unwrap();
+    let (_, body) = answer.split_once("\r\n\r\n").unwrap();
+    (status, serde_json::from_str(body).unwrap_or_default())
+}
+
+fn chunked(body: &[u8], chunk: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for part in body.chunks(chunk) {
+        out.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
+        out.extend_from_slice(part);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"0\r\n\r\n");
+    out
+}
+
+#[tokio::test]
+async fn a_path_id_axum_cannot_decode_is_invalid_param_value_after_authentication() {
+    let emulator = demo_emulator(EmulatorConfig::default()).await;
+    // %FF is not UTF-8 once decoded: axum's Path rejects it.
+    let target = "/api/v4/account/stp_groups/%FF/users";
+    let (status, body) =
+        raw_signed(&emulator, "GET", target, "", b"", b"", demo::MAIN_SECRET).await;
+    assert_eq!(
+        (status, body["label"].as_str()),
+        (400, Some("INVALID_PARAM_VALUE")),
+        "{body}"
+    );
+    assert!(
+        body["message"].as_str().unwrap().contains("stp_id"),
+        "{body}"
+    );
+    // Authentication still comes first.
+    let (status, body) = raw_signed(&emulator, "GET", target, "", b"", b"", "wrong").await;
+    assert_eq!(
+        (status, body["label"].as_str()),
+        (401, Some("INVALID_SIGNATURE")),
+        "{body}"
+    );
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_chunked_body_is_bounded_by_the_body_limit() {
+    let emulator = demo_emulator(EmulatorConfig::default().max_body_bytes(64)).await;
+    let chunked_header = "Transfer-Encoding: chunked\r\nContent-Type: application/json\r\n";
+
+    // Under the limit, in several chunks: read whole and signed over the whole.
+    let small = br#"{"name":"chunked"}"#;
+    let (status, body) = raw_signed(
+        &emulator,
+        "POST",
+        "/api/v4/account/stp_groups",
+        chunked_header,
+        &chunked(small, 5),
+        small,
+        demo::MAIN_SECRET,
+    )
+    .await;
+    assert_eq!(
+        (status, body["name"].as_str()),
+        (200, Some("chunked")),
+        "{body}"
+    );
+
+    // Over it, with no Content-Length to refuse it early: the limit stops the read.
+    let large = format!(r#"{{"name":"{}"}}"#, "n".repeat(100));
+    let (status, body) = raw_signed(
+        &emulator,
+        "POST",
+        "/api/v4/account/stp_groups",
+        chunked_header,
+        &chunked(large.as_bytes(), 16),
+        large.as_bytes(),
+        demo::MAIN_SECRET,
+    )
+    .await;
+    assert_eq!(
+        (status, body["label"].as_str()),
+        (400, Some("INVALID_REQUEST_BODY")),
+        "{body}"
+    );
+    assert!(body["message"].as_str().unwrap().contains("64"), "{body}");
+    assert_eq!(emulator.groups().len(), 1);
     emulator.shutdown().await;
 }

@@ -2,7 +2,7 @@
 //! world file (accounts never change while an emulator runs).
 
 use super::{
-    rules::Refusal,
+    refusal::Refusal,
     world::{Account, World},
 };
 use crate::models::{AccountDetail, AccountDetailKey, SubAccount};

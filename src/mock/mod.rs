@@ -90,11 +90,14 @@
 pub mod demo;
 
 mod accounts;
+mod admission;
 mod config;
 mod emulator;
 mod faults;
+mod groups;
+mod input;
 mod ratelimit;
-mod rules;
+mod refusal;
 mod server;
 mod verify;
 mod world;

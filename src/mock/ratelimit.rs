@@ -26,14 +26,6 @@ pub(super) enum Endpoint {
 }
 
 impl Endpoint {
-    /// Whether the endpoint needs KEY/Timestamp/SIGN.
-    pub(super) fn is_private(self) -> bool {
-        !matches!(
-            self,
-            Endpoint::ServerTime | Endpoint::NotFound | Endpoint::MethodNotAllowed
-        )
-    }
-
     /// Gate's operationId (as in the fragment); `None` for an unmatched request.
     pub(super) fn operation_id(self) -> Option<&'static str> {
         use crate::generated::operations as ops;
