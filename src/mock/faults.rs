@@ -47,6 +47,7 @@ impl Fault {
 
 /// How a faulty request goes wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FaultKind {
     /// Answered at once with this HTTP status (400 to 599) and a Gate-shaped error body
     /// (`SERVER_ERROR` for 5xx, `TOO_MANY_REQUESTS` for 429, ...); nothing is executed,
