@@ -17,6 +17,8 @@ pub(super) enum Endpoint {
     ListUsers,
     AddUsers,
     RemoveUsers,
+    AccountDetail,
+    ListSubAccounts,
     /// No route matched the path.
     NotFound,
     /// The path exists, not with this method.
@@ -24,12 +26,21 @@ pub(super) enum Endpoint {
 }
 
 impl Endpoint {
-    /// Whether the endpoint needs KEY/Timestamp/SIGN.
-    pub(super) fn is_private(self) -> bool {
-        !matches!(
-            self,
-            Endpoint::ServerTime | Endpoint::NotFound | Endpoint::MethodNotAllowed
-        )
+    /// Gate's operationId (as in the fragment); `None` for an unmatched request.
+    pub(super) fn operation_id(self) -> Option<&'static str> {
+        use crate::generated::operations as ops;
+        let op = match self {
+            Endpoint::ServerTime => ops::GET_SYSTEM_TIME,
+            Endpoint::ListGroups => ops::LIST_STP_GROUPS,
+            Endpoint::CreateGroup => ops::CREATE_STP_GROUP,
+            Endpoint::ListUsers => ops::LIST_STP_GROUPS_USERS,
+            Endpoint::AddUsers => ops::ADD_STP_GROUP_USERS,
+            Endpoint::RemoveUsers => ops::DELETE_STP_GROUP_USERS,
+            Endpoint::AccountDetail => ops::GET_ACCOUNT_DETAIL,
+            Endpoint::ListSubAccounts => ops::LIST_SUB_ACCOUNTS,
+            Endpoint::NotFound | Endpoint::MethodNotAllowed => return None,
+        };
+        Some(op.id)
     }
 
     /// Method and route, for logs.
@@ -41,6 +52,8 @@ impl Endpoint {
             Endpoint::ListUsers => "GET /account/stp_groups/{stp_id}/users",
             Endpoint::AddUsers => "POST /account/stp_groups/{stp_id}/users",
             Endpoint::RemoveUsers => "DELETE /account/stp_groups/{stp_id}/users",
+            Endpoint::AccountDetail => "GET /account/detail",
+            Endpoint::ListSubAccounts => "GET /sub_accounts",
             Endpoint::NotFound => "(no route)",
             Endpoint::MethodNotAllowed => "(method not allowed)",
         }

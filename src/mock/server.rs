@@ -1,37 +1,39 @@
-//! The HTTP side of the emulator: routes, the order of checks, Gate's headers.
+//! The HTTP side of the emulator: routes, handlers on axum's extractors, and the
+//! middleware that adds Gate's headers, logs each request and fires injected faults.
+//!
+//! Admission (body size, signature, rate limit, `x-gate-exptime`) lives in
+//! [`admission`](super::admission); parameters in [`input`](super::input); Gate's rules in
+//! [`groups`](super::groups) and [`accounts`](super::accounts).
 
 use std::{
-    net::SocketAddr,
     sync::{Arc, Mutex, MutexGuard, PoisonError},
     time::{SystemTime, UNIX_EPOCH},
 };
 
 use axum::{
-    Router,
-    body::{Body, Bytes},
-    extract::{ConnectInfo, Request, State},
-    http::{
-        HeaderMap, HeaderName, HeaderValue, StatusCode,
-        header::{CONTENT_LENGTH, CONTENT_TYPE},
-        request::Parts,
+    Json, Router,
+    extract::{
+        DefaultBodyLimit, MatchedPath, Path, Query, Request, State,
+        rejection::{PathRejection, QueryRejection},
     },
-    response::Response,
+    http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
     routing::get,
 };
-use futures_util::StreamExt;
-use serde::Serialize;
 
 use super::{
+    accounts,
+    admission::{self, Exchange, Private, Public, Seen},
     config::EmulatorConfig,
-    ratelimit::{Endpoint, Principal, Quota, RateLimiter},
-    rules::{self, Refusal, Registry},
-    verify::{self, Arrived},
-    world::{Account, World},
+    faults::{self, FaultKind, Faults},
+    groups::Registry,
+    input::{self, QueryPairs},
+    ratelimit::{Endpoint, RateLimiter},
+    refusal::{Refusal, RefusalLabel},
+    world::World,
 };
-use crate::{
-    generated::types::GateError,
-    models::{ServerTime, StpGroup, StpGroupUser},
-};
+use crate::models::{AccountDetail, ServerTime, StpGroup, StpGroupUser, SubAccount};
 
 const RATE_LIMIT_REMAIN: &str = "x-gate-ratelimit-requests-remain";
 const RATE_LIMIT_LIMIT: &str = "x-gate-ratelimit-limit";
@@ -40,7 +42,12 @@ const IN_TIME: &str = "x-in-time";
 const OUT_TIME: &str = "x-out-time";
 const TRACE_ID: &str = "x-gate-trace-id";
 const CLIENT_REQUEST_ID: &str = "x-client-request-id";
-const EXPTIME: &str = "x-gate-exptime";
+
+const SERVER_TIME: &str = "/api/v4/spot/time";
+const STP_GROUPS: &str = "/api/v4/account/stp_groups";
+const STP_GROUP_USERS: &str = "/api/v4/account/stp_groups/{stp_id}/users";
+const ACCOUNT_DETAIL: &str = "/api/v4/account/detail";
+const SUB_ACCOUNTS: &str = "/api/v4/sub_accounts";
 
 /// Everything an emulator's requests share.
 #[derive(Debug)]
@@ -48,17 +55,24 @@ pub(super) struct Shared {
     pub(super) world: World,
     pub(super) config: EmulatorConfig,
     registry: Mutex<Registry>,
-    limiter: RateLimiter,
+    pub(super) limiter: RateLimiter,
+    pub(super) faults: Faults,
+    /// Unix seconds at which the emulator was built: the `create_time` of its accounts.
+    started_secs: i64,
 }
 
 impl Shared {
     pub(super) fn new(world: World, config: EmulatorConfig) -> Self {
-        Self {
+        let mut shared = Self {
             limiter: RateLimiter::new(config.rate_limit),
             registry: Mutex::new(Registry::default()),
             world,
             config,
-        }
+            faults: Faults::default(),
+            started_secs: 0,
+        };
+        shared.started_secs = shared.now_secs();
+        shared
     }
 
     /// The emulator's time: its clock plus its offset.
@@ -73,8 +87,12 @@ impl Shared {
         moved.unwrap_or(now)
     }
 
-    fn now_ms(&self) -> i64 {
+    pub(super) fn now_ms(&self) -> i64 {
         crate::clock::unix_millis(self.now())
+    }
+
+    pub(super) fn now_secs(&self) -> i64 {
+        self.now_ms().div_euclid(1000)
     }
 
     fn now_us(&self) -> i64 {
@@ -93,265 +111,116 @@ impl Shared {
 
 /// The emulator's routes over `shared`.
 pub(super) fn router(shared: Arc<Shared>) -> Router {
-    macro_rules! to {
-        ($endpoint:expr) => {
-            |State(shared): State<Arc<Shared>>, request: Request| handle(shared, $endpoint, request)
-        };
-    }
+    let body_limit = shared.config.max_body_bytes;
     Router::new()
-        .route("/api/v4/spot/time", get(to!(Endpoint::ServerTime)))
+        .route(SERVER_TIME, get(server_time))
+        .route(STP_GROUPS, get(list_groups).post(create_group))
         .route(
-            "/api/v4/account/stp_groups",
-            get(to!(Endpoint::ListGroups)).post(to!(Endpoint::CreateGroup)),
+            STP_GROUP_USERS,
+            get(list_users).post(add_users).delete(remove_users),
         )
-        .route(
-            "/api/v4/account/stp_groups/{stp_id}/users",
-            get(to!(Endpoint::ListUsers))
-                .post(to!(Endpoint::AddUsers))
-                .delete(to!(Endpoint::RemoveUsers)),
-        )
-        .method_not_allowed_fallback(to!(Endpoint::MethodNotAllowed))
-        .fallback(to!(Endpoint::NotFound))
+        .route(ACCOUNT_DETAIL, get(account_detail))
+        .route(SUB_ACCOUNTS, get(list_sub_accounts))
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            exchange,
+        ))
         .with_state(shared)
 }
 
-/// One request, in Gate's order: body size, authentication, rate limit (a 429 answers
-/// before anything else), `x-gate-exptime`, parameters, rules.
-async fn handle(shared: Arc<Shared>, endpoint: Endpoint, request: Request) -> Response {
+/// The endpoint of a request, from its method and the route it matched.
+fn endpoint_of(method: &Method, route: Option<&str>) -> Endpoint {
+    // axum answers HEAD with the GET handler.
+    let method = if method == Method::HEAD {
+        "GET"
+    } else {
+        method.as_str()
+    };
+    match (route, method) {
+        (None, _) => Endpoint::NotFound,
+        (Some(SERVER_TIME), "GET") => Endpoint::ServerTime,
+        (Some(STP_GROUPS), "GET") => Endpoint::ListGroups,
+        (Some(STP_GROUPS), "POST") => Endpoint::CreateGroup,
+        (Some(STP_GROUP_USERS), "GET") => Endpoint::ListUsers,
+        (Some(STP_GROUP_USERS), "POST") => Endpoint::AddUsers,
+        (Some(STP_GROUP_USERS), "DELETE") => Endpoint::RemoveUsers,
+        (Some(ACCOUNT_DETAIL), "GET") => Endpoint::AccountDetail,
+        (Some(SUB_ACCOUNTS), "GET") => Endpoint::ListSubAccounts,
+        (Some(_), _) => Endpoint::MethodNotAllowed,
+    }
+}
+
+/// Around every request: identifies its endpoint, fires an injected fault if one is due,
+/// then adds Gate's headers to the answer and logs it.
+async fn exchange(State(shared): State<Arc<Shared>>, mut request: Request, next: Next) -> Response {
     let in_time_us = shared.now_us();
-    let (parts, body) = request.into_parts();
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| info.0.ip());
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str);
+    let endpoint = endpoint_of(request.method(), route);
+    let record = Exchange::default();
+    request.extensions_mut().insert(endpoint);
+    request.extensions_mut().insert(record.clone());
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let request_id = request.headers().get(CLIENT_REQUEST_ID).cloned();
 
-    let body = if endpoint.is_private() {
-        read_body(body, &parts.headers, shared.config.max_body_bytes).await
-    } else {
-        Ok(Bytes::new())
-    };
-    let now_ms = shared.now_ms();
-    let auth = match (&body, endpoint.is_private()) {
-        (Ok(bytes), true) => {
-            let arrived = Arrived {
-                method: &parts.method,
-                path: parts.uri.path(),
-                raw_query: parts.uri.query().unwrap_or(""),
-                headers: &parts.headers,
-                body: bytes,
-            };
-            let window_ms =
-                i64::try_from(shared.config.expiry_window.as_millis()).unwrap_or(i64::MAX);
-            Some(verify::authenticate(
-                &shared.world,
-                &arrived,
-                now_ms,
-                window_ms,
-            ))
+    let fault = endpoint
+        .operation_id()
+        .and_then(|operation| shared.faults.on_request(operation));
+    if let Some(fault) = fault {
+        tracing::debug!(target: "gate_stp::mock", endpoint = endpoint.name(), ?fault, "injected fault");
+    }
+    let mut response = match fault {
+        None => next.run(request).await,
+        Some(FaultKind::Drop) => return faults::lost_answer(),
+        Some(FaultKind::ExecuteThenDrop) => {
+            // Executed to the end (the state changes), then the answer is thrown away.
+            drop(next.run(request).await);
+            return faults::lost_answer();
         }
-        _ => None,
-    };
-    let caller = match &auth {
-        Some(Ok(account)) => Some(*account),
-        _ => None,
-    };
-    let principal = match (caller, peer) {
-        (Some(account), _) => Principal::Account(account.user_id()),
-        (None, Some(ip)) => Principal::Address(ip),
-        (None, None) => Principal::Unknown,
-    };
-    let quota = shared.limiter.check(endpoint, principal, now_ms);
-
-    let outcome = if quota.is_some_and(|quota| !quota.allowed) {
-        Err(Refusal::too_many_requests())
-    } else {
-        match (body, auth) {
-            (Err(refusal), _) => Err(refusal),
-            (Ok(_), Some(Err(failure))) => Err(Refusal::from(failure)),
-            (Ok(body), _) => execute(&shared, endpoint, caller, &parts, &body, now_ms),
-        }
+        Some(FaultKind::Status(code)) => Refusal::new(
+            StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            faults::label_for(code),
+            format!("injected fault: status {code}"),
+        )
+        .into_response(),
     };
 
-    let status = match &outcome {
-        Ok(_) => StatusCode::OK,
-        Err(refusal) => refusal.status,
-    };
+    let seen = record.seen();
     tracing::debug!(
         target: "gate_stp::mock",
         endpoint = endpoint.name(),
-        method = %parts.method,
-        path = parts.uri.path(),
-        user = caller.map(Account::user_id),
-        status = status.as_u16(),
-        label = outcome.as_ref().err().map(|refusal| refusal.label),
+        method = %method,
+        path = %path,
+        user = seen.caller,
+        status = response.status().as_u16(),
+        label = response.extensions().get::<RefusalLabel>().map(|label| label.0),
         "request"
     );
-    let body = outcome.unwrap_or_else(|refusal| {
-        json_bytes(&GateError {
-            label: refusal.label.to_owned(),
-            message: Some(refusal.message),
-            detail: None,
-        })
-    });
-    respond(&shared, status, body, quota, &parts.headers, in_time_us)
+    add_gate_headers(&shared, &mut response, seen, request_id, in_time_us);
+    response
 }
 
-/// Runs an endpoint whose request passed authentication and the rate limit.
-fn execute(
+fn add_gate_headers(
     shared: &Shared,
-    endpoint: Endpoint,
-    caller: Option<&Account>,
-    parts: &Parts,
-    body: &[u8],
-    now_ms: i64,
-) -> Result<Bytes, Refusal> {
-    let path = parts.uri.path();
-    match endpoint {
-        Endpoint::NotFound => {
-            return Err(Refusal::not_found(format!(
-                "no such endpoint: {}",
-                truncate(path, 200)
-            )));
-        }
-        Endpoint::MethodNotAllowed => {
-            return Err(Refusal::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "METHOD_NOT_ALLOWED",
-                format!(
-                    "method {} is not allowed on {}",
-                    parts.method,
-                    truncate(path, 200)
-                ),
-            ));
-        }
-        _ => {}
-    }
-    check_exptime(&parts.headers, now_ms)?;
-    if endpoint == Endpoint::ServerTime {
-        return Ok(json_bytes(&ServerTime {
-            server_time: Some(now_ms),
-        }));
-    }
-    let caller = caller.ok_or_else(|| Refusal::internal("request not authenticated"))?;
-    let query = parts.uri.query().unwrap_or("");
-    let now_secs = now_ms.div_euclid(1000);
-    let world = &shared.world;
-    match endpoint {
-        Endpoint::ListGroups => {
-            let name = verify::query_values(query, "name").into_iter().next();
-            let groups: Vec<StpGroup> = shared.registry().list_groups(caller, name.as_deref());
-            Ok(json_bytes(&groups))
-        }
-        Endpoint::CreateGroup => {
-            let name = rules::group_name(body)?;
-            let group = shared.registry().create_group(caller, name, now_secs)?;
-            Ok(json_bytes(&group))
-        }
-        Endpoint::ListUsers => {
-            let stp_id = stp_id(path)?;
-            let members: Vec<StpGroupUser> = shared.registry().list_users(caller, stp_id)?;
-            Ok(json_bytes(&members))
-        }
-        Endpoint::AddUsers => {
-            let stp_id = stp_id(path)?;
-            let ids = rules::body_user_ids(body)?;
-            let members = shared
-                .registry()
-                .add_users(world, caller, stp_id, &ids, now_secs)?;
-            Ok(json_bytes(&members))
-        }
-        Endpoint::RemoveUsers => {
-            let stp_id = stp_id(path)?;
-            let ids = rules::query_user_ids(&verify::query_values(query, "user_id"))?;
-            let members = shared
-                .registry()
-                .remove_users(world, caller, stp_id, &ids)?;
-            Ok(json_bytes(&members))
-        }
-        Endpoint::ServerTime | Endpoint::NotFound | Endpoint::MethodNotAllowed => {
-            Err(Refusal::internal("unreachable endpoint"))
-        }
-    }
-}
-
-/// `x-gate-exptime` (Unix ms): refused with 400 REQUEST_EXPIRED when the emulator's time is
-/// past it; 400 INVALID_PARAM_VALUE when it is not an integer.
-fn check_exptime(headers: &HeaderMap, now_ms: i64) -> Result<(), Refusal> {
-    let Some(value) = headers.get(EXPTIME) else {
-        return Ok(());
-    };
-    let deadline = value
-        .to_str()
-        .ok()
-        .and_then(|text| text.trim().parse::<i64>().ok())
-        .ok_or_else(|| Refusal::bad_param("x-gate-exptime must be Unix milliseconds"))?;
-    if now_ms > deadline {
-        return Err(Refusal::new(
-            StatusCode::BAD_REQUEST,
-            "REQUEST_EXPIRED",
-            format!("request expired: x-gate-exptime {deadline} is before server time {now_ms}"),
-        ));
-    }
-    Ok(())
-}
-
-/// The `{stp_id}` of `/api/v4/account/stp_groups/{stp_id}/users`, percent-decoded.
-fn stp_id(path: &str) -> Result<i64, Refusal> {
-    let segment = path
-        .strip_prefix("/api/v4/account/stp_groups/")
-        .and_then(|rest| rest.strip_suffix("/users"))
-        .unwrap_or("");
-    let decoded = percent_encoding::percent_decode_str(segment).decode_utf8_lossy();
-    rules::positive_id(&decoded, "stp_id")
-}
-
-/// The body, refused with 400 INVALID_REQUEST_BODY when larger than `limit` (announced
-/// or actual) or unreadable.
-async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Bytes, Refusal> {
-    let too_large = || Refusal::bad_body(format!("request body is larger than {limit} bytes"));
-    let announced = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.trim().parse::<u64>().ok());
-    if announced.is_some_and(|length| length > limit as u64) {
-        return Err(too_large());
-    }
-    let mut stream = body.into_data_stream();
-    let mut bytes = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|_| Refusal::bad_body("request body could not be read"))?;
-        if bytes.len().saturating_add(chunk.len()) > limit {
-            return Err(too_large());
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    Ok(Bytes::from(bytes))
-}
-
-fn json_bytes<T: Serialize>(value: &T) -> Bytes {
-    // The models serialize infallibly (strings and integers only).
-    Bytes::from(serde_json::to_vec(value).unwrap_or_else(|_| b"null".to_vec()))
-}
-
-fn respond(
-    shared: &Shared,
-    status: StatusCode,
-    body: Bytes,
-    quota: Option<Quota>,
-    request_headers: &HeaderMap,
+    response: &mut Response,
+    seen: Seen,
+    request_id: Option<HeaderValue>,
     in_time_us: i64,
-) -> Response {
-    let mut response = Response::new(Body::from(body));
-    *response.status_mut() = status;
+) {
     let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    if let Some(quota) = quota {
+    if let Some(quota) = seen.quota {
         headers.insert(RATE_LIMIT_LIMIT, HeaderValue::from(quota.limit));
         headers.insert(RATE_LIMIT_REMAIN, HeaderValue::from(quota.remaining));
         headers.insert(RATE_LIMIT_RESET, HeaderValue::from(quota.reset_secs));
     }
-    if let Some(id) = request_headers.get(CLIENT_REQUEST_ID) {
-        headers.insert(HeaderName::from_static(CLIENT_REQUEST_ID), id.clone());
+    if let Some(id) = request_id {
+        headers.insert(HeaderName::from_static(CLIENT_REQUEST_ID), id);
     }
     let trace_id = format!("{:032x}", rand::random::<u128>());
     if let Ok(value) = HeaderValue::from_str(&trace_id) {
@@ -359,7 +228,115 @@ fn respond(
     }
     headers.insert(IN_TIME, HeaderValue::from(in_time_us));
     headers.insert(OUT_TIME, HeaderValue::from(shared.now_us()));
-    response
+}
+
+/// What a handler answers: the model as JSON, or a Gate-shaped refusal.
+type Answer<T> = Result<Json<T>, Refusal>;
+
+async fn server_time(
+    State(shared): State<Arc<Shared>>,
+    _: Public,
+    headers: HeaderMap,
+) -> Answer<ServerTime> {
+    let now_ms = shared.now_ms();
+    if shared.config.honour_exptime {
+        admission::check_exptime(&headers, now_ms)?;
+    }
+    Ok(Json(ServerTime {
+        server_time: Some(now_ms),
+    }))
+}
+
+async fn not_found(_: Public, uri: Uri) -> Refusal {
+    Refusal::not_found(format!("no such endpoint: {}", truncate(uri.path(), 200)))
+}
+
+async fn method_not_allowed(_: Public, method: Method, uri: Uri) -> Refusal {
+    Refusal::method_not_allowed(format!(
+        "method {method} is not allowed on {}",
+        truncate(uri.path(), 200)
+    ))
+}
+
+async fn list_groups(
+    State(shared): State<Arc<Shared>>,
+    query: Result<Query<QueryPairs>, QueryRejection>,
+    call: Private,
+) -> Answer<Vec<StpGroup>> {
+    let Query(query) = query.map_err(|rejection| Refusal::from_query(&rejection))?;
+    let name = input::first_value(&query, "name");
+    Ok(Json(shared.registry().list_groups(&call.caller, name)))
+}
+
+async fn create_group(State(shared): State<Arc<Shared>>, call: Private) -> Answer<StpGroup> {
+    let name = input::group_name(&call.body)?;
+    let group = shared
+        .registry()
+        .create_group(&call.caller, name, shared.now_secs())?;
+    Ok(Json(group))
+}
+
+async fn list_users(
+    State(shared): State<Arc<Shared>>,
+    path: Result<Path<String>, PathRejection>,
+    call: Private,
+) -> Answer<Vec<StpGroupUser>> {
+    let stp_id = stp_id(path)?;
+    Ok(Json(shared.registry().list_users(&call.caller, stp_id)?))
+}
+
+async fn add_users(
+    State(shared): State<Arc<Shared>>,
+    path: Result<Path<String>, PathRejection>,
+    call: Private,
+) -> Answer<Vec<StpGroupUser>> {
+    let stp_id = stp_id(path)?;
+    let ids = input::body_user_ids(&call.body)?;
+    let members = shared.registry().add_users(
+        &shared.world,
+        &call.caller,
+        stp_id,
+        &ids,
+        shared.now_secs(),
+        shared.config.one_group_per_user,
+    )?;
+    Ok(Json(members))
+}
+
+async fn remove_users(
+    State(shared): State<Arc<Shared>>,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<QueryPairs>, QueryRejection>,
+    call: Private,
+) -> Answer<Vec<StpGroupUser>> {
+    let stp_id = stp_id(path)?;
+    let Query(query) = query.map_err(|rejection| Refusal::from_query(&rejection))?;
+    let ids = input::query_user_ids(&input::all_values(&query, "user_id"))?;
+    let members = shared
+        .registry()
+        .remove_users(&shared.world, &call.caller, stp_id, &ids)?;
+    Ok(Json(members))
+}
+
+async fn account_detail(call: Private) -> Answer<AccountDetail> {
+    Ok(Json(accounts::account_detail(&call.caller)))
+}
+
+async fn list_sub_accounts(
+    State(shared): State<Arc<Shared>>,
+    query: Result<Query<QueryPairs>, QueryRejection>,
+    call: Private,
+) -> Answer<Vec<SubAccount>> {
+    let Query(query) = query.map_err(|rejection| Refusal::from_query(&rejection))?;
+    let kinds = accounts::parse_kinds(input::first_value(&query, "type"))?;
+    let subs = accounts::sub_accounts(&shared.world, &call.caller, kinds, shared.started_secs)?;
+    Ok(Json(subs))
+}
+
+/// The `{stp_id}` of a path, percent-decoded by axum.
+fn stp_id(path: Result<Path<String>, PathRejection>) -> Result<i64, Refusal> {
+    let Path(text) = path.map_err(|rejection| Refusal::from_path(&rejection, "stp_id"))?;
+    input::positive_id(&text, "stp_id")
 }
 
 fn truncate(text: &str, max_chars: usize) -> String {
