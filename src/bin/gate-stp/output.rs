@@ -151,9 +151,10 @@ fn opt(value: Option<i64>) -> String {
     value.map_or_else(|| "-".to_owned(), |v| v.to_string())
 }
 
-/// Server text in a table cell: escaped, then cut to [`MAX_CELL_CHARS`] with a marker.
+/// Server text in a table cell: cut to [`MAX_CELL_CHARS`] with a marker, then escaped (in
+/// this order so that the cut never splits an escape).
 pub(crate) fn cell(text: &str) -> String {
-    truncate_chars(&escape_control(text), MAX_CELL_CHARS).into_owned()
+    escape_control(&truncate_chars(text, MAX_CELL_CHARS)).into_owned()
 }
 
 /// A Gate timestamp in seconds as UTC ISO 8601; `-` when absent.
