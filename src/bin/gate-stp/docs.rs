@@ -71,3 +71,39 @@ pub(crate) fn man(out: Option<&Path>) -> Result<(), Failure> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, ValueEnum};
+
+    use crate::Cli;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    /// Every subcommand at every depth, as clap knows them (so commands added later are
+    /// covered without touching this test).
+    fn all_subcommands(command: &clap::Command, out: &mut Vec<String>) {
+        for sub in command.get_subcommands() {
+            out.push(sub.get_name().to_owned());
+            all_subcommands(sub, out);
+        }
+    }
+
+    #[test]
+    fn every_completion_script_names_every_subcommand() {
+        let mut names = Vec::new();
+        all_subcommands(&Cli::command(), &mut names);
+        assert!(names.len() >= 12, "{names:?}");
+        for shell in clap_complete::Shell::value_variants() {
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "gate-stp", &mut script);
+            let script = String::from_utf8(script).unwrap();
+            for name in &names {
+                assert!(script.contains(name.as_str()), "{shell}: no {name}");
+            }
+        }
+    }
+}

@@ -138,7 +138,11 @@ enum Command {
     Demo(DemoArgs),
     /// List the profiles of the config file (never their secrets).
     Profiles,
-    /// Print a shell completion script, e.g. `gate-stp completions bash > ~/.local/share/bash-completion/completions/gate-stp`.
+    /// Print a shell completion script.
+    ///
+    /// For example: `gate-stp completions bash > ~/.local/share/bash-completion/completions/gate-stp`,
+    /// `gate-stp completions zsh > ~/.zfunc/_gate-stp`,
+    /// `gate-stp completions fish > ~/.config/fish/completions/gate-stp.fish`.
     Completions {
         /// The shell to complete for.
         shell: clap_complete::Shell,
