@@ -207,7 +207,8 @@ pub(crate) fn load(path: Option<&Path>, required: bool) -> Result<ConfigFile, Fa
     let config: ConfigFile = toml::from_str(&text).map_err(|e| {
         let line = e
             .span()
-            .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
+            .and_then(|span| text.get(..span.start))
+            .map(|before| before.matches('\n').count() + 1);
         Failure::usage(format!(
             "config file {}{}: {}",
             path.display(),
