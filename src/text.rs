@@ -119,6 +119,14 @@ mod tests {
         }
 
         #[test]
+        fn escaping_twice_changes_nothing_more(text in any::<String>()) {
+            // Callers may escape a line that holds already escaped parts (an error's
+            // Display inside a CLI message) without mangling them.
+            let once = escape_control(&text).into_owned();
+            prop_assert_eq!(escape_control(&once), once.as_str());
+        }
+
+        #[test]
         fn truncation_keeps_a_prefix(text in any::<String>(), max in 0usize..50) {
             let cut = truncate_chars(&text, max);
             if text.chars().count() <= max {
