@@ -3,7 +3,7 @@
 //! No variant holds the API secret, a `SIGN` value, or request headers: errors are safe to
 //! log. Bodies appear only as a short snippet of what the server sent.
 //! Server-controlled text (label, message, detail, redirect location, body snippet) is
-//! displayed through [`escape_control`](crate::text::escape_control): a log line or a
+//! displayed through [`crate::text::escape_control`]: a log line or a
 //! terminal never receives its control characters raw.
 
 use std::{
