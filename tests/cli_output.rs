@@ -125,6 +125,9 @@ async fn hostile_group_names_are_escaped_in_tables_and_exact_in_json() {
     as_json.args(["groups", "list", "--json"]);
     let output = run(as_json).await;
     assert!(output.status.success(), "{output:?}");
+    // Valid JSON with the exact name, and still nothing raw for the terminal: serde_json
+    // would write C1 controls and bidi overrides as they are.
+    assert_terminal_safe("the JSON", &output.stdout);
     let value: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(value[0]["name"], name.as_str());
     assert_eq!(value[0]["create_time"], 1_548_000_000);

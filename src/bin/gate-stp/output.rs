@@ -39,10 +39,14 @@ macro_rules! errln {
 /// Exit code when stdout fails for another reason than a closed pipe (e.g. a full disk).
 const STDOUT_FAILED: i32 = 1;
 
+/// Every line is escaped at this sink, whatever built it: table cells and errors are
+/// escaped already (escaping is idempotent), anything else that came from a server or a
+/// file cannot slip through.
 pub(crate) fn write_stdout(line: fmt::Arguments<'_>) {
+    let text = line.to_string();
     let mut stdout = io::stdout().lock();
     let written = stdout
-        .write_fmt(line)
+        .write_all(escape_control(&text).as_bytes())
         .and_then(|()| stdout.write_all(b"\n"));
     if let Err(error) = written {
         stdout_failed(&error);
@@ -204,9 +208,28 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 
 fn print_json(value: &impl Serialize) {
     match serde_json::to_string(value) {
-        Ok(text) => outln!("{text}"),
+        Ok(text) => outln!("{}", json_terminal_safe(&text)),
         Err(e) => errln!("error: cannot encode JSON: {e}"),
     }
+}
+
+/// serde_json escapes C0 controls but writes DEL, C1 controls, bidi overrides and line
+/// separators raw. They can only occur inside JSON strings, where `\uXXXX` means the same
+/// character: the JSON decodes to the same values and no terminal sees them raw. (All of
+/// them are in the Basic Multilingual Plane, so one `\uXXXX` each is enough.)
+pub(crate) fn json_terminal_safe(json: &str) -> std::borrow::Cow<'_, str> {
+    if !json.contains(gate_stp::text::needs_escape) {
+        return json.into();
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if gate_stp::text::needs_escape(c) {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out.into()
 }
 
 /// Left-aligned columns separated by two spaces; `no WHAT` for an empty list. Cells are
@@ -281,6 +304,20 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn json_keeps_its_meaning_without_raw_controls() {
+        let name = "a\u{1b}b\u{7f}c\u{9b}d\u{202e}e\u{2028}f\\u{202e}";
+        let json = serde_json::to_string(&serde_json::json!({ "name": name })).unwrap();
+        let safe = json_terminal_safe(&json);
+        assert!(
+            !safe
+                .chars()
+                .any(|c| c.is_control() || gate_stp::text::needs_escape(c))
+        );
+        let back: serde_json::Value = serde_json::from_str(&safe).unwrap();
+        assert_eq!(back["name"], name);
     }
 
     #[test]
