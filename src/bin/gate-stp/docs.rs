@@ -1,48 +1,10 @@
-//! Commands about the tool itself: its profiles, completion scripts and man page.
+//! Commands that document the tool itself: completion scripts and the man page.
 
 use std::{io, path::Path};
 
 use clap::CommandFactory;
 
-use crate::{
-    Cli, Failure, outln,
-    output::{cell, print_table, write_stdout_bytes},
-    profiles::{self, key_prefix},
-};
-
-/// `gate-stp profiles`: one row per profile; secrets are described, never shown.
-pub(crate) fn profiles() -> Result<(), Failure> {
-    let path = profiles::config_path();
-    let config = profiles::load(path.as_deref(), false)?;
-    match &path {
-        Some(path) => outln!("config file: {}", cell_path(path)),
-        None => outln!(
-            "config file: none (no home directory; set {})",
-            profiles::CONFIG_ENV
-        ),
-    }
-    let rows: Vec<Vec<String>> = config
-        .profiles
-        .iter()
-        .map(|(name, profile)| {
-            vec![
-                cell(name),
-                profile.base_url.as_deref().map_or("-".into(), cell),
-                profile
-                    .key
-                    .as_deref()
-                    .map_or("-".into(), |k| cell(&key_prefix(k))),
-                cell(&profile.describe_secret(name)),
-            ]
-        })
-        .collect();
-    print_table(&["PROFILE", "BASE URL", "KEY", "SECRET"], &rows, "profiles");
-    Ok(())
-}
-
-fn cell_path(path: &Path) -> String {
-    gate_stp::text::escape_control(&path.display().to_string()).into_owned()
-}
+use crate::{Cli, Failure, output::write_stdout_bytes};
 
 /// `gate-stp completions SHELL`: the script, generated from the clap definitions.
 pub(crate) fn completions(shell: clap_complete::Shell) {

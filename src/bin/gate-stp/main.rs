@@ -417,7 +417,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Demo(args) => {
             demo::run(&Output::new(args.json), Duration::from_secs(args.timeout)).await?
         }
-        Command::Profiles => docs::profiles()?,
+        Command::Profiles => profiles::list()?,
         Command::Completions { shell } => docs::completions(shell),
         Command::Man { out } => docs::man(out.as_deref())?,
     }
@@ -434,16 +434,9 @@ struct Settings {
 
 /// Fills what flags and environment left open from the selected profile. The profile's
 /// secret is only fetched (its command only run) when no flag or variable gave one.
-fn settings(
-    profile: Option<&str>,
-    given: Settings,
-    needs: (bool, bool, bool),
-) -> Result<Settings, Failure> {
-    let (needs_url, needs_key, needs_secret) = needs;
-    let missing = (needs_url && given.base_url.is_none())
-        || (needs_key && given.key.is_none())
-        || (needs_secret && given.secret.is_none());
-    if !missing && profile.is_none() {
+fn settings(profile: Option<&str>, given: Settings) -> Result<Settings, Failure> {
+    let complete = given.base_url.is_some() && given.key.is_some() && given.secret.is_some();
+    if complete && profile.is_none() {
         return Ok(given);
     }
     let path = profiles::config_path();
@@ -453,8 +446,7 @@ fn settings(
     };
     let secret = match given.secret {
         Some(secret) => Some(secret),
-        None if needs_secret => selected.secret(name)?,
-        None => None,
+        None => selected.secret(name)?,
     };
     Ok(Settings {
         base_url: given.base_url.or_else(|| selected.base_url.clone()),
@@ -469,7 +461,7 @@ fn client(args: &ClientArgs) -> Result<Client, Failure> {
         key: args.key.clone(),
         secret: args.secret.value.clone(),
     };
-    let settings = settings(args.profile.as_deref(), given, (true, true, true))?;
+    let settings = settings(args.profile.as_deref(), given)?;
     let mut builder = Client::builder().timeout(Duration::from_secs(args.timeout));
     if let Some(url) = &settings.base_url {
         builder = builder.base_url(url);
@@ -494,7 +486,7 @@ fn sign(args: SignArgs) -> Result<(), Failure> {
         secret: args.secret.value.clone(),
         ..Settings::default()
     };
-    let secret = settings(args.profile.as_deref(), given, (false, false, true))?
+    let secret = settings(args.profile.as_deref(), given)?
         .secret
         .ok_or_else(|| {
             Failure::usage("sign needs the API secret (GATE_API_SECRET, --secret or a profile)")
@@ -552,7 +544,18 @@ async fn mock(args: MockArgs) -> Result<(), Failure> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_offset;
+    use clap::Parser;
+
+    use super::{Cli, parse_offset};
+
+    #[test]
+    fn the_secret_never_shows_in_debug() {
+        let cli =
+            Cli::try_parse_from(["gate-stp", "groups", "list", "--secret", "hunter2-xyz"]).unwrap();
+        let debug = format!("{cli:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(debug.contains("REDACTED"), "{debug}");
+    }
 
     #[test]
     fn offsets_parse_with_sign_and_unit() {

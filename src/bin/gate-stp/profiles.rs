@@ -26,7 +26,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use zeroize::Zeroize;
 
-use crate::{Failure, errln};
+use crate::{
+    Failure, errln, outln,
+    output::{cell, print_table},
+};
 
 /// Environment variable holding the config file's path, overriding the platform default.
 pub(crate) const CONFIG_ENV: &str = "GATE_STP_CONFIG";
@@ -260,6 +263,37 @@ pub(crate) fn select<'a>(
             path.map_or_else(|| "(no config file)".into(), |p| p.display().to_string())
         ))),
     }
+}
+
+/// `gate-stp profiles`: one row per profile; secrets are described, never shown.
+pub(crate) fn list() -> Result<(), Failure> {
+    let path = config_path();
+    let config = load(path.as_deref(), false)?;
+    match &path {
+        Some(path) => outln!("config file: {}", cell_path(path)),
+        None => outln!("config file: none (no home directory; set {})", CONFIG_ENV),
+    }
+    let rows: Vec<Vec<String>> = config
+        .profiles
+        .iter()
+        .map(|(name, profile)| {
+            vec![
+                cell(name),
+                profile.base_url.as_deref().map_or("-".into(), cell),
+                profile
+                    .key
+                    .as_deref()
+                    .map_or("-".into(), |k| cell(&key_prefix(k))),
+                cell(&profile.describe_secret(name)),
+            ]
+        })
+        .collect();
+    print_table(&["PROFILE", "BASE URL", "KEY", "SECRET"], &rows, "profiles");
+    Ok(())
+}
+
+fn cell_path(path: &Path) -> String {
+    gate_stp::text::escape_control(&path.display().to_string()).into_owned()
 }
 
 /// The first characters of a key, enough to tell keys apart, never the whole key.
