@@ -194,5 +194,14 @@ fn demo_runs_the_workflow_and_exits_zero() {
         2,
         "{stdout}"
     );
-    assert!(stdout.contains("demo finished"));
+    assert!(stdout.contains("\n\ndemo finished"), "{stdout}");
+    for step in 1..=9 {
+        assert!(
+            stdout.contains(&format!("\n\n== step {step}: ")),
+            "{stdout}"
+        );
+    }
+    // Progress and tables reach the terminal as lines, not as escaped text.
+    assert!(!stdout.contains(r"\x"), "{stdout}");
+    assert!(stdout.contains("JOINED (UTC)"), "{stdout}");
 }

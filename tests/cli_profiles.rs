@@ -295,12 +295,12 @@ fn profiles_are_listed_without_secrets() {
         [
             "desk-a",
             "https://api.gateio.ws/api/v4",
-            "012345…",
+            "0123…",
             "env",
             "DESK_A_SECRET"
         ]
     );
-    assert_eq!(row("desk-b"), ["desk-b", "-", "fedcba…", "command", "pass"]);
+    assert_eq!(row("desk-b"), ["desk-b", "-", "fedc…", "command", "pass"]);
     assert_eq!(row("inline"), ["inline", "-", "k", "in", "the", "file"]);
     assert_eq!(row("evil"), [r"evil\x1b[2J", "-", "-", "-"]);
     assert!(!text.contains("hunter2") && !text.contains("0123456789abcdef"));

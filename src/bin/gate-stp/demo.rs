@@ -92,12 +92,15 @@ async fn workflow(base_url: &str, out: &Output, timeout: Duration) -> Result<(),
     step(9, "the refused request changed nothing: members are still");
     out.users(&main.list_users(stp_id).await?);
 
-    outln!("\ndemo finished: every step behaved as Gate documents");
+    outln!();
+    outln!("demo finished: every step behaved as Gate documents");
     Ok(())
 }
 
 fn step(number: u32, text: &str) {
-    outln!("\n== step {number}: {text}");
+    // One line per call: the sink escapes a newline inside a line.
+    outln!();
+    outln!("== step {number}: {text}");
 }
 
 /// The refusals must come back as Gate's FORBIDDEN; anything else fails the demo.

@@ -296,9 +296,9 @@ fn cell_path(path: &Path) -> String {
     gate_stp::text::escape_control(&path.display().to_string()).into_owned()
 }
 
-/// The first characters of a key, enough to tell keys apart, never the whole key.
+/// The first 4 characters of a key (as in the library's request spans), never the whole.
 pub(crate) fn key_prefix(key: &str) -> String {
-    let prefix: String = key.chars().take(6).collect();
+    let prefix: String = key.chars().take(4).collect();
     if prefix.len() < key.len() {
         format!("{prefix}…")
     } else {
@@ -340,7 +340,7 @@ mod tests {
 
     #[test]
     fn key_prefixes_hide_the_rest() {
-        assert_eq!(key_prefix("0123456789abcdef"), "012345…");
+        assert_eq!(key_prefix("0123456789abcdef"), "0123…");
         assert_eq!(key_prefix("abc"), "abc");
     }
 }
