@@ -2,6 +2,9 @@
 //!
 //! No variant holds the API secret, a `SIGN` value, or request headers: errors are safe to
 //! log. Bodies appear only as a short snippet of what the server sent.
+//! Server-controlled text (label, message, detail, redirect location, body snippet) is
+//! displayed through [`crate::text::escape_control`]: a log line or a
+//! terminal never receives its control characters raw.
 
 use std::{
     fmt,
@@ -16,6 +19,7 @@ use reqwest::{
 use crate::{
     generated::types::GateError,
     response::{RateLimit, ResponseMeta},
+    text::escape_control,
     transport::CallState,
 };
 
@@ -37,7 +41,7 @@ pub enum Error {
     /// only ever go to the configured host.
     #[error(
         "HTTP {status} redirect to {} not followed: requests only go to the configured base URL",
-        location.as_deref().unwrap_or("(no Location header)")
+        location.as_deref().map_or("(no Location header)".into(), crate::text::escape_control)
     )]
     Redirect {
         /// The 3xx status.
@@ -145,7 +149,7 @@ impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.label)?;
         if let Some(text) = self.message.as_deref().or(self.detail.as_deref()) {
-            write!(f, ": {text}")?;
+            write!(f, ": {}", escape_control(text))?;
         }
         write!(f, " (HTTP {})", self.status.as_u16())
     }
@@ -175,7 +179,7 @@ impl fmt::Display for RateLimited {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("TOO_MANY_REQUESTS")?;
         if let Some(message) = &self.message {
-            write!(f, ": {message}")?;
+            write!(f, ": {}", escape_control(message))?;
         }
         match self.meta.rate_limit {
             Some(limit) => write!(
@@ -214,10 +218,10 @@ impl fmt::Display for UnexpectedResponse {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "unexpected response: HTTP {}: {}; body starts {:?}",
+            "unexpected response: HTTP {}: {}; body starts \"{}\"",
             self.status.as_u16(),
-            self.reason,
-            self.snippet
+            escape_control(&self.reason),
+            escape_control(&self.snippet)
         )
     }
 }
@@ -345,7 +349,8 @@ labels! {
 
 impl fmt::Display for Label {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        // An unknown label is the server's text.
+        f.write_str(&escape_control(self.as_str()))
     }
 }
 

@@ -10,6 +10,7 @@ mod generated;
 pub mod policy;
 pub mod response;
 pub mod signing;
+pub mod text;
 mod transport;
 
 #[cfg(feature = "mock")]

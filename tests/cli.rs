@@ -6,7 +6,7 @@ use gate_stp::mock::{Emulator, EmulatorConfig, RunningEmulator, World, demo};
 use serde_json::Value;
 
 fn gate_stp(emulator: &RunningEmulator, key: &str, secret: &str) -> Command {
-    let mut command = Command::cargo_bin("gate-stp").unwrap();
+    let mut command = isolated();
     command
         .env("GATE_BASE_URL", emulator.base_url())
         .env("GATE_API_KEY", key)
@@ -91,43 +91,52 @@ async fn every_command_works_against_the_emulator() {
 
 #[test]
 fn usage_and_transport_failures_have_their_own_exit_codes() {
-    let mut bad_input = Command::cargo_bin("gate-stp").unwrap();
-    bad_input
-        .args([
-            "--base-url",
-            "http://127.0.0.1:9/api/v4",
-            "--key",
-            "k",
-            "--secret",
-            "s",
-        ])
-        .args(["users", "add", "7", "0"]);
+    let mut bad_input = isolated();
+    bad_input.args(["users", "add", "7", "0"]).args([
+        "--base-url",
+        "http://127.0.0.1:9/api/v4",
+        "--key",
+        "k",
+        "--secret",
+        "s",
+    ]);
     bad_input
         .assert()
         .code(2)
         .stderr(predicates_str("error: invalid input"));
 
-    let mut refused = Command::cargo_bin("gate-stp").unwrap();
+    // Options may also come between the command and its subcommand.
+    let mut refused = isolated();
     refused
-        .args([
-            "--base-url",
-            "http://127.0.0.1:9/api/v4",
-            "--key",
-            "k",
-            "--secret",
-            "s",
-            "--timeout",
-            "2",
-        ])
-        .args(["groups", "list"]);
+        .args(["groups", "--base-url", "http://127.0.0.1:9/api/v4", "list"])
+        .args(["--key", "k", "--secret", "s", "--timeout", "2"]);
     refused
         .assert()
         .code(4)
         .stderr(predicates_str("error: transport error"));
 
-    let mut usage = Command::cargo_bin("gate-stp").unwrap();
+    let mut usage = isolated();
     usage.args(["users", "add"]);
     usage.assert().code(2);
+}
+
+/// The binary with no GATE_* settings from the caller's environment and no config file.
+fn isolated() -> Command {
+    let mut command = Command::cargo_bin("gate-stp").unwrap();
+    for var in [
+        "GATE_BASE_URL",
+        "GATE_API_KEY",
+        "GATE_API_SECRET",
+        "GATE_STP_PROFILE",
+        "RUST_LOG",
+    ] {
+        command.env_remove(var);
+    }
+    command.env(
+        "GATE_STP_CONFIG",
+        std::env::temp_dir().join("gate-stp-cli-tests-no-such-config.toml"),
+    );
+    command
 }
 
 fn predicates_str(needle: &'static str) -> impl predicates::Predicate<str> {
@@ -136,23 +145,22 @@ fn predicates_str(needle: &'static str) -> impl predicates::Predicate<str> {
 
 #[test]
 fn sign_reproduces_gates_published_vector() {
-    let mut sign = Command::cargo_bin("gate-stp").unwrap();
-    sign.env_remove("GATE_API_SECRET")
-        .args([
-            "--secret",
-            "secret",
-            "sign",
-            "--method",
-            "GET",
-            "--path",
-            "/api/v4/futures/orders",
-        ])
-        .args([
-            "--query",
-            "contract=BTC_USD&status=finished&limit=50",
-            "--timestamp",
-            "1541993715",
-        ]);
+    let mut sign = isolated();
+    sign.args([
+        "sign",
+        "--secret",
+        "secret",
+        "--method",
+        "GET",
+        "--path",
+        "/api/v4/futures/orders",
+    ])
+    .args([
+        "--query",
+        "contract=BTC_USD&status=finished&limit=50",
+        "--timestamp",
+        "1541993715",
+    ]);
     let output = sign.output().unwrap();
     assert!(output.status.success());
     let stdout = String::from_utf8(output.stdout).unwrap();
@@ -173,12 +181,8 @@ fn sign_reproduces_gates_published_vector() {
 
 #[test]
 fn demo_runs_the_workflow_and_exits_zero() {
-    let mut demo = Command::cargo_bin("gate-stp").unwrap();
-    let output = demo
-        .arg("demo")
-        .env_remove("GATE_BASE_URL")
-        .output()
-        .unwrap();
+    let mut demo = isolated();
+    let output = demo.arg("demo").output().unwrap();
     assert!(
         output.status.success(),
         "{}",
@@ -190,5 +194,14 @@ fn demo_runs_the_workflow_and_exits_zero() {
         2,
         "{stdout}"
     );
-    assert!(stdout.contains("demo finished"));
+    assert!(stdout.contains("\n\ndemo finished"), "{stdout}");
+    for step in 1..=9 {
+        assert!(
+            stdout.contains(&format!("\n\n== step {step}: ")),
+            "{stdout}"
+        );
+    }
+    // Progress and tables reach the terminal as lines, not as escaped text.
+    assert!(!stdout.contains(r"\x"), "{stdout}");
+    assert!(stdout.contains("JOINED (UTC)"), "{stdout}");
 }

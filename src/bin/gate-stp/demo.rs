@@ -8,13 +8,13 @@ use gate_stp::{
     mock::{Emulator, EmulatorConfig, World, demo},
 };
 
-use crate::{Failure, output::Output};
+use crate::{Failure, outln, output::Output};
 
 pub(crate) async fn run(out: &Output, timeout: Duration) -> Result<(), Failure> {
     let emulator = Emulator::start(World::demo(), EmulatorConfig::default())
         .await
         .map_err(|e| Failure::service(format!("cannot start the emulator: {e}")))?;
-    println!("Gate STP emulator running at {}", emulator.base_url());
+    outln!("Gate STP emulator running at {}", emulator.base_url());
     let result = workflow(&emulator.base_url(), out, timeout).await;
     emulator.shutdown().await;
     result
@@ -92,19 +92,22 @@ async fn workflow(base_url: &str, out: &Output, timeout: Duration) -> Result<(),
     step(9, "the refused request changed nothing: members are still");
     out.users(&main.list_users(stp_id).await?);
 
-    println!("\ndemo finished: every step behaved as Gate documents");
+    outln!();
+    outln!("demo finished: every step behaved as Gate documents");
     Ok(())
 }
 
 fn step(number: u32, text: &str) {
-    println!("\n== step {number}: {text}");
+    // One line per call: the sink escapes a newline inside a line.
+    outln!();
+    outln!("== step {number}: {text}");
 }
 
 /// The refusals must come back as Gate's FORBIDDEN; anything else fails the demo.
 fn expect_refusal(result: Result<(), Error>) -> Result<(), Failure> {
     match result {
         Err(error @ Error::Api(_)) if error.label() == Some(&Label::Forbidden) => {
-            println!("refused as expected: {error}");
+            outln!("refused as expected: {error}");
             Ok(())
         }
         Err(error) => Err(error.into()),

@@ -1,8 +1,14 @@
 //! `gate-stp`: manage Gate STP groups from the command line, debug signatures, and run
 //! the offline emulator.
 
+// Every line goes through `outln!`/`errln!` (output.rs): a closed pipe ends quietly and
+// control characters are escaped. A bare `println!` would bypass both.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 mod demo;
+mod docs;
 mod output;
+mod profiles;
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
@@ -11,7 +17,9 @@ use gate_stp::{
     Client, Credentials, Error,
     mock::{Emulator, EmulatorConfig, World},
     signing::{self, SigningInput},
+    text::truncate_chars,
 };
+use secrecy::{ExposeSecret, SecretString};
 
 use output::Output;
 
@@ -27,21 +35,34 @@ mod exit {
     pub const SERVICE: u8 = 5;
 }
 
+/// Where settings come from, shown under `--help`.
+const PRECEDENCE: &str = "\
+Each client setting is taken from, in this order: its flag; its environment variable
+(GATE_BASE_URL, GATE_API_KEY, GATE_API_SECRET); the selected profile (--profile or
+GATE_STP_PROFILE, else the profile named `default` if there is one) in the config file
+(GATE_STP_CONFIG, else gate-stp/config.toml in the platform's config directory); the
+built-in default (Gate's live API).";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "gate-stp",
     version,
-    about = "Gate API v4 STP groups: client, signature debugger and offline emulator"
+    about = "Gate API v4 STP groups: client, signature debugger and offline emulator",
+    after_help = PRECEDENCE
 )]
-struct Cli {
-    #[command(flatten)]
-    global: Global,
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
+/// Options of the commands that call the API. `global` makes them valid after any
+/// subcommand of the command that flattens them (`gate-stp groups list --json`).
 #[derive(Debug, Args)]
-struct Global {
+#[command(next_help_heading = "Client options")]
+struct ClientArgs {
+    /// Profile of the config file to use (default: the profile named `default`, if any).
+    #[arg(long, global = true, env = "GATE_STP_PROFILE", value_name = "NAME")]
+    profile: Option<String>,
     /// Base URL of the API, including /api/v4 (default: Gate's live API).
     #[arg(long, global = true, env = "GATE_BASE_URL", value_name = "URL")]
     base_url: Option<String>,
@@ -54,41 +75,84 @@ struct Global {
         hide_env_values = true
     )]
     key: Option<String>,
-    /// API secret. Prefer the GATE_API_SECRET environment variable: a secret on the
-    /// command line ends up in shell history and in the process list.
-    #[arg(
-        long,
-        global = true,
-        env = "GATE_API_SECRET",
-        value_name = "SECRET",
-        hide_env_values = true
-    )]
-    secret: Option<String>,
+    #[command(flatten)]
+    secret: SecretArg,
     /// Print responses as JSON, for programs.
     #[arg(long, global = true)]
     json: bool,
-    /// Timeout of each request, in seconds.
-    #[arg(long, global = true, default_value_t = 10, value_name = "SECS")]
+    /// Timeout of each request, in seconds (1 to 3600).
+    #[arg(
+        long,
+        global = true,
+        default_value_t = 10,
+        value_name = "SECS",
+        value_parser = clap::value_parser!(u64).range(1..=3600)
+    )]
     timeout: u64,
+}
+
+/// The API secret, kept in a zeroizing box whose Debug is redacted.
+#[derive(Debug, Args)]
+struct SecretArg {
+    /// API secret. Prefer the GATE_API_SECRET environment variable or a profile: a secret
+    /// on the command line ends up in shell history and in the process list.
+    #[arg(
+        long = "secret",
+        global = true,
+        env = "GATE_API_SECRET",
+        value_name = "SECRET",
+        hide_env_values = true,
+        value_parser = parse_secret
+    )]
+    value: Option<SecretString>,
+}
+
+fn parse_secret(text: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(text))
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
     /// STP groups of the calling main account.
-    #[command(subcommand)]
-    Groups(GroupsCommand),
+    Groups {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: GroupsCommand,
+    },
     /// Members of an STP group.
-    #[command(subcommand)]
-    Users(UsersCommand),
+    Users {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
     /// Gate's clock and this machine's offset from it.
-    Time,
+    Time(ClientArgs),
     /// Compute SIGN for a request, to debug signature mismatches: the signature string
     /// goes to stderr, SIGN is the last line of stdout.
     Sign(SignArgs),
     /// Run the Gate STP emulator until interrupted.
     Mock(MockArgs),
     /// Run the whole workflow against an in-process emulator.
-    Demo,
+    Demo(DemoArgs),
+    /// List the profiles of the config file (never their secrets).
+    Profiles,
+    /// Print a shell completion script.
+    ///
+    /// For example: `gate-stp completions bash > ~/.local/share/bash-completion/completions/gate-stp`,
+    /// `gate-stp completions zsh > ~/.zfunc/_gate-stp`,
+    /// `gate-stp completions fish > ~/.config/fish/completions/gate-stp.fish`.
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), or write one page per command into a directory.
+    Man {
+        /// Directory to write gate-stp.1 and one page per subcommand into.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -148,6 +212,22 @@ struct SignArgs {
     /// Timestamp header value (default: now).
     #[arg(long)]
     timestamp: Option<String>,
+    /// Profile whose secret to use.
+    #[arg(long, env = "GATE_STP_PROFILE", value_name = "NAME")]
+    profile: Option<String>,
+    #[command(flatten)]
+    secret: SecretArg,
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// Print responses as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Timeout of each request, in seconds (1 to 3600).
+    #[arg(long, default_value_t = 10, value_name = "SECS",
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    timeout: u64,
 }
 
 #[derive(Debug, Args)]
@@ -164,6 +244,14 @@ struct MockArgs {
     /// Switch off the rate limit (for load tests).
     #[arg(long)]
     no_rate_limit: bool,
+    /// Ignore x-gate-exptime, as Gate may on STP calls (it documents the header only for
+    /// order placement).
+    #[arg(long)]
+    ignore_exptime: bool,
+    /// Let a user be in several groups (by default the emulator refuses it: an order
+    /// carries one stp_id, so Gate very likely allows one group per user).
+    #[arg(long)]
+    allow_multiple_groups: bool,
 }
 
 /// A signed duration like `300s`, `-2m`, `1h` or `500ms`, in milliseconds.
@@ -205,18 +293,24 @@ fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            errln!("error: cannot start the async runtime: {e}");
             return ExitCode::from(exit::SERVICE);
         }
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("error: {}", failure.message);
+            errln!(
+                "error: {}",
+                truncate_chars(&failure.message, MAX_ERROR_CHARS)
+            );
             ExitCode::from(failure.code)
         }
     }
 }
+
+/// Longest error line printed, in characters: a server's message may be any length.
+const MAX_ERROR_CHARS: usize = 2000;
 
 /// Logs go to stderr, filtered by `RUST_LOG` (nothing below WARN by default).
 fn init_tracing() {
@@ -264,17 +358,35 @@ impl From<Error> for Failure {
         };
         Self {
             code,
-            message: error.to_string(),
+            message: with_causes(&error),
         }
     }
 }
 
+/// The error and its chain of causes on one line (`error sending request: client error
+/// (Connect): tcp connect error: Connection refused`), each cause once: reqwest's own
+/// message only says that sending failed, the reason is further down.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        let text = error.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        cause = error.source();
+    }
+    line
+}
+
 async fn run(cli: Cli) -> Result<(), Failure> {
-    let global = cli.global;
-    let out = Output::new(global.json);
     match cli.command {
-        Command::Groups(command) => {
-            let client = client(&global)?;
+        Command::Groups {
+            client: args,
+            command,
+        } => {
+            let (client, out) = (client(&args)?, Output::new(args.json));
             match command {
                 GroupsCommand::List { name } => {
                     let mut request = client.list_groups();
@@ -288,8 +400,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 }
             }
         }
-        Command::Users(command) => {
-            let client = client(&global)?;
+        Command::Users {
+            client: args,
+            command,
+        } => {
+            let (client, out) = (client(&args)?, Output::new(args.json));
             let users = match command {
                 UsersCommand::List { stp_id } => client.list_users(stp_id).await?,
                 UsersCommand::Add { stp_id, user_ids } => {
@@ -301,41 +416,89 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             };
             out.users(&users);
         }
-        Command::Time => {
-            let client = client(&global)?;
-            out.clock(&client.sync_clock().await?);
+        Command::Time(args) => {
+            let client = client(&args)?;
+            Output::new(args.json).clock(&client.sync_clock().await?);
         }
-        Command::Sign(args) => sign(&global, args)?,
+        Command::Sign(args) => sign(args)?,
         Command::Mock(args) => mock(args).await?,
-        Command::Demo => demo::run(&out, Duration::from_secs(global.timeout)).await?,
+        Command::Demo(args) => {
+            demo::run(&Output::new(args.json), Duration::from_secs(args.timeout)).await?
+        }
+        Command::Profiles => profiles::list()?,
+        Command::Completions { shell } => docs::completions(shell),
+        Command::Man { out } => docs::man(out.as_deref())?,
     }
     Ok(())
 }
 
-fn client(global: &Global) -> Result<Client, Failure> {
-    let mut builder = Client::builder().timeout(Duration::from_secs(global.timeout));
-    if let Some(url) = &global.base_url {
+/// Base URL, key and secret after flags, environment and profile are applied.
+#[derive(Debug, Default)]
+struct Settings {
+    base_url: Option<String>,
+    key: Option<String>,
+    secret: Option<SecretString>,
+}
+
+/// Fills what flags and environment left open from the selected profile. The profile's
+/// secret is only fetched (its command only run) when no flag or variable gave one.
+fn settings(profile: Option<&str>, given: Settings) -> Result<Settings, Failure> {
+    let complete = given.base_url.is_some() && given.key.is_some() && given.secret.is_some();
+    if complete && profile.is_none() {
+        return Ok(given);
+    }
+    let path = profiles::config_path();
+    let config = profiles::load(path.as_deref(), profile.is_some())?;
+    let Some((name, selected)) = profiles::select(&config, profile, path.as_deref())? else {
+        return Ok(given);
+    };
+    let secret = match given.secret {
+        Some(secret) => Some(secret),
+        None => selected.secret(name)?,
+    };
+    Ok(Settings {
+        base_url: given.base_url.or_else(|| selected.base_url.clone()),
+        key: given.key.or_else(|| selected.key.clone()),
+        secret,
+    })
+}
+
+fn client(args: &ClientArgs) -> Result<Client, Failure> {
+    let given = Settings {
+        base_url: args.base_url.clone(),
+        key: args.key.clone(),
+        secret: args.secret.value.clone(),
+    };
+    let settings = settings(args.profile.as_deref(), given)?;
+    let mut builder = Client::builder().timeout(Duration::from_secs(args.timeout));
+    if let Some(url) = &settings.base_url {
         builder = builder.base_url(url);
     }
-    match (&global.key, &global.secret) {
+    match (&settings.key, &settings.secret) {
         (Some(key), Some(secret)) => {
-            builder = builder.credentials(Credentials::new(key, secret.as_str())?)
+            builder = builder.credentials(Credentials::new(key, profiles::expose(secret))?)
         }
         (None, None) => {}
         _ => {
             return Err(Failure::usage(
-                "give both --key and --secret (or GATE_API_KEY and GATE_API_SECRET)",
+                "give both the API key and the secret (--key and --secret, GATE_API_KEY and \
+                 GATE_API_SECRET, or a profile with both)",
             ));
         }
     }
     Ok(builder.build()?)
 }
 
-fn sign(global: &Global, args: SignArgs) -> Result<(), Failure> {
-    let secret = global
+fn sign(args: SignArgs) -> Result<(), Failure> {
+    let given = Settings {
+        secret: args.secret.value.clone(),
+        ..Settings::default()
+    };
+    let secret = settings(args.profile.as_deref(), given)?
         .secret
-        .as_deref()
-        .ok_or_else(|| Failure::usage("sign needs the API secret (GATE_API_SECRET or --secret)"))?;
+        .ok_or_else(|| {
+            Failure::usage("sign needs the API secret (GATE_API_SECRET, --secret or a profile)")
+        })?;
     let timestamp = args.timestamp.unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -350,15 +513,18 @@ fn sign(global: &Global, args: SignArgs) -> Result<(), Failure> {
         body: args.body.as_bytes(),
         timestamp: &timestamp,
     };
-    eprintln!("signature string (between the lines):");
-    eprintln!("-----");
-    eprintln!(
+    errln!("signature string (between the lines):");
+    errln!("-----");
+    // One line at a time: the newlines are the format, anything else is escaped.
+    for line in String::from_utf8_lossy(&signing::signature_string(&input)).split('\n') {
+        errln!("{line}");
+    }
+    errln!("-----");
+    outln!("Timestamp: {}", gate_stp::text::escape_control(&timestamp));
+    outln!(
         "{}",
-        String::from_utf8_lossy(&signing::signature_string(&input))
+        signing::sign(secret.expose_secret().as_bytes(), &input).to_hex()
     );
-    eprintln!("-----");
-    println!("Timestamp: {timestamp}");
-    println!("{}", signing::sign(secret.as_bytes(), &input).to_hex());
     Ok(())
 }
 
@@ -374,11 +540,14 @@ async fn mock(args: MockArgs) -> Result<(), Failure> {
     if args.no_rate_limit {
         config = config.without_rate_limit();
     }
+    config = config
+        .honour_exptime(!args.ignore_exptime)
+        .one_group_per_user(!args.allow_multiple_groups);
     let emulator = Emulator::bind(args.listen, world, config)
         .await
         .map_err(|e| Failure::service(format!("cannot listen on {}: {e}", args.listen)))?;
-    eprintln!("Gate STP emulator listening on {}", emulator.base_url());
-    eprintln!("press Ctrl-C to stop");
+    errln!("Gate STP emulator listening on {}", emulator.base_url());
+    errln!("press Ctrl-C to stop");
     let _ = tokio::signal::ctrl_c().await;
     emulator.shutdown().await;
     Ok(())
@@ -386,7 +555,18 @@ async fn mock(args: MockArgs) -> Result<(), Failure> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_offset;
+    use clap::Parser;
+
+    use super::{Cli, parse_offset};
+
+    #[test]
+    fn the_secret_never_shows_in_debug() {
+        let cli =
+            Cli::try_parse_from(["gate-stp", "groups", "list", "--secret", "hunter2-xyz"]).unwrap();
+        let debug = format!("{cli:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(debug.contains("REDACTED"), "{debug}");
+    }
 
     #[test]
     fn offsets_parse_with_sign_and_unit() {

@@ -1,12 +1,81 @@
 //! How results are printed: aligned tables for people, JSON for programs.
+//!
+//! Everything the CLI writes goes through [`outln!`](crate::outln) (stdout) or
+//! [`errln!`](crate::errln) (stderr): a closed stdout (`gate-stp groups list | head -1`) ends
+//! the process quietly, and text that came from a server or a file is escaped on its way to
+//! the terminal. `clippy::print_stdout` and `clippy::print_stderr` are denied in this binary
+//! so that no path bypasses them.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::{
+    fmt,
+    io::{self, Write},
+    time::{SystemTime, UNIX_EPOCH},
+};
 
 use gate_stp::{
     ClockSync,
     models::{StpGroup, StpGroupUser},
+    text::{escape_control, truncate_chars},
 };
 use serde::Serialize;
+
+/// Longest server-provided text shown in a table cell, in characters; `--json` has it all.
+pub(crate) const MAX_CELL_CHARS: usize = 64;
+
+/// Writes one line to stdout; a closed pipe ends the process quietly.
+#[macro_export]
+macro_rules! outln {
+    () => { $crate::output::write_stdout(format_args!("")) };
+    ($($arg:tt)*) => { $crate::output::write_stdout(format_args!($($arg)*)) };
+}
+
+/// Writes one line to stderr, control characters escaped. Failure to write is ignored:
+/// there is nowhere left to report it.
+#[macro_export]
+macro_rules! errln {
+    ($($arg:tt)*) => { $crate::output::write_stderr(format_args!($($arg)*)) };
+}
+
+/// Exit code when stdout fails for another reason than a closed pipe (e.g. a full disk).
+const STDOUT_FAILED: i32 = 1;
+
+/// Every line is escaped at this sink, whatever built it: table cells and errors are
+/// escaped already (escaping is idempotent), anything else that came from a server or a
+/// file cannot slip through.
+pub(crate) fn write_stdout(line: fmt::Arguments<'_>) {
+    let text = line.to_string();
+    let mut stdout = io::stdout().lock();
+    let written = stdout
+        .write_all(escape_control(&text).as_bytes())
+        .and_then(|()| stdout.write_all(b"\n"));
+    if let Err(error) = written {
+        stdout_failed(&error);
+    }
+}
+
+/// Writes bytes to stdout as they are (generated scripts and pages).
+pub(crate) fn write_stdout_bytes(bytes: &[u8]) {
+    let mut stdout = io::stdout().lock();
+    if let Err(error) = stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        stdout_failed(&error);
+    }
+}
+
+/// A reader that stopped reading (`head`, `less` quit) is a normal end, as for any Unix
+/// filter: exit 0 without a word. Any other failure to write is reported.
+fn stdout_failed(error: &io::Error) -> ! {
+    if error.kind() == io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    write_stderr(format_args!("error: cannot write to stdout: {error}"));
+    std::process::exit(STDOUT_FAILED);
+}
+
+pub(crate) fn write_stderr(line: fmt::Arguments<'_>) {
+    let text = line.to_string();
+    let mut stderr = io::stderr().lock();
+    let _ = writeln!(stderr, "{}", escape_control(&text));
+}
 
 /// Printer chosen by `--json`.
 #[derive(Debug, Clone, Copy)]
@@ -28,13 +97,13 @@ impl Output {
             .map(|g| {
                 vec![
                     opt(g.id),
-                    g.name.clone(),
+                    cell(&g.name),
                     opt(g.creator_id),
-                    opt(g.create_time),
+                    time(g.create_time),
                 ]
             })
             .collect::<Vec<_>>();
-        print_table(&["ID", "NAME", "CREATOR", "CREATED"], &rows);
+        print_table(&["ID", "NAME", "CREATOR", "CREATED (UTC)"], &rows, "groups");
     }
 
     pub(crate) fn group(&self, group: &StpGroup) {
@@ -47,9 +116,9 @@ impl Output {
         }
         let rows = users
             .iter()
-            .map(|u| vec![opt(u.user_id), opt(u.stp_id), opt(u.create_time)])
+            .map(|u| vec![opt(u.user_id), opt(u.stp_id), time(u.create_time)])
             .collect::<Vec<_>>();
-        print_table(&["USER", "GROUP", "JOINED"], &rows);
+        print_table(&["USER", "GROUP", "JOINED (UTC)"], &rows, "members");
     }
 
     pub(crate) fn clock(&self, sync: &ClockSync) {
@@ -66,19 +135,19 @@ impl Output {
                 "round_trip_ms": sync.round_trip.as_millis() as u64,
             }));
         }
-        println!("server time:  {} ms since the epoch", ms(sync.server_time));
-        println!("local time:   {} ms since the epoch", ms(sync.local_time));
+        outln!("server time:  {}", iso8601_millis(ms(sync.server_time)));
+        outln!("local time:   {}", iso8601_millis(ms(sync.local_time)));
         let direction = if sync.offset_ms >= 0 {
             "behind"
         } else {
             "ahead of"
         };
-        println!(
+        outln!(
             "offset:       {:+} ms (this machine is {} ms {direction} Gate)",
             sync.offset_ms,
             sync.offset_ms.unsigned_abs()
         );
-        println!("round trip:   {} ms", sync.round_trip.as_millis());
+        outln!("round trip:   {} ms", sync.round_trip.as_millis());
     }
 }
 
@@ -86,17 +155,88 @@ fn opt(value: Option<i64>) -> String {
     value.map_or_else(|| "-".to_owned(), |v| v.to_string())
 }
 
+/// Server text in a table cell: cut to [`MAX_CELL_CHARS`] with a marker, then escaped (in
+/// this order so that the cut never splits an escape).
+pub(crate) fn cell(text: &str) -> String {
+    escape_control(&truncate_chars(text, MAX_CELL_CHARS)).into_owned()
+}
+
+/// A Gate timestamp in seconds as UTC ISO 8601; `-` when absent.
+fn time(seconds: Option<i64>) -> String {
+    seconds.map_or_else(|| "-".to_owned(), iso8601)
+}
+
+/// Seconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian, UTC).
+pub(crate) fn iso8601(seconds: i64) -> String {
+    let days = seconds.div_euclid(86_400);
+    let in_day = seconds.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        in_day / 3600,
+        in_day % 3600 / 60,
+        in_day % 60
+    )
+}
+
+/// Milliseconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+pub(crate) fn iso8601_millis(millis: i64) -> String {
+    let seconds = iso8601(millis.div_euclid(1000));
+    let (date_time, _) = seconds.split_at(seconds.len() - 1);
+    format!("{date_time}.{:03}Z", millis.rem_euclid(1000))
+}
+
+/// Year, month, day of the day `days` after 1970-01-01. Works in 400-year eras (146 097
+/// days each) counted from 0000-03-01, so that the leap day is the last day of a year.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let shifted = days + 719_468; // days from 0000-03-01 to 1970-01-01
+    let era = shifted.div_euclid(146_097);
+    let day_of_era = shifted.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_from_march = (5 * day_of_year + 2) / 153;
+    let day = (day_of_year - (153 * month_from_march + 2) / 5 + 1) as u32;
+    let month = if month_from_march < 10 {
+        month_from_march + 3
+    } else {
+        month_from_march - 9
+    } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
 fn print_json(value: &impl Serialize) {
     match serde_json::to_string(value) {
-        Ok(text) => println!("{text}"),
-        Err(e) => eprintln!("error: cannot encode JSON: {e}"),
+        Ok(text) => outln!("{}", json_terminal_safe(&text)),
+        Err(e) => errln!("error: cannot encode JSON: {e}"),
     }
 }
 
-/// Left-aligned columns separated by two spaces; `(none)` for an empty list.
-fn print_table(header: &[&str], rows: &[Vec<String>]) {
+/// serde_json escapes C0 controls but writes DEL, C1 controls, bidi overrides and line
+/// separators raw. They can only occur inside JSON strings, where `\uXXXX` means the same
+/// character: the JSON decodes to the same values and no terminal sees them raw. (All of
+/// them are in the Basic Multilingual Plane, so one `\uXXXX` each is enough.)
+pub(crate) fn json_terminal_safe(json: &str) -> std::borrow::Cow<'_, str> {
+    if !json.contains(gate_stp::text::needs_escape) {
+        return json.into();
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if gate_stp::text::needs_escape(c) {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out.into()
+}
+
+/// Left-aligned columns separated by two spaces; `no WHAT` for an empty list. Cells are
+/// already escaped.
+pub(crate) fn print_table(header: &[&str], rows: &[Vec<String>], what: &str) {
     if rows.is_empty() {
-        println!("(none)");
+        outln!("(no {what})");
         return;
     }
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
@@ -111,10 +251,82 @@ fn print_table(header: &[&str], rows: &[Vec<String>]) {
             .zip(&widths)
             .map(|(cell, width)| format!("{cell:<width$}"))
             .collect();
-        println!("{}", padded.join("  ").trim_end());
+        outln!("{}", padded.join("  ").trim_end());
     };
     line(header.to_vec());
     for row in rows {
         line(row.iter().map(String::as_str).collect());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_instants_format_as_iso8601() {
+        // Independent references: `date -u -d @N`.
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00Z");
+        assert_eq!(iso8601(1_548_000_000), "2019-01-20T16:00:00Z");
+        assert_eq!(iso8601(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(iso8601(4_107_542_399), "2100-02-28T23:59:59Z");
+        assert_eq!(iso8601(4_107_542_400), "2100-03-01T00:00:00Z");
+        assert_eq!(iso8601(-1), "1969-12-31T23:59:59Z");
+        assert_eq!(
+            iso8601_millis(1_548_000_000_123),
+            "2019-01-20T16:00:00.123Z"
+        );
+        assert_eq!(iso8601_millis(-1), "1969-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn every_day_follows_the_previous_one() {
+        // Walks 1600-03-01 .. 2400-03-01 one day at a time against a calendar counted
+        // by hand (month lengths and the Gregorian leap rule), not the era formula.
+        let is_leap = |y: i64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        let month_len = |y: i64, m: u32| match m {
+            2 if is_leap(y) => 29,
+            2 => 28,
+            4 | 6 | 9 | 11 => 30,
+            _ => 31,
+        };
+        let start = -135_080; // 1600-03-01
+        let (mut y, mut m, mut d) = (1600, 3, 1);
+        for days in start..start + 292_194 {
+            assert_eq!(civil_from_days(days), (y, m, d), "day {days}");
+            d += 1;
+            if d > month_len(y, m) {
+                d = 1;
+                m += 1;
+                if m > 12 {
+                    m = 1;
+                    y += 1;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn json_keeps_its_meaning_without_raw_controls() {
+        let name = "a\u{1b}b\u{7f}c\u{9b}d\u{202e}e\u{2028}f\\u{202e}";
+        let json = serde_json::to_string(&serde_json::json!({ "name": name })).unwrap();
+        let safe = json_terminal_safe(&json);
+        assert!(
+            !safe
+                .chars()
+                .any(|c| c.is_control() || gate_stp::text::needs_escape(c))
+        );
+        let back: serde_json::Value = serde_json::from_str(&safe).unwrap();
+        assert_eq!(back["name"], name);
+    }
+
+    #[test]
+    fn cells_are_escaped_and_cut() {
+        assert_eq!(cell("desk\u{1b}]0;owned\u{7}"), "desk\\x1b]0;owned\\x07");
+        let long = "x".repeat(100);
+        assert_eq!(
+            cell(&long),
+            format!("{}…(36 more characters)", "x".repeat(64))
+        );
     }
 }

@@ -1,0 +1,141 @@
+//! Server-controlled text made safe to print on a terminal or in a log line.
+//!
+//! Group names, Gate's `label`, `message` and `detail`, a redirect's location and snippets of
+//! unexpected bodies are written by whoever runs the server. Printed raw, an escape sequence
+//! in them can rewrite the operator's terminal (move the cursor, change the title, hide
+//! lines), a carriage return can overwrite what was printed before, and a bidi override can
+//! make text read differently from what it is. [`escape_control`] is the one function that
+//! turns such characters into visible escapes; the crate's error `Display` and the CLI both
+//! use it.
+
+use std::{borrow::Cow, fmt::Write as _};
+
+/// Whether `c` must not reach a terminal or a log line as is: C0 controls (including tab,
+/// newline and carriage return: one error or one table cell stays on one line), DEL, C1
+/// controls, the line and paragraph separators, and the bidi embedding, override and
+/// isolate characters.
+pub fn needs_escape(c: char) -> bool {
+    matches!(c,
+        '\u{0}'..='\u{1f}'
+        | '\u{7f}'..='\u{9f}'
+        | '\u{2028}' | '\u{2029}'
+        | '\u{202a}'..='\u{202e}'
+        | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` with every character [`needs_escape`] selects written as a visible escape: `\x1b`
+/// for C0 controls and DEL, `\u{85}` for the rest. Everything else, including backslashes
+/// and non-ASCII letters, is kept as is; text that needs no escape is borrowed, not copied.
+pub fn escape_control(text: &str) -> Cow<'_, str> {
+    let Some(first) = text.find(needs_escape) else {
+        return Cow::Borrowed(text);
+    };
+    let mut out = String::with_capacity(text.len() + 8);
+    out.push_str(&text[..first]);
+    for c in text[first..].chars() {
+        if !needs_escape(c) {
+            out.push(c);
+        } else if (c as u32) < 0x80 {
+            // Writing to a String cannot fail.
+            let _ = write!(out, "\\x{:02x}", c as u32);
+        } else {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// `text` cut to at most `max_chars` characters, the cut marked with `…(N more characters)`
+/// so that a reader knows something was left out. Cuts only between characters.
+pub fn truncate_chars(text: &str, max_chars: usize) -> Cow<'_, str> {
+    match text.char_indices().nth(max_chars) {
+        None => Cow::Borrowed(text),
+        Some((end, _)) => {
+            let left_out = text[end..].chars().count();
+            Cow::Owned(format!("{}…({left_out} more characters)", &text[..end]))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn escapes_are_visible_and_distinct() {
+        assert_eq!(
+            escape_control("a\u{1b}[2Jb\u{7}\r\n\0"),
+            "a\\x1b[2Jb\\x07\\x0d\\x0a\\x00"
+        );
+        assert_eq!(escape_control("\u{7f}\u{85}\u{9b}"), "\\x7f\\u{85}\\u{9b}");
+        assert_eq!(
+            escape_control("left\u{202e}thgir\u{2066}x\u{2069}"),
+            "left\\u{202e}thgir\\u{2066}x\\u{2069}"
+        );
+    }
+
+    #[test]
+    fn printable_text_is_borrowed_unchanged() {
+        for text in ["desk-1", "Déjà vu 取引 🚀", "back\\slash", "\u{fffd}", ""] {
+            assert!(matches!(escape_control(text), Cow::Borrowed(t) if t == text));
+        }
+    }
+
+    #[test]
+    fn truncation_is_marked_and_counts_characters() {
+        assert_eq!(truncate_chars("abc", 3), "abc");
+        assert_eq!(truncate_chars("abcdé", 2), "ab…(3 more characters)");
+        assert_eq!(truncate_chars("ééé", 0), "…(3 more characters)");
+    }
+
+    proptest! {
+        #[test]
+        fn output_never_contains_a_character_to_escape(text in any::<String>()) {
+            let escaped = escape_control(&text);
+            prop_assert!(!escaped.chars().any(needs_escape), "{:?}", escaped);
+            prop_assert!(!escaped.chars().any(char::is_control), "{:?}", escaped);
+        }
+
+        #[test]
+        fn text_without_such_characters_is_unchanged(
+            text in any::<String>().prop_map(|t| t.replace(needs_escape, ""))
+        ) {
+            prop_assert_eq!(escape_control(&text), text.as_str());
+        }
+
+        #[test]
+        fn printable_characters_survive_in_order(text in any::<String>()) {
+            let kept: String = text.chars().filter(|c| !needs_escape(*c)).collect();
+            let escaped = escape_control(&text);
+            // Removing the escapes (which contain only printable ASCII) gives back the
+            // printable characters in their order.
+            let mut rest = escaped.as_ref();
+            for c in kept.chars() {
+                let at = rest.find(c);
+                prop_assert!(at.is_some(), "{:?} lost from {:?}", c, escaped);
+                rest = &rest[at.unwrap_or(0) + c.len_utf8()..];
+            }
+        }
+
+        #[test]
+        fn escaping_twice_changes_nothing_more(text in any::<String>()) {
+            // Callers may escape a line that holds already escaped parts (an error's
+            // Display inside a CLI message) without mangling them.
+            let once = escape_control(&text).into_owned();
+            prop_assert_eq!(escape_control(&once), once.as_str());
+        }
+
+        #[test]
+        fn truncation_keeps_a_prefix(text in any::<String>(), max in 0usize..50) {
+            let cut = truncate_chars(&text, max);
+            if text.chars().count() <= max {
+                prop_assert_eq!(cut.as_ref(), text.as_str());
+            } else {
+                let kept: String = text.chars().take(max).collect();
+                prop_assert!(cut.starts_with(&kept));
+                prop_assert!(cut.contains("more characters)"));
+            }
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! The binary's own documentation: help, usage lines, completion scripts, man pages, and
+//! refusal of nonsensical option values.
+#![cfg(feature = "cli")]
+
+use std::process::{Command, Output};
+
+fn gate_stp(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gate-stp"))
+        .args(args)
+        .env_remove("GATE_API_KEY")
+        .env_remove("GATE_API_SECRET")
+        .env_remove("GATE_BASE_URL")
+        .env_remove("GATE_STP_PROFILE")
+        .env(
+            "GATE_STP_CONFIG",
+            std::env::temp_dir().join("gate-stp-cli-docs-no-such-config.toml"),
+        )
+        .output()
+        .unwrap()
+}
+
+fn stdout(args: &[&str]) -> String {
+    let output = gate_stp(args);
+    assert!(output.status.success(), "{args:?}: {output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// The subcommands listed under `Commands:` in a help text, without `help`.
+fn listed_commands(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|line| !line.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|line| line.starts_with("  "))
+        // A wrapped description continues on a deeper indented line.
+        .filter(|line| !line.starts_with("   "))
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Every command path (`["groups", "list"]`...), walking the binary's own help, so that
+/// commands added later are covered.
+fn command_paths() -> Vec<Vec<String>> {
+    let mut paths = Vec::new();
+    let mut todo: Vec<Vec<String>> = vec![vec![]];
+    while let Some(path) = todo.pop() {
+        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+        args.push("--help");
+        for name in listed_commands(&stdout(&args)) {
+            let mut child = path.clone();
+            child.push(name);
+            paths.push(child.clone());
+            todo.push(child);
+        }
+    }
+    paths
+}
+
+#[test]
+fn completions_name_every_subcommand_in_every_shell() {
+    let paths = command_paths();
+    for expected in [
+        &["groups", "list"][..],
+        &["users", "remove"],
+        &["completions"],
+        &["man"],
+        &["profiles"],
+    ] {
+        assert!(
+            paths.iter().any(|p| p == expected),
+            "{expected:?} not in {paths:?}"
+        );
+    }
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let script = stdout(&["completions", shell]);
+        assert!(script.len() > 1000, "{shell}: {script}");
+        for path in &paths {
+            let name = path.last().unwrap();
+            assert!(script.contains(name.as_str()), "{shell} lacks {path:?}");
+        }
+    }
+    assert_eq!(gate_stp(&["completions", "tcsh"]).status.code(), Some(2));
+}
+
+#[test]
+fn the_man_page_covers_every_command() {
+    let page = stdout(&["man"]);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH gate-stp 1"),
+        "{page}"
+    );
+    for path in command_paths().iter().filter(|p| p.len() == 1) {
+        assert!(page.contains(&path[0]), "man page lacks {path:?}");
+    }
+
+    // With --out, one page per command at every depth.
+    let dir = std::env::temp_dir().join(format!("gate-stp-man-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let output = gate_stp(&["man", "--out", dir.to_str().unwrap()]);
+    assert!(output.status.success(), "{output:?}");
+    assert!(dir.join("gate-stp.1").is_file());
+    for path in command_paths() {
+        let file = dir.join(format!("gate-stp-{}.1", path.join("-")));
+        let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file:?}: {e}"));
+        assert!(text.contains(".TH"), "{file:?}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_emulator_lists_only_its_own_options() {
+    let help = stdout(&["mock", "--help"]);
+    for client_option in [
+        "--key",
+        "--secret",
+        "--base-url",
+        "--profile",
+        "--json",
+        "--timeout",
+    ] {
+        assert!(!help.contains(client_option), "{client_option}: {help}");
+    }
+    assert!(help.contains("--listen"), "{help}");
+    // And refuses them.
+    assert_eq!(gate_stp(&["mock", "--key", "k"]).status.code(), Some(2));
+}
+
+#[test]
+fn usage_lines_do_not_present_env_options_as_required() {
+    for args in [
+        &["groups", "list", "--help"][..],
+        &["users", "add", "--help"],
+        &["time", "--help"],
+        &["sign", "--help"],
+    ] {
+        let help = stdout(args);
+        let usage = help
+            .lines()
+            .find(|line| line.starts_with("Usage:"))
+            .unwrap();
+        for option in ["--key", "--secret", "--base-url", "--profile"] {
+            assert!(!usage.contains(option), "{args:?}: {usage}");
+        }
+        // They are documented with their variables.
+        assert!(help.contains("GATE_API_SECRET"), "{args:?}: {help}");
+    }
+    // Precedence is explained.
+    assert!(stdout(&["--help"]).contains("in this order: its flag; its environment variable"));
+}
+
+#[test]
+fn nonsensical_timeouts_are_usage_errors() {
+    for value in ["0", "-1", "abc", "1.5", "3601", "99999999999999999999"] {
+        for command in [&["groups", "list"][..], &["time"], &["demo"]] {
+            let mut args = command.to_vec();
+            args.extend(["--timeout", value]);
+            let output = gate_stp(&args);
+            assert_eq!(output.status.code(), Some(2), "{args:?}: {output:?}");
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(stderr.contains(value), "{args:?}: {stderr}");
+        }
+    }
+    assert_eq!(
+        gate_stp(&["mock", "--listen", "not-an-address"])
+            .status
+            .code(),
+        Some(2)
+    );
+}

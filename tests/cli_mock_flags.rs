@@ -1,0 +1,92 @@
+//! `gate-stp mock`'s switches for the two rules Gate does not document on STP calls:
+//! `--ignore-exptime` and `--allow-multiple-groups`, observed through the real client
+//! against the running binary.
+#![cfg(feature = "cli")]
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    time::{Duration, SystemTime},
+};
+
+use gate_stp::{Client, Credentials, Error, Label, mock::demo};
+
+/// A `gate-stp mock` process on a free loopback port, killed on drop.
+struct MockProcess {
+    child: Child,
+    base_url: String,
+}
+
+impl MockProcess {
+    fn start(flags: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_gate-stp"))
+            .args(["mock", "--listen", "127.0.0.1:0"])
+            .args(flags)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("gate-stp mock starts");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let mut line = String::new();
+        BufReader::new(stderr)
+            .read_line(&mut line)
+            .expect("the emulator says where it listens");
+        let base_url = line
+            .trim()
+            .rsplit(' ')
+            .next()
+            .filter(|url| url.starts_with("http://127.0.0.1:"))
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+            .to_owned();
+        Self { child, base_url }
+    }
+
+    fn client(&self) -> Client {
+        Client::builder()
+            .base_url(&self.base_url)
+            .credentials(Credentials::new(demo::MAIN_KEY, demo::MAIN_SECRET).unwrap())
+            .build()
+            .unwrap()
+    }
+}
+
+impl Drop for MockProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Adds the demo sub-account to a first group, then to a second one.
+async fn join_two_groups(client: &Client) -> Result<(), Error> {
+    let first = client.create_group("desk-a").await?.id.unwrap();
+    let second = client.create_group("desk-b").await?.id.unwrap();
+    client.add_users(first, &[demo::SUB_USER]).await?;
+    client.add_users(second, &[demo::SUB_USER]).await?;
+    Ok(())
+}
+
+/// A list whose x-gate-exptime deadline passed a minute ago.
+async fn list_after_deadline(client: &Client) -> Result<(), Error> {
+    let past = SystemTime::now() - Duration::from_secs(60);
+    client.list_groups().expires_at(past).await.map(drop)
+}
+
+#[tokio::test]
+async fn by_default_the_mock_refuses_a_second_group_and_a_past_deadline() {
+    let mock = MockProcess::start(&[]);
+    let client = mock.client();
+    let error = join_two_groups(&client).await.unwrap_err();
+    assert_eq!(error.label(), Some(&Label::InvalidParamValue), "{error}");
+    let error = list_after_deadline(&client).await.unwrap_err();
+    assert_eq!(error.label(), Some(&Label::RequestExpired), "{error}");
+}
+
+#[tokio::test]
+async fn the_flags_lift_the_one_group_rule_and_ignore_exptime() {
+    let mock = MockProcess::start(&["--allow-multiple-groups", "--ignore-exptime"]);
+    let client = mock.client();
+    join_two_groups(&client).await.unwrap();
+    list_after_deadline(&client).await.unwrap();
+}

@@ -1,0 +1,323 @@
+//! Profiles of the `gate-stp` binary: selection, precedence (flag > environment > profile >
+//! default), secret sources, the permission warning and `gate-stp profiles`.
+#![cfg(feature = "cli")]
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output},
+    sync::atomic::{AtomicU32, Ordering},
+};
+
+use gate_stp::mock::{Emulator, EmulatorConfig, RunningEmulator, World, demo};
+
+/// A fresh directory for one test's config file.
+fn temp_dir() -> PathBuf {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "gate-stp-profiles-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write_config(text: &str) -> PathBuf {
+    let path = temp_dir().join("config.toml");
+    std::fs::write(&path, text).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    path
+}
+
+/// The binary reading `config`, with no GATE_* variable inherited.
+fn gate_stp(config: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gate-stp"));
+    for var in [
+        "GATE_BASE_URL",
+        "GATE_API_KEY",
+        "GATE_API_SECRET",
+        "GATE_STP_PROFILE",
+        "RUST_LOG",
+    ] {
+        command.env_remove(var);
+    }
+    command.env("GATE_STP_CONFIG", config);
+    command
+}
+
+async fn run(mut command: Command) -> Output {
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
+}
+
+fn dead_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("http://{}/api/v4", listener.local_addr().unwrap())
+}
+
+async fn emulator() -> RunningEmulator {
+    Emulator::start(World::demo(), EmulatorConfig::default())
+        .await
+        .unwrap()
+}
+
+/// Profile `desk` is the demo's main account, its secret in `DESK_SECRET`.
+fn desk_config(base_url: &str) -> PathBuf {
+    write_config(&format!(
+        "[profiles.desk]\nbase_url = \"{base_url}\"\nkey = \"{}\"\nsecret_env = \"DESK_SECRET\"\n\n\
+         [profiles.sub]\nbase_url = \"{}\"\nkey = \"{}\"\nsecret_env = \"SUB_SECRET\"\n",
+        demo::MAIN_KEY,
+        dead_url(),
+        demo::SUB_KEY,
+    ))
+}
+
+fn code(output: &Output) -> Option<i32> {
+    output.status.code()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_profile_is_selected_by_flag_then_environment() {
+    let emulator = emulator().await;
+    let config = desk_config(&emulator.base_url());
+    let with = |args: &[&str]| {
+        let mut command = gate_stp(&config);
+        command
+            .env("DESK_SECRET", demo::MAIN_SECRET)
+            .env("SUB_SECRET", demo::SUB_SECRET)
+            .args(args);
+        command
+    };
+
+    let output = run(with(&["groups", "create", "by flag", "--profile", "desk"])).await;
+    assert_eq!(code(&output), Some(0), "{output:?}");
+
+    let mut by_env = with(&["groups", "create", "by env"]);
+    by_env.env("GATE_STP_PROFILE", "desk");
+    let output = run(by_env).await;
+    assert_eq!(code(&output), Some(0), "{output:?}");
+
+    // The flag beats the variable.
+    let mut both = with(&["groups", "list", "--profile", "desk"]);
+    both.env("GATE_STP_PROFILE", "sub");
+    let output = run(both).await;
+    assert_eq!(code(&output), Some(0), "{output:?}");
+
+    let output = run(with(&["groups", "list", "--profile", "nosuch"])).await;
+    assert_eq!(code(&output), Some(2), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no profile \"nosuch\""));
+
+    // A profile whose secret variable is unset says which variable.
+    let mut unset = gate_stp(&config);
+    unset
+        .args(["groups", "list", "--profile", "desk"])
+        .env_remove("DESK_SECRET");
+    let output = run(unset).await;
+    assert_eq!(code(&output), Some(2), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("DESK_SECRET"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn flags_beat_environment_which_beats_the_profile() {
+    let emulator = emulator().await;
+    let config = desk_config(&emulator.base_url());
+    let desk = |args: &[&str]| {
+        let mut command = gate_stp(&config);
+        command
+            .env("DESK_SECRET", demo::MAIN_SECRET)
+            .args(args)
+            .args(["--profile", "desk", "--timeout", "5"]);
+        command
+    };
+
+    // Environment over profile: the base URL from GATE_BASE_URL (nobody listens there).
+    let mut env_url = desk(&["groups", "list"]);
+    env_url.env("GATE_BASE_URL", dead_url());
+    assert_eq!(code(&run(env_url).await), Some(4));
+
+    // Flag over environment.
+    let mut flag_url = desk(&["groups", "list", "--base-url", &emulator.base_url()]);
+    flag_url.env("GATE_BASE_URL", dead_url());
+    let output = run(flag_url).await;
+    assert_eq!(code(&output), Some(0), "{output:?}");
+
+    // Environment over profile for the credentials: the sub-account's key and secret are
+    // used, and Gate's rule refuses a sub-account creating a group.
+    let mut env_keys = desk(&["groups", "create", "from env"]);
+    env_keys
+        .env("GATE_API_KEY", demo::SUB_KEY)
+        .env("GATE_API_SECRET", demo::SUB_SECRET);
+    let output = run(env_keys).await;
+    assert_eq!(code(&output), Some(3), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("FORBIDDEN"));
+
+    // Flags over environment for the credentials.
+    let mut flag_keys = desk(&["groups", "create", "from flags"]);
+    flag_keys
+        .args(["--key", demo::MAIN_KEY, "--secret", demo::MAIN_SECRET])
+        .env("GATE_API_KEY", demo::SUB_KEY)
+        .env("GATE_API_SECRET", demo::SUB_SECRET);
+    let output = run(flag_keys).await;
+    assert_eq!(code(&output), Some(0), "{output:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_default_profile_is_used_when_none_is_named() {
+    let emulator = emulator().await;
+    let config = write_config(&format!(
+        "[profiles.default]\nbase_url = \"{}\"\nkey = \"{}\"\nsecret_env = \"DEFAULT_SECRET\"\n",
+        emulator.base_url(),
+        demo::MAIN_KEY
+    ));
+    let mut command = gate_stp(&config);
+    command
+        .args(["groups", "create", "default desk", "--json"])
+        .env("DEFAULT_SECRET", demo::MAIN_SECRET);
+    let output = run(command).await;
+    assert_eq!(code(&output), Some(0), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("default desk"));
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_secret_command_supplies_the_secret_and_its_failures_show_no_output() {
+    let emulator = emulator().await;
+    let dir = temp_dir();
+    let marker = dir.join("ran");
+    let config = write_config(&format!(
+        "[profiles.ok]\nbase_url = \"{url}\"\nkey = \"{key}\"\n\
+         secret_command = [\"printf\", \"  %s\\n\", \"{secret}\"]\n\n\
+         [profiles.fails]\nbase_url = \"{url}\"\nkey = \"{key}\"\n\
+         secret_command = [\"sh\", \"-c\", \"echo leaked-{secret}; exit 3\"]\n\n\
+         [profiles.missing]\nbase_url = \"{url}\"\nkey = \"{key}\"\n\
+         secret_command = [\"/nonexistent/gate-stp-password-manager\"]\n\n\
+         [profiles.marks]\nbase_url = \"{url}\"\nkey = \"{key}\"\n\
+         secret_command = [\"touch\", \"{marker}\"]\n",
+        url = emulator.base_url(),
+        key = demo::MAIN_KEY,
+        secret = demo::MAIN_SECRET,
+        marker = marker.display(),
+    ));
+    let with = |profile: &str| {
+        let mut command = gate_stp(&config);
+        command.args(["groups", "list", "--profile", profile]);
+        command
+    };
+
+    // Output trimmed, used as the secret.
+    let output = run(with("ok")).await;
+    assert_eq!(code(&output), Some(0), "{output:?}");
+
+    let output = run(with("fails")).await;
+    assert_eq!(code(&output), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("secret_command \"sh\" failed"), "{stderr}");
+    assert!(stderr.contains("exit status: 3"), "{stderr}");
+    assert!(!stderr.contains("leaked"), "{stderr}");
+    assert!(output.stdout.is_empty());
+
+    let output = run(with("missing")).await;
+    assert_eq!(code(&output), Some(2), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("could not start"));
+
+    // A secret given in the environment means the command is never run.
+    let mut env_secret = with("marks");
+    env_secret.env("GATE_API_SECRET", demo::MAIN_SECRET);
+    let output = run(env_secret).await;
+    assert_eq!(code(&output), Some(0), "{output:?}");
+    assert!(!marker.exists());
+    // Without it, it runs (and prints nothing, which is refused).
+    let output = run(with("marks")).await;
+    assert_eq!(code(&output), Some(2), "{output:?}");
+    assert!(marker.exists());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("printed nothing"));
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn an_inline_secret_in_a_file_others_can_read_is_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let emulator = emulator().await;
+    let config = write_config(&format!(
+        "[profiles.inline]\nbase_url = \"{}\"\nkey = \"{}\"\nsecret = \"{}\"\n",
+        emulator.base_url(),
+        demo::MAIN_KEY,
+        demo::MAIN_SECRET
+    ));
+    let list = || {
+        let mut command = gate_stp(&config);
+        command.args(["groups", "list", "--profile", "inline"]);
+        command
+    };
+    let output = run(list()).await;
+    assert_eq!(code(&output), Some(0), "{output:?}");
+    assert!(output.stderr.is_empty(), "{output:?}");
+
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let output = run(list()).await;
+    assert_eq!(code(&output), Some(0), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("warning:") && stderr.contains("readable by other users (mode 644)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(demo::MAIN_SECRET));
+}
+
+#[test]
+fn profiles_are_listed_without_secrets() {
+    let config = write_config(
+        "[profiles.\"desk-a\"]\nbase_url = \"https://api.gateio.ws/api/v4\"\n\
+         key = \"0123456789abcdef\"\nsecret_env = \"DESK_A_SECRET\"\n\n\
+         [profiles.\"desk-b\"]\nkey = \"fedcba9876543210\"\n\
+         secret_command = [\"pass\", \"show\", \"gate/desk-b\"]\n\n\
+         [profiles.inline]\nkey = \"k\"\nsecret = \"inline-hunter2\"\n\n\
+         [profiles.\"evil\\u001b[2J\"]\n",
+    );
+    let output = gate_stp(&config).arg("profiles").output().unwrap();
+    assert_eq!(code(&output), Some(0), "{output:?}");
+    let text = String::from_utf8(output.stdout).unwrap();
+    let row = |name: &str| {
+        text.lines()
+            .find(|line| line.starts_with(name))
+            .unwrap_or_else(|| panic!("{name}: {text}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        row("desk-a"),
+        [
+            "desk-a",
+            "https://api.gateio.ws/api/v4",
+            "0123…",
+            "env",
+            "DESK_A_SECRET"
+        ]
+    );
+    assert_eq!(row("desk-b"), ["desk-b", "-", "fedc…", "command", "pass"]);
+    assert_eq!(row("inline"), ["inline", "-", "k", "in", "the", "file"]);
+    assert_eq!(row("evil"), [r"evil\x1b[2J", "-", "-", "-"]);
+    assert!(!text.contains("hunter2") && !text.contains("0123456789abcdef"));
+    assert!(!text.contains('\u{1b}'));
+    assert!(text.starts_with(&format!("config file: {}", config.display())));
+
+    // A broken file is reported with its line, nothing else.
+    let broken = write_config("[profiles.a]\nkey = \"k\"\nsecrte = \"typo\"\n");
+    let output = gate_stp(&broken).arg("profiles").output().unwrap();
+    assert_eq!(code(&output), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("line 3"), "{stderr}");
+    assert!(!stderr.contains("typo\""), "{stderr}");
+
+    // No file: no profiles, not an error.
+    let missing = temp_dir().join("none.toml");
+    let output = gate_stp(&missing).arg("profiles").output().unwrap();
+    assert_eq!(code(&output), Some(0), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("(no profiles)"));
+}
