@@ -919,6 +919,109 @@ fn join_ids(ids: &[i64]) -> String {
     out
 }
 
+// Who the caller is: `getAccountDetail` and `listSubAccounts`. Kept as one block (the
+// constructors, the builders and the `type` filter) so that it can move as a unit.
+
+impl Client {
+    /// `getAccountDetail`: the account this client's key belongs to. Its
+    /// [`user_id`](crate::models::AccountDetail::user_id) says which main account (or
+    /// sub-account) the key acts for.
+    pub fn account_detail(&self) -> GetAccountDetail<'_> {
+        GetAccountDetail {
+            client: self,
+            options: CallOptions::default(),
+        }
+    }
+
+    /// `listSubAccounts`: the sub-accounts of the caller, a main account (Gate refuses a
+    /// sub-account's key). Without [`ListSubAccounts::kind`], Gate lists regular
+    /// sub-accounts only.
+    pub fn list_sub_accounts(&self) -> ListSubAccounts<'_> {
+        ListSubAccounts {
+            client: self,
+            kind: None,
+            options: CallOptions::default(),
+        }
+    }
+}
+
+/// Which sub-accounts [`Client::list_sub_accounts`] asks for (Gate's `type` query).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SubAccountTypeFilter {
+    /// Every kind (`type=0`): regular and cross-margin sub-accounts.
+    All,
+    /// Regular sub-accounts only (`type=1`), as Gate also does without the parameter.
+    Regular,
+}
+
+impl SubAccountTypeFilter {
+    /// The value Gate takes in the `type` query parameter.
+    pub fn as_query_value(self) -> &'static str {
+        match self {
+            Self::All => "0",
+            Self::Regular => "1",
+        }
+    }
+}
+
+/// Request builder of [`Client::account_detail`].
+#[derive(Debug)]
+#[must_use = "a request does nothing until it is awaited"]
+pub struct GetAccountDetail<'c> {
+    client: &'c Client,
+    options: CallOptions,
+}
+request_builder!(GetAccountDetail, crate::models::AccountDetail);
+
+impl GetAccountDetail<'_> {
+    /// Sends the request.
+    pub async fn send(self) -> Result<Response<crate::models::AccountDetail>, Error> {
+        self.client
+            .execute(
+                &ops::GET_ACCOUNT_DETAIL,
+                Idempotency::Read,
+                &self.options,
+                |api, h| async move { api.get_account_detail(h.request_id(), h.exptime_ms).await },
+            )
+            .await
+    }
+}
+
+/// Request builder of [`Client::list_sub_accounts`].
+#[derive(Debug)]
+#[must_use = "a request does nothing until it is awaited"]
+pub struct ListSubAccounts<'c> {
+    client: &'c Client,
+    kind: Option<SubAccountTypeFilter>,
+    options: CallOptions,
+}
+request_builder!(ListSubAccounts, Vec<crate::models::SubAccount>);
+
+impl ListSubAccounts<'_> {
+    /// Which kinds of sub-account to list (Gate's `type` query parameter).
+    pub fn kind(mut self, kind: SubAccountTypeFilter) -> Self {
+        self.kind = Some(kind);
+        self
+    }
+
+    /// Sends the request.
+    pub async fn send(self) -> Result<Response<Vec<crate::models::SubAccount>>, Error> {
+        let kind = self.kind.map(SubAccountTypeFilter::as_query_value);
+        self.client
+            .execute(
+                &ops::LIST_SUB_ACCOUNTS,
+                Idempotency::Read,
+                &self.options,
+                |api, h| async move {
+                    api.list_sub_accounts(kind, h.request_id(), h.exptime_ms)
+                        .await
+                },
+            )
+            .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -970,11 +1073,15 @@ mod tests {
             &ops::LIST_STP_GROUPS_USERS,
             &ops::ADD_STP_GROUP_USERS,
             &ops::DELETE_STP_GROUP_USERS,
+            &ops::GET_ACCOUNT_DETAIL,
+            &ops::LIST_SUB_ACCOUNTS,
         ] {
             assert!(ops::OPERATIONS.contains(op), "{op:?}");
         }
         // Checked by the compiler: the clock sync must work without a valid signature.
         const { assert!(!ops::GET_SYSTEM_TIME.signed) };
         const { assert!(ops::DELETE_STP_GROUP_USERS.signed) };
+        const { assert!(ops::GET_ACCOUNT_DETAIL.signed) };
+        const { assert!(ops::LIST_SUB_ACCOUNTS.signed) };
     }
 }

@@ -21,6 +21,7 @@ pub use client::{
     DEFAULT_MAX_RESPONSE_BYTES, LIVE_BASE_URL, ListGroups, ListUsers, RemoveUsers,
     TESTNET_BASE_URL,
 };
+pub use client::{GetAccountDetail, ListSubAccounts, SubAccountTypeFilter};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use credentials::{Credentials, KEY_ENV, SECRET_ENV};
 pub use error::{ApiError, Error, InvalidInput, Label};
@@ -31,5 +32,6 @@ pub use transport::{KEY_HEADER, SIGN_HEADER, TIMESTAMP_HEADER, sign_request};
 /// The API's models, generated from `openapi/gate-stp.yaml` (serde and `schemars`
 /// derives included, so their JSON Schema can be published or checked).
 pub mod models {
+    pub use crate::generated::types::{AccountDetail, AccountDetailKey, SubAccount};
     pub use crate::generated::types::{ServerTime, StpGroup, StpGroupUser};
 }

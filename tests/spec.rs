@@ -21,7 +21,12 @@ const PUBLIC_OPERATION: &str = "getSystemTime";
 /// The security scheme every other operation must require.
 const SECURITY_SCHEME: &str = "apiv4";
 /// Every path lies at or below one of these.
-const PATH_PREFIXES: &[&str] = &["/account/stp_groups", "/spot/time"];
+const PATH_PREFIXES: &[&str] = &[
+    "/account/stp_groups",
+    "/account/detail",
+    "/sub_accounts",
+    "/spot/time",
+];
 /// Gate's operationIds (as in its SDKs) with their method and path; all must be present.
 const EXPECTED_OPERATIONS: &[(&str, &str, &str)] = &[
     ("getSystemTime", "get", "/spot/time"),
@@ -42,6 +47,8 @@ const EXPECTED_OPERATIONS: &[(&str, &str, &str)] = &[
         "delete",
         "/account/stp_groups/{stp_id}/users",
     ),
+    ("getAccountDetail", "get", "/account/detail"),
+    ("listSubAccounts", "get", "/sub_accounts"),
 ];
 /// The one schema every `4XX` and `5XX` response must carry.
 const ERROR_SCHEMA: &str = "GateError";
@@ -836,7 +843,8 @@ fn check_catches_a_broken_fragment() {
             "components.parameters.ExpTime: parameter x-gate-exptime",
             "int32",
             "(used by ",
-            "createSTPGroup, deleteSTPGroupUsers, listSTPGroups, listSTPGroupsUsers)",
+            "createSTPGroup, deleteSTPGroupUsers, getAccountDetail, listSTPGroups, \
+             listSTPGroupsUsers, listSubAccounts)",
         ],
     ];
     let missed: Vec<String> = expected

@@ -138,6 +138,20 @@ async fn every_operation_answers_in_the_fragments_shapes() {
                 ("DELETE", users.clone(), None),
             ),
         ),
+        (
+            "getAccountDetail",
+            (
+                ("GET", "/account/detail".into(), None),
+                ("GET", "/account/detail".into(), None),
+            ),
+        ),
+        (
+            "listSubAccounts",
+            (
+                ("GET", "/sub_accounts?type=0".into(), None),
+                ("GET", "/sub_accounts?type=9".into(), None),
+            ),
+        ),
     ]);
 
     let mut seen = Vec::new();
@@ -172,27 +186,33 @@ async fn every_operation_answers_in_the_fragments_shapes() {
 
             // Errors: where the request itself cannot be wrong, a bad signature provokes one
             // (for the public endpoint, on a private path, since /spot/time never fails).
-            let (status, body) = if matches!(id, "getSystemTime" | "listSTPGroups") {
-                send(
-                    &emulator,
-                    demo::MAIN_KEY,
-                    "wrong-secret",
-                    "GET",
-                    "/account/stp_groups",
-                    None,
-                )
-                .await
-            } else {
-                send(
-                    &emulator,
-                    demo::MAIN_KEY,
-                    demo::MAIN_SECRET,
-                    bad.0,
-                    &bad.1,
-                    bad.2.clone(),
-                )
-                .await
-            };
+            let (status, body) =
+                if matches!(id, "getSystemTime" | "listSTPGroups" | "getAccountDetail") {
+                    let private_path = if id == "getSystemTime" {
+                        "/account/stp_groups"
+                    } else {
+                        bad.1.as_str()
+                    };
+                    send(
+                        &emulator,
+                        demo::MAIN_KEY,
+                        "wrong-secret",
+                        "GET",
+                        private_path,
+                        None,
+                    )
+                    .await
+                } else {
+                    send(
+                        &emulator,
+                        demo::MAIN_KEY,
+                        demo::MAIN_SECRET,
+                        bad.0,
+                        &bad.1,
+                        bad.2.clone(),
+                    )
+                    .await
+                };
             assert!(
                 (400..500).contains(&status),
                 "{id}: expected a 4xx, got {status} {body}"

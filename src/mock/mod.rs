@@ -1,8 +1,9 @@
 //! An in-process emulator of Gate's API v4 STP endpoints (feature `mock`).
 //!
-//! It serves, under `/api/v4`, the six operations of `openapi/gate-stp.yaml`:
-//! `GET /spot/time` (public), `GET`/`POST /account/stp_groups`, and
-//! `GET`/`POST`/`DELETE /account/stp_groups/{stp_id}/users`, with the fragment's models.
+//! It serves, under `/api/v4`, the eight operations of `openapi/gate-stp.yaml`:
+//! `GET /spot/time` (public), `GET`/`POST /account/stp_groups`,
+//! `GET`/`POST`/`DELETE /account/stp_groups/{stp_id}/users`, `GET /account/detail` and
+//! `GET /sub_accounts`, with the fragment's models.
 //!
 //! ```no_run
 //! # async fn run() -> std::io::Result<()> {
@@ -36,6 +37,15 @@
 //!   list is a case-insensitive substring match. Group ids start at 100001 and increase;
 //!   `create_time` is the emulator's time in seconds; add and delete return the members
 //!   after the change, ordered by user id.
+//! - **Who the caller is**, from the world file: `GET /account/detail` answers any key
+//!   with its account's `user_id` (and what Gate reports for an ordinary, unrestricted
+//!   account: no IP or pair restriction, tier 0, classic key mode, no copy trading).
+//!   `GET /sub_accounts` lists the caller's sub-accounts by user id, with their
+//!   `login_name` (the world file's, else `sub_<user_id>`), `remark`, state 1 (normal),
+//!   type 1 (regular) or 3 (`cross_margin = true`) and, as `create_time`, the time the
+//!   emulator started; without `type` or with `type=1` only regular ones, with `type=0`
+//!   every kind, anything else 400 INVALID_PARAM_VALUE; a sub-account's key gets 403
+//!   FORBIDDEN.
 //! - **Bad input**: malformed JSON or an unreadable body → 400 INVALID_REQUEST_BODY; wrong
 //!   JSON types, ids ≤ 0 (body, path, query), an empty user list, an empty or blank name →
 //!   400 INVALID_PARAM_VALUE; a create body without `name` → 400 MISSING_REQUIRED_PARAM; a
@@ -62,11 +72,12 @@
 //! IP allow lists, read-only keys, key permissions, locked accounts, Gate's limits on the
 //! number of groups or members, whether a user may belong to several groups (the emulator
 //! allows it), `Content-Type` checks, the 2023-era DELETE with a JSON body, any endpoint
-//! beyond the six, persistence across restarts, and answers from intermediaries (HTML
+//! beyond the eight, e-mail addresses and locked sub-accounts, persistence across restarts, and answers from intermediaries (HTML
 //! error pages, empty bodies).
 
 pub mod demo;
 
+mod accounts;
 mod config;
 mod emulator;
 mod ratelimit;

@@ -17,6 +17,8 @@ pub(super) enum Endpoint {
     ListUsers,
     AddUsers,
     RemoveUsers,
+    AccountDetail,
+    ListSubAccounts,
     /// No route matched the path.
     NotFound,
     /// The path exists, not with this method.
@@ -41,6 +43,8 @@ impl Endpoint {
             Endpoint::ListUsers => "GET /account/stp_groups/{stp_id}/users",
             Endpoint::AddUsers => "POST /account/stp_groups/{stp_id}/users",
             Endpoint::RemoveUsers => "DELETE /account/stp_groups/{stp_id}/users",
+            Endpoint::AccountDetail => "GET /account/detail",
+            Endpoint::ListSubAccounts => "GET /sub_accounts",
             Endpoint::NotFound => "(no route)",
             Endpoint::MethodNotAllowed => "(method not allowed)",
         }

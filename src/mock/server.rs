@@ -22,6 +22,7 @@ use futures_util::StreamExt;
 use serde::Serialize;
 
 use super::{
+    accounts,
     config::EmulatorConfig,
     ratelimit::{Endpoint, Principal, Quota, RateLimiter},
     rules::{self, Refusal, Registry},
@@ -49,16 +50,21 @@ pub(super) struct Shared {
     pub(super) config: EmulatorConfig,
     registry: Mutex<Registry>,
     limiter: RateLimiter,
+    /// Unix seconds at which the emulator was built: the `create_time` of its accounts.
+    started_secs: i64,
 }
 
 impl Shared {
     pub(super) fn new(world: World, config: EmulatorConfig) -> Self {
-        Self {
+        let mut shared = Self {
             limiter: RateLimiter::new(config.rate_limit),
             registry: Mutex::new(Registry::default()),
             world,
             config,
-        }
+            started_secs: 0,
+        };
+        shared.started_secs = shared.now_ms().div_euclid(1000);
+        shared
     }
 
     /// The emulator's time: its clock plus its offset.
@@ -110,6 +116,8 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
                 .post(to!(Endpoint::AddUsers))
                 .delete(to!(Endpoint::RemoveUsers)),
         )
+        .route("/api/v4/account/detail", get(to!(Endpoint::AccountDetail)))
+        .route("/api/v4/sub_accounts", get(to!(Endpoint::ListSubAccounts)))
         .method_not_allowed_fallback(to!(Endpoint::MethodNotAllowed))
         .fallback(to!(Endpoint::NotFound))
         .with_state(shared)
@@ -267,6 +275,13 @@ fn execute(
                 .registry()
                 .remove_users(world, caller, stp_id, &ids)?;
             Ok(json_bytes(&members))
+        }
+        Endpoint::AccountDetail => Ok(json_bytes(&accounts::account_detail(caller))),
+        Endpoint::ListSubAccounts => {
+            let kind = verify::query_values(query, "type").into_iter().next();
+            let kinds = accounts::parse_kinds(kind.as_deref())?;
+            let subs = accounts::sub_accounts(world, caller, kinds, shared.started_secs)?;
+            Ok(json_bytes(&subs))
         }
         Endpoint::ServerTime | Endpoint::NotFound | Endpoint::MethodNotAllowed => {
             Err(Refusal::internal("unreachable endpoint"))

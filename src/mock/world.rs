@@ -22,6 +22,9 @@ pub struct Account {
     main: Option<i64>,
     key: Option<String>,
     secret: Option<SecretString>,
+    login_name: Option<String>,
+    remark: Option<String>,
+    cross_margin: bool,
 }
 
 impl Account {
@@ -55,6 +58,30 @@ impl Account {
         self.key.is_some() && self.secret.is_some()
     }
 
+    /// The login name the world file gives the account, if any.
+    pub fn login_name(&self) -> Option<&str> {
+        self.login_name.as_deref()
+    }
+
+    /// The login name `GET /sub_accounts` reports: the world file's, else `sub_<user_id>`
+    /// (every Gate sub-account has one).
+    pub fn effective_login_name(&self) -> String {
+        self.login_name
+            .clone()
+            .unwrap_or_else(|| default_login_name(self.user_id))
+    }
+
+    /// The account's remark, if the world file gives one.
+    pub fn remark(&self) -> Option<&str> {
+        self.remark.as_deref()
+    }
+
+    /// Whether this is a cross-margin sub-account (Gate's sub-account type 3) rather than a
+    /// regular one (type 1).
+    pub fn is_cross_margin(&self) -> bool {
+        self.cross_margin
+    }
+
     /// The secret's bytes, for signature verification only.
     pub(super) fn secret_bytes(&self) -> Option<&[u8]> {
         self.secret.as_ref().map(|s| s.expose_secret().as_bytes())
@@ -68,6 +95,9 @@ impl fmt::Debug for Account {
             .field("main", &self.main)
             .field("key", &self.key)
             .field("secret", &self.secret.as_ref().map(|_| "[REDACTED]"))
+            .field("login_name", &self.login_name)
+            .field("remark", &self.remark)
+            .field("cross_margin", &self.cross_margin)
             .finish()
     }
 }
@@ -88,6 +118,11 @@ impl fmt::Debug for Account {
 /// [[accounts]]
 /// user_id = 10001
 /// main = 10000              # a sub-account of 10000; no `main` means a main account
+/// login_name = "desk_a"     # optional: letters, digits and `_`; unique among a main
+///                           # account and its sub-accounts (default for a
+///                           # sub-account: `sub_<user_id>`)
+/// remark = "market making"  # optional, reported by GET /sub_accounts
+/// cross_margin = false      # optional, sub-accounts only: a cross-margin sub-account
 /// ```
 #[derive(Clone)]
 pub struct World {
@@ -99,38 +134,55 @@ impl World {
     /// The documented demo world; its ids and credentials are the constants of
     /// [`mock::demo`](super::demo).
     pub fn demo() -> World {
-        let account = |user_id, main, credentials: Option<(&str, &str)>| Account {
+        let account = |user_id, main, credentials: Option<(&str, &str)>, login: &str| Account {
             user_id,
             main,
             key: credentials.map(|(key, _)| key.to_owned()),
             secret: credentials.map(|(_, secret)| SecretString::from(secret)),
+            login_name: Some(login.to_owned()),
+            remark: None,
+            cross_margin: false,
         };
         World::from_accounts(vec![
             account(
                 demo::MAIN_USER,
                 None,
                 Some((demo::MAIN_KEY, demo::MAIN_SECRET)),
+                demo::MAIN_LOGIN_NAME,
             ),
             account(
                 demo::SUB_USER,
                 Some(demo::MAIN_USER),
                 Some((demo::SUB_KEY, demo::SUB_SECRET)),
+                demo::SUB_LOGIN_NAME,
             ),
-            account(demo::SUB_USER_WITHOUT_KEY, Some(demo::MAIN_USER), None),
+            account(
+                demo::SUB_USER_WITHOUT_KEY,
+                Some(demo::MAIN_USER),
+                None,
+                demo::SUB_WITHOUT_KEY_LOGIN_NAME,
+            ),
             account(
                 demo::OTHER_MAIN_USER,
                 None,
                 Some((demo::OTHER_KEY, demo::OTHER_SECRET)),
+                demo::OTHER_MAIN_LOGIN_NAME,
             ),
-            account(demo::OTHER_SUB_USER, Some(demo::OTHER_MAIN_USER), None),
+            account(
+                demo::OTHER_SUB_USER,
+                Some(demo::OTHER_MAIN_USER),
+                None,
+                demo::OTHER_SUB_LOGIN_NAME,
+            ),
         ])
     }
 
     /// Parses and validates a world file's text.
     ///
-    /// Syntax and type errors name the line and column; semantic errors (duplicate user or
-    /// key, non-positive id, unknown `main` or one that is itself a sub-account, key without
-    /// secret) name the offending user and the line of its `user_id`.
+    /// Syntax and type errors name the line and column; semantic errors (duplicate user,
+    /// key or login name, non-positive id, unknown `main` or one that is itself a
+    /// sub-account, key without secret, a login name Gate would refuse, `cross_margin` on a
+    /// main account) name the offending user and the line of its `user_id`.
     pub fn from_toml_str(text: &str) -> Result<World, WorldError> {
         let file: WorldFile = toml::from_str(text).map_err(|error| {
             let (line, column) = error
@@ -301,6 +353,42 @@ pub enum WorldError {
         /// Line of the account.
         line: usize,
     },
+    /// A `login_name` that is empty or has a character other than an ASCII letter, digit
+    /// or `_` (Gate's rule for sub-account login names).
+    #[error(
+        "line {line}: user {user_id}: login_name {login_name:?} must be letters, digits and underscores"
+    )]
+    InvalidLoginName {
+        /// The account.
+        user_id: i64,
+        /// The refused name.
+        login_name: String,
+        /// Line of the account.
+        line: usize,
+    },
+    /// Two accounts of one main account (the main account and its sub-accounts) with the
+    /// same login name.
+    #[error("line {line}: user {user_id} has the same login_name {login_name:?} as user {other}")]
+    DuplicateLoginName {
+        /// The account with the repeated name.
+        user_id: i64,
+        /// The account that has it first.
+        other: i64,
+        /// The repeated name (possibly a sub-account's default, `sub_<user_id>`).
+        login_name: String,
+        /// Line of `user_id`'s account.
+        line: usize,
+    },
+    /// `cross_margin = true` on a main account: only sub-accounts have a type.
+    #[error(
+        "line {line}: user {user_id} is a main account: only a sub-account can be cross_margin"
+    )]
+    CrossMarginMain {
+        /// The account.
+        user_id: i64,
+        /// Line of the account.
+        line: usize,
+    },
     /// An empty `key` or `secret`.
     #[error("line {line}: user {user_id}: `{field}` must not be empty")]
     EmptyCredential {
@@ -327,6 +415,9 @@ impl WorldError {
             | WorldError::MainIsSub { line, .. }
             | WorldError::KeyWithoutSecret { line, .. }
             | WorldError::SecretWithoutKey { line, .. }
+            | WorldError::InvalidLoginName { line, .. }
+            | WorldError::DuplicateLoginName { line, .. }
+            | WorldError::CrossMarginMain { line, .. }
             | WorldError::EmptyCredential { line, .. } => Some(*line),
         }
     }
@@ -357,6 +448,12 @@ struct AccountEntry {
     key: Option<String>,
     #[serde(default)]
     secret: Option<String>,
+    #[serde(default)]
+    login_name: Option<String>,
+    #[serde(default)]
+    remark: Option<String>,
+    #[serde(default)]
+    cross_margin: bool,
 }
 
 /// Checks every rule, then builds: nothing is kept from a refused file.
@@ -414,6 +511,18 @@ fn validate(text: &str, entries: Vec<AccountEntry>) -> Result<World, WorldError>
             }
             (None, None) => {}
         }
+        if let Some(name) = &entry.login_name
+            && !is_valid_login_name(name)
+        {
+            return Err(WorldError::InvalidLoginName {
+                user_id,
+                login_name: name.clone(),
+                line,
+            });
+        }
+        if entry.cross_margin && entry.main.is_none() {
+            return Err(WorldError::CrossMarginMain { user_id, line });
+        }
     }
 
     // Pass 2: every `main` names an existing main account.
@@ -439,6 +548,28 @@ fn validate(text: &str, entries: Vec<AccountEntry>) -> Result<World, WorldError>
         }
     }
 
+    // Pass 3: login names are unique within each main account's family, defaults included
+    // (a sub-account without one is reported as `sub_<user_id>`).
+    let mut login_names: HashMap<(i64, String), i64> = HashMap::new();
+    for entry in &entries {
+        let user_id = *entry.user_id.get_ref();
+        let name = match (&entry.login_name, entry.main) {
+            (Some(name), _) => name.clone(),
+            (None, Some(_)) => default_login_name(user_id),
+            (None, None) => continue,
+        };
+        let family = entry.main.unwrap_or(user_id);
+        if let Some(&other) = login_names.get(&(family, name.clone())) {
+            return Err(WorldError::DuplicateLoginName {
+                user_id,
+                other,
+                login_name: name,
+                line: line_of(entry),
+            });
+        }
+        login_names.insert((family, name), user_id);
+    }
+
     Ok(World::from_accounts(
         entries
             .into_iter()
@@ -447,9 +578,22 @@ fn validate(text: &str, entries: Vec<AccountEntry>) -> Result<World, WorldError>
                 main: entry.main,
                 key: entry.key,
                 secret: entry.secret.map(SecretString::from),
+                login_name: entry.login_name,
+                remark: entry.remark,
+                cross_margin: entry.cross_margin,
             })
             .collect(),
     ))
+}
+
+/// The login name of a sub-account the world file names none for.
+fn default_login_name(user_id: i64) -> String {
+    format!("sub_{user_id}")
+}
+
+/// Gate's rule for sub-account login names: letters, digits and underscores.
+fn is_valid_login_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// 1-based line and column (in characters) of a byte offset of `text`.
@@ -493,6 +637,77 @@ mod tests {
         assert_eq!(line_column(text, 5), (2, 3));
         assert_eq!(line_column(text, 4), (2, 2)); // inside 'é': floor to its start
         assert_eq!(line_column(text, 999), (3, 1));
+    }
+
+    #[test]
+    fn login_names_follow_gates_charset_and_are_unique_per_main() {
+        let world = |body: &str| World::from_toml_str(body);
+        let ok = world(
+            "[[accounts]]\nuser_id = 1\nlogin_name = \"boss\"\n\
+             [[accounts]]\nuser_id = 2\nmain = 1\nlogin_name = \"desk_A1\"\n\
+             [[accounts]]\nuser_id = 3\nmain = 1\n\
+             [[accounts]]\nuser_id = 4\nlogin_name = \"desk_A1\"\n",
+        )
+        .unwrap();
+        assert_eq!(ok.account(2).unwrap().login_name(), Some("desk_A1"));
+        assert_eq!(ok.account(3).unwrap().login_name(), None);
+        assert_eq!(ok.account(3).unwrap().effective_login_name(), "sub_3");
+
+        for bad in ["", "a-b", "a b", "é"] {
+            let text = format!(
+                "[[accounts]]\nuser_id = 1\n\n[[accounts]]\nuser_id = 2\nmain = 1\nlogin_name = {bad:?}\n"
+            );
+            let error = world(&text).unwrap_err();
+            assert!(
+                matches!(&error, WorldError::InvalidLoginName { user_id: 2, login_name, line: 5 } if login_name == bad),
+                "{bad:?}: {error:?}"
+            );
+        }
+        let error = world(
+            "[[accounts]]\nuser_id = 1\nlogin_name = \"x\"\n\
+             [[accounts]]\nuser_id = 2\nmain = 1\nlogin_name = \"x\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                &error,
+                WorldError::DuplicateLoginName {
+                    user_id: 2,
+                    other: 1,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        // A default name is a name too.
+        let error = world(
+            "[[accounts]]\nuser_id = 1\n\
+             [[accounts]]\nuser_id = 2\nmain = 1\n\
+             [[accounts]]\nuser_id = 3\nmain = 1\nlogin_name = \"sub_2\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                &error,
+                WorldError::DuplicateLoginName {
+                    user_id: 3,
+                    other: 2,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        let error = world("[[accounts]]\nuser_id = 1\ncross_margin = true\n").unwrap_err();
+        assert!(
+            matches!(
+                error,
+                WorldError::CrossMarginMain {
+                    user_id: 1,
+                    line: 2
+                }
+            ),
+            "{error:?}"
+        );
     }
 
     #[test]
