@@ -21,6 +21,7 @@
 //! feature; JSON always works.
 
 mod apply;
+mod gate;
 mod live;
 mod model;
 mod parse;
@@ -44,5 +45,5 @@ pub use plan::{
     Action, GroupChange, MAX_IDS_PER_REQUEST, PLAN_FORMAT, Plan, PlanError, PlanFileError, Step,
     UnmanagedGroup,
 };
-pub use render::{RenderOptions, render_plan, summary};
+pub use render::{RenderOptions, quoted, render_plan, summary};
 pub use validate::{Problem, Problems};

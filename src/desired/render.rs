@@ -28,6 +28,11 @@ pub(crate) fn escape_control(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// A group name in double quotes with control characters escaped, as plans print it.
+pub fn quoted(name: &str) -> String {
+    Quoted(name).to_string()
+}
+
 /// How [`render_plan`] writes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RenderOptions {

@@ -3,12 +3,13 @@
 
 mod demo;
 mod output;
+mod stp_as_code;
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 use gate_stp::{
-    Client, Credentials, Error,
+    Client, ClientBuilder, Credentials, Error,
     mock::{Emulator, EmulatorConfig, World},
     signing::{self, SigningInput},
 };
@@ -89,6 +90,12 @@ enum Command {
     Mock(MockArgs),
     /// Run the whole workflow against an in-process emulator.
     Demo,
+    /// Compare a desired-state file with the live STP groups and show what apply would do.
+    Plan(stp_as_code::PlanArgs),
+    /// Bring the live STP groups to a desired-state file (or a saved plan).
+    Apply(stp_as_code::ApplyArgs),
+    /// Write the live STP groups as a desired-state file, ids pinned.
+    Export(stp_as_code::ExportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -212,7 +219,10 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("error: {}", failure.message);
+            // An empty message is an outcome, not an error (`plan --exit-code`: changes).
+            if !failure.message.is_empty() {
+                eprintln!("error: {}", failure.message);
+            }
             ExitCode::from(failure.code)
         }
     }
@@ -251,9 +261,10 @@ impl Failure {
     }
 }
 
-impl From<Error> for Failure {
-    fn from(error: Error) -> Self {
-        let code = match &error {
+impl Failure {
+    /// The exit code for a client error.
+    fn from_error_code(error: &Error) -> u8 {
+        match error {
             Error::Api(_) | Error::RateLimited(_) | Error::ExpiresBeforeRateLimitReset { .. } => {
                 exit::API
             }
@@ -261,9 +272,14 @@ impl From<Error> for Failure {
                 exit::USAGE
             }
             _ => exit::TRANSPORT,
-        };
+        }
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
         Self {
-            code,
+            code: Self::from_error_code(&error),
             message: error.to_string(),
         }
     }
@@ -308,11 +324,27 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Sign(args) => sign(&global, args)?,
         Command::Mock(args) => mock(args).await?,
         Command::Demo => demo::run(&out, Duration::from_secs(global.timeout)).await?,
+        Command::Plan(args) => {
+            let client = stp_as_code::client(client_builder(&global)?)?;
+            stp_as_code::plan(&client, global.json, args).await?
+        }
+        Command::Apply(args) => {
+            let client = stp_as_code::client(client_builder(&global)?)?;
+            stp_as_code::apply(&client, global.json, args).await?
+        }
+        Command::Export(args) => {
+            let client = stp_as_code::client(client_builder(&global)?)?;
+            stp_as_code::export(&client, args).await?
+        }
     }
     Ok(())
 }
 
 fn client(global: &Global) -> Result<Client, Failure> {
+    Ok(client_builder(global)?.build()?)
+}
+
+fn client_builder(global: &Global) -> Result<ClientBuilder, Failure> {
     let mut builder = Client::builder().timeout(Duration::from_secs(global.timeout));
     if let Some(url) = &global.base_url {
         builder = builder.base_url(url);
@@ -328,7 +360,7 @@ fn client(global: &Global) -> Result<Client, Failure> {
             ));
         }
     }
-    Ok(builder.build()?)
+    Ok(builder)
 }
 
 fn sign(global: &Global, args: SignArgs) -> Result<(), Failure> {
