@@ -2,6 +2,7 @@
 //! the offline emulator.
 
 mod demo;
+mod demo_as_code;
 mod output;
 mod stp_as_code;
 
