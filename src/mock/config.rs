@@ -52,11 +52,15 @@ pub struct EmulatorConfig {
     pub(super) rate_limit: Option<RateLimitConfig>,
     pub(super) expiry_window: Duration,
     pub(super) max_body_bytes: usize,
+    pub(super) one_group_per_user: bool,
+    pub(super) honour_exptime: bool,
 }
 
 impl Default for EmulatorConfig {
     /// The system clock without offset, 150 requests per 10 s, a 60 s Timestamp window and
-    /// 64 KiB bodies: Gate's documented behaviour.
+    /// 64 KiB bodies: Gate's documented behaviour. Where Gate documents nothing, our
+    /// reading: a user belongs to at most one STP group, and `x-gate-exptime` is honoured
+    /// on every private endpoint.
     fn default() -> Self {
         Self {
             clock: Arc::new(SystemClock),
@@ -64,6 +68,8 @@ impl Default for EmulatorConfig {
             rate_limit: Some(RateLimitConfig::default()),
             expiry_window: DEFAULT_EXPIRY_WINDOW,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            one_group_per_user: true,
+            honour_exptime: true,
         }
     }
 }
@@ -118,6 +124,39 @@ impl EmulatorConfig {
     pub fn max_body_bytes(mut self, limit: usize) -> Self {
         self.max_body_bytes = limit;
         self
+    }
+
+    /// Whether adding a user who is already a member of another STP group is refused
+    /// (default `true`), with 400 INVALID_PARAM_VALUE, the whole request changing nothing.
+    ///
+    /// Gate does not document it. Our reading: an order carries a single `stp_id`, so a
+    /// user in two groups would make the group of its orders ambiguous; Gate very likely
+    /// refuses it, and a tool that manages groups must not rely on it. Switch it off to
+    /// emulate a Gate that allows it.
+    pub fn one_group_per_user(mut self, yes: bool) -> Self {
+        self.one_group_per_user = yes;
+        self
+    }
+
+    /// Whether `x-gate-exptime` is honoured (default `true`): a request arriving after that
+    /// deadline is refused with 400 REQUEST_EXPIRED before it runs.
+    ///
+    /// Gate documents the header for its order endpoints only; that it applies to the STP
+    /// endpoints as well is an assumption. Switch it off to emulate a Gate that ignores the
+    /// header there (it is then neither checked nor parsed).
+    pub fn honour_exptime(mut self, yes: bool) -> Self {
+        self.honour_exptime = yes;
+        self
+    }
+
+    /// Whether a user may be in at most one STP group ([`one_group_per_user`](Self::one_group_per_user)).
+    pub fn one_group_per_user_enabled(&self) -> bool {
+        self.one_group_per_user
+    }
+
+    /// Whether `x-gate-exptime` is honoured ([`honour_exptime`](Self::honour_exptime)).
+    pub fn honour_exptime_enabled(&self) -> bool {
+        self.honour_exptime
     }
 
     /// The rate limit in force, `None` when switched off.

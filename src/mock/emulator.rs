@@ -17,6 +17,7 @@ use tokio::{
 
 use super::{
     config::EmulatorConfig,
+    faults::{Fault, InvalidFault},
     server::{self, Shared},
     world::World,
 };
@@ -109,6 +110,18 @@ impl Emulator {
         self.shared.registry().members(stp_id)
     }
 
+    /// Queues a fault: the `nth` request of its operation from now misbehaves (see
+    /// [`FaultKind`](super::FaultKind)). Refused, with nothing queued, for an unknown operationId, `nth` 0
+    /// or a status that is not an error.
+    pub fn inject_fault(&self, fault: Fault) -> Result<(), InvalidFault> {
+        self.shared.faults.inject(fault)
+    }
+
+    /// Number of injected faults that have not fired yet.
+    pub fn pending_faults(&self) -> usize {
+        self.shared.faults.pending()
+    }
+
     fn spawn(self, listener: TcpListener) -> io::Result<RunningEmulator> {
         let local_addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
@@ -191,6 +204,16 @@ impl RunningEmulator {
     /// group.
     pub fn memberships(&self, stp_id: i64) -> Option<Vec<StpGroupUser>> {
         self.emulator.memberships(stp_id)
+    }
+
+    /// Queues a fault (see [`Emulator::inject_fault`]).
+    pub fn inject_fault(&self, fault: Fault) -> Result<(), InvalidFault> {
+        self.emulator.inject_fault(fault)
+    }
+
+    /// Number of injected faults that have not fired yet.
+    pub fn pending_faults(&self) -> usize {
+        self.emulator.pending_faults()
     }
 
     /// Stops accepting connections, lets requests in flight finish (at most

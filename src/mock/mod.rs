@@ -33,7 +33,10 @@
 //!   (another main's user: 403 FORBIDDEN; no such account: 400 INVALID_PARAM_VALUE); a
 //!   request naming any refused user changes nothing; adding a member twice is harmless;
 //!   DELETE takes `user_id` in the query, one id or several joined by commas (missing: 400
-//!   MISSING_REQUIRED_PARAM), and removing a valid non-member is a no-op; `name` on the
+//!   MISSING_REQUIRED_PARAM), and removing a valid non-member is a no-op; a user already in
+//!   another group cannot be added (400 INVALID_PARAM_VALUE, naming the user and that
+//!   group; Gate does not document this: it is our reading, since an order carries one
+//!   `stp_id`, and [`EmulatorConfig::one_group_per_user`] switches it off); `name` on the
 //!   list is a case-insensitive substring match. Group ids start at 100001 and increase;
 //!   `create_time` is the emulator's time in seconds; add and delete return the members
 //!   after the change, ordered by user id.
@@ -60,7 +63,16 @@
 //!   answers before any other check. With the limit switched off the three headers are
 //!   omitted. Also `X-In-Time`/`X-Out-Time` (µs), a random hex `X-Gate-Trace-Id`,
 //!   `X-Client-Request-Id` echoed; `x-gate-exptime` (Unix ms) in the past refuses the
-//!   request before it runs with 400 REQUEST_EXPIRED ("... x-gate-exptime ...").
+//!   request before it runs with 400 REQUEST_EXPIRED ("... x-gate-exptime ..."). Gate
+//!   documents that header for order endpoints only: honouring it here is an assumption,
+//!   switched off with [`EmulatorConfig::honour_exptime`].
+//! - **Injected faults** ([`RunningEmulator::inject_fault`]): the Nth request of an
+//!   operation (by operationId, counted from the injection, each fault firing once) is
+//!   answered with an error status and nothing executed ([`FaultKind::Status`]), or gets no
+//!   answer at all, the connection closed before a byte of the response
+//!   ([`FaultKind::Drop`]: nothing executed; [`FaultKind::ExecuteThenDrop`]: executed, as
+//!   when a write's answer is lost). A client sees the last two as a transport error with
+//!   no HTTP status.
 //! - **Time**: the configured [`Clock`](crate::Clock) plus the clock offset drives
 //!   everything: the Timestamp window, `x-gate-exptime`, `create_time`, `/spot/time`, the
 //!   in/out times and the rate-limit windows.
@@ -69,17 +81,18 @@
 //!
 //! # What it does not model
 //!
-//! IP allow lists, read-only keys, key permissions, locked accounts, Gate's limits on the
-//! number of groups or members, whether a user may belong to several groups (the emulator
-//! allows it), `Content-Type` checks, the 2023-era DELETE with a JSON body, any endpoint
-//! beyond the eight, e-mail addresses and locked sub-accounts, persistence across restarts, and answers from intermediaries (HTML
-//! error pages, empty bodies).
+//! IP allow lists, read-only keys, key permissions, locked accounts and sub-accounts,
+//! e-mail addresses, VIP tiers, Gate's limits on the number of groups or members,
+//! `Content-Type` checks, the 2023-era DELETE with a JSON body, any endpoint beyond the
+//! eight, persistence across restarts, and answers from intermediaries (HTML error pages,
+//! empty bodies).
 
 pub mod demo;
 
 mod accounts;
 mod config;
 mod emulator;
+mod faults;
 mod ratelimit;
 mod rules;
 mod server;
@@ -91,4 +104,5 @@ pub use config::{
     EmulatorConfig, RateLimitConfig,
 };
 pub use emulator::{Emulator, RunningEmulator, SHUTDOWN_GRACE, router, serve};
+pub use faults::{Fault, FaultKind, InvalidFault};
 pub use world::{Account, World, WorldError};

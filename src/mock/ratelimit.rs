@@ -34,6 +34,23 @@ impl Endpoint {
         )
     }
 
+    /// Gate's operationId (as in the fragment); `None` for an unmatched request.
+    pub(super) fn operation_id(self) -> Option<&'static str> {
+        use crate::generated::operations as ops;
+        let op = match self {
+            Endpoint::ServerTime => ops::GET_SYSTEM_TIME,
+            Endpoint::ListGroups => ops::LIST_STP_GROUPS,
+            Endpoint::CreateGroup => ops::CREATE_STP_GROUP,
+            Endpoint::ListUsers => ops::LIST_STP_GROUPS_USERS,
+            Endpoint::AddUsers => ops::ADD_STP_GROUP_USERS,
+            Endpoint::RemoveUsers => ops::DELETE_STP_GROUP_USERS,
+            Endpoint::AccountDetail => ops::GET_ACCOUNT_DETAIL,
+            Endpoint::ListSubAccounts => ops::LIST_SUB_ACCOUNTS,
+            Endpoint::NotFound | Endpoint::MethodNotAllowed => return None,
+        };
+        Some(op.id)
+    }
+
     /// Method and route, for logs.
     pub(super) fn name(self) -> &'static str {
         match self {

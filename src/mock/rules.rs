@@ -186,9 +186,13 @@ impl Registry {
         stp_id: i64,
         user_ids: &[i64],
         now_secs: i64,
+        one_group_per_user: bool,
     ) -> Result<Vec<StpGroupUser>, Refusal> {
         self.owned(caller, stp_id)?;
         check_users(world, caller, user_ids)?;
+        if one_group_per_user {
+            self.check_in_no_other_group(stp_id, user_ids)?;
+        }
         let group = self.owned_mut(stp_id)?;
         for &user_id in user_ids {
             group.members.entry(user_id).or_insert(now_secs);
@@ -212,6 +216,24 @@ impl Registry {
             group.members.remove(user_id);
         }
         Ok(member_models(stp_id, group))
+    }
+
+    /// No user is a member of a group other than `stp_id` (else 400 INVALID_PARAM_VALUE,
+    /// the first such user in request order answering).
+    fn check_in_no_other_group(&self, stp_id: i64, user_ids: &[i64]) -> Result<(), Refusal> {
+        for &user_id in user_ids {
+            let other = self
+                .groups
+                .iter()
+                .find(|&(&id, group)| id != stp_id && group.members.contains_key(&user_id));
+            if let Some((&other_id, _)) = other {
+                return Err(Refusal::bad_param(format!(
+                    "user {user_id} is already in STP group {other_id}: a user may belong to \
+                     one STP group only; remove it from group {other_id} first"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// The group, if it exists (404) and the caller created it (403).
@@ -399,7 +421,7 @@ mod tests {
             .unwrap();
         assert_eq!(id, FIRST_GROUP_ID);
         registry
-            .add_users(&world, main, id, &[demo::SUB_USER], 8)
+            .add_users(&world, main, id, &[demo::SUB_USER], 8, true)
             .unwrap();
         let before = registry.members(id);
         let refused = registry.add_users(
@@ -408,6 +430,7 @@ mod tests {
             id,
             &[demo::SUB_USER_WITHOUT_KEY, demo::OTHER_SUB_USER],
             9,
+            true,
         );
         assert_eq!(refused.unwrap_err().status, StatusCode::FORBIDDEN);
         let refused = registry.remove_users(&world, main, id, &[demo::SUB_USER, 424_242]);
@@ -426,10 +449,10 @@ mod tests {
             .id
             .unwrap();
         registry
-            .add_users(&world, main, id, &[demo::SUB_USER], 5)
+            .add_users(&world, main, id, &[demo::SUB_USER], 5, true)
             .unwrap();
         let members = registry
-            .add_users(&world, main, id, &[demo::SUB_USER], 9)
+            .add_users(&world, main, id, &[demo::SUB_USER], 9, true)
             .unwrap();
         assert_eq!(members.len(), 1);
         assert_eq!(members[0].create_time, Some(5));

@@ -24,6 +24,7 @@ use serde::Serialize;
 use super::{
     accounts,
     config::EmulatorConfig,
+    faults::{self, FaultKind, Faults},
     ratelimit::{Endpoint, Principal, Quota, RateLimiter},
     rules::{self, Refusal, Registry},
     verify::{self, Arrived},
@@ -50,6 +51,7 @@ pub(super) struct Shared {
     pub(super) config: EmulatorConfig,
     registry: Mutex<Registry>,
     limiter: RateLimiter,
+    pub(super) faults: Faults,
     /// Unix seconds at which the emulator was built: the `create_time` of its accounts.
     started_secs: i64,
 }
@@ -61,6 +63,7 @@ impl Shared {
             registry: Mutex::new(Registry::default()),
             world,
             config,
+            faults: Faults::default(),
             started_secs: 0,
         };
         shared.started_secs = shared.now_ms().div_euclid(1000);
@@ -123,9 +126,43 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
+/// One request: an injected fault first, if one is due for this operation; else as Gate.
+async fn handle(shared: Arc<Shared>, endpoint: Endpoint, request: Request) -> Response {
+    let fault = endpoint
+        .operation_id()
+        .and_then(|operation| shared.faults.on_request(operation));
+    if let Some(fault) = fault {
+        tracing::debug!(
+            target: "gate_stp::mock",
+            endpoint = endpoint.name(),
+            ?fault,
+            "injected fault"
+        );
+    }
+    match fault {
+        None => process(shared, endpoint, request).await,
+        Some(FaultKind::Drop) => faults::lost_answer(),
+        Some(FaultKind::ExecuteThenDrop) => {
+            // The answer is computed (the state changes) and thrown away.
+            drop(process(shared, endpoint, request).await);
+            faults::lost_answer()
+        }
+        Some(FaultKind::Status(code)) => {
+            let in_time_us = shared.now_us();
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let body = json_bytes(&GateError {
+                label: faults::label_for(code).to_owned(),
+                message: Some(format!("injected fault: status {code}")),
+                detail: None,
+            });
+            respond(&shared, status, body, None, request.headers(), in_time_us)
+        }
+    }
+}
+
 /// One request, in Gate's order: body size, authentication, rate limit (a 429 answers
 /// before anything else), `x-gate-exptime`, parameters, rules.
-async fn handle(shared: Arc<Shared>, endpoint: Endpoint, request: Request) -> Response {
+async fn process(shared: Arc<Shared>, endpoint: Endpoint, request: Request) -> Response {
     let in_time_us = shared.now_us();
     let (parts, body) = request.into_parts();
     let peer = parts
@@ -234,7 +271,9 @@ fn execute(
         }
         _ => {}
     }
-    check_exptime(&parts.headers, now_ms)?;
+    if shared.config.honour_exptime {
+        check_exptime(&parts.headers, now_ms)?;
+    }
     if endpoint == Endpoint::ServerTime {
         return Ok(json_bytes(&ServerTime {
             server_time: Some(now_ms),
@@ -263,9 +302,14 @@ fn execute(
         Endpoint::AddUsers => {
             let stp_id = stp_id(path)?;
             let ids = rules::body_user_ids(body)?;
-            let members = shared
-                .registry()
-                .add_users(world, caller, stp_id, &ids, now_secs)?;
+            let members = shared.registry().add_users(
+                world,
+                caller,
+                stp_id,
+                &ids,
+                now_secs,
+                shared.config.one_group_per_user,
+            )?;
             Ok(json_bytes(&members))
         }
         Endpoint::RemoveUsers => {
