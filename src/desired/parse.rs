@@ -241,6 +241,25 @@ mod tests {
             desired
         );
 
+        // A name with control characters (Gate's names are server-controlled) is written
+        // escaped and reads back the same.
+        let hostile = DesiredState {
+            main_user_id: 1,
+            groups: vec![DesiredGroup {
+                name: "desk\u{1b}[2J\n\"x\"".into(),
+                id: Some(5),
+                members: vec![],
+                protect: false,
+            }],
+        };
+        for (text, format) in [
+            (hostile.to_toml_string().unwrap(), Format::Toml),
+            (hostile.to_json_string(), Format::Json),
+        ] {
+            assert!(!text.contains('\u{1b}'), "{text}");
+            assert_eq!(DesiredState::parse(&text, format, "x").unwrap(), hostile);
+        }
+
         let broken = "main_user_id = 10000\n\n[[group]]\nname = \"a\"\nmembers = [1, 2.5]\n";
         let error = DesiredState::parse(broken, Format::Toml, "desk.toml").unwrap_err();
         let ParseError::Syntax { line, .. } = &error else {
