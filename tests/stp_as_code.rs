@@ -540,6 +540,14 @@ async fn the_cli_exports_plans_applies_and_reports_by_exit_code() {
     let after = run(&emulator, &["plan", &path("stp.json"), "--exit-code"]).await;
     assert_eq!(after.code, 0, "{}{}", after.stdout, after.stderr);
 
+    // A second apply only reads.
+    arm_tripwires(&emulator);
+    let again = run(&emulator, &["apply", &path("stp.json"), "--yes"]).await;
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+    assert!(again.stdout.contains("No changes"), "{}", again.stdout);
+    assert_no_write_sent(&emulator);
+    disarm(&emulator).await;
+
     // The saved plan is stale now.
     let stale = run(&emulator, &["apply", &path("plan.json"), "--yes"]).await;
     assert_eq!(stale.code, 2);

@@ -821,6 +821,14 @@ proptest! {
     }
 
     #[test]
+    fn parsing_any_text_returns_an_answer_without_panicking(text in "\\PC{0,200}") {
+        let _ = DesiredState::parse(&text, Format::Json, "fuzz.json");
+        #[cfg(feature = "desired-toml")]
+        let _ = DesiredState::parse(&text, Format::Toml, "fuzz.toml");
+        let _ = Plan::from_json(&text, "fuzz.json");
+    }
+
+    #[test]
     fn the_fingerprint_changes_with_any_membership_change(case in case(), user in 0i64..12, slot in 0usize..5) {
         let mut changed = case.live.clone();
         if let Some(group) = changed.groups.get_mut(slot) {
