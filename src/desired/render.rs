@@ -4,7 +4,6 @@
 use std::{borrow::Cow, fmt, fmt::Write as _};
 
 use super::{
-    model::{DesiredGroup, DesiredState, LiveState, Member},
     plan::{Action, Plan, Step},
     validate::{Ids, Quoted},
 };
@@ -191,47 +190,6 @@ impl fmt::Display for Step {
             }
         }
     }
-}
-
-impl DesiredState {
-    /// The live state as a desired state, for `export`: every live group with its id
-    /// pinned, members as sub-account login names where Gate gave one and as user ids
-    /// otherwise (the main account always by id). Planning it against the same live state
-    /// gives an empty plan.
-    pub fn from_live(live: &LiveState) -> DesiredState {
-        let mut groups: Vec<&_> = live.groups.iter().collect();
-        groups.sort_by_key(|group| group.id);
-        DesiredState {
-            main_user_id: live.main_user_id,
-            groups: groups
-                .into_iter()
-                .map(|group| DesiredGroup {
-                    name: group.name.clone(),
-                    id: Some(group.id),
-                    members: group
-                        .members
-                        .iter()
-                        .map(|&id| match live.login_name(id) {
-                            Some(login) if id != live.main_user_id && unique(live, login) => {
-                                Member::Login(login.to_owned())
-                            }
-                            _ => Member::Id(id),
-                        })
-                        .collect(),
-                    protect: false,
-                })
-                .collect(),
-        }
-    }
-}
-
-/// Only a login name that names one sub-account can stand for it in a file.
-fn unique(live: &LiveState, login: &str) -> bool {
-    live.sub_accounts
-        .iter()
-        .filter(|account| account.login_name.as_deref() == Some(login))
-        .count()
-        == 1
 }
 
 #[cfg(test)]
