@@ -426,6 +426,42 @@ async fn a_stale_saved_plan_is_refused_before_anything_is_sent() {
     emulator.shutdown().await;
 }
 
+#[tokio::test]
+async fn reading_many_groups_survives_a_tight_rate_limit() {
+    // Three requests per second and endpoint: the members of eight groups are read four
+    // at a time, so some reads meet 429s or are held by pacing; none may be lost.
+    let emulator = Emulator::start(
+        world(),
+        EmulatorConfig::default().rate_limit(3, Duration::from_secs(1)),
+    )
+    .await
+    .unwrap();
+    let client = client(&emulator);
+    let mut file = DesiredState {
+        main_user_id: MAIN,
+        groups: vec![],
+    };
+    for i in 1..=6 {
+        file.groups
+            .push(group(&format!("desk-{i}"), vec![Member::Id(MAIN + i)]));
+    }
+    file.groups.push(group("empty-1", vec![]));
+    file.groups.push(group("empty-2", vec![]));
+    apply_file(&client, &file).await.unwrap();
+    let live = desired::read_live(&client, Some(MAIN)).await.unwrap();
+    assert_eq!(live.groups.len(), 8);
+    for i in 1..=6 {
+        let group = live
+            .groups
+            .iter()
+            .find(|g| g.name == format!("desk-{i}"))
+            .unwrap();
+        assert_eq!(group.members, vec![MAIN + i]);
+    }
+    assert!(desired::plan(&client, &file).await.unwrap().1.is_empty());
+    emulator.shutdown().await;
+}
+
 // ---- the binary ----------------------------------------------------------------------
 
 fn gate_stp(emulator: &RunningEmulator) -> Command {
@@ -516,7 +552,7 @@ async fn the_cli_exports_plans_applies_and_reports_by_exit_code() {
     assert!(!plan.stdout.contains('\u{1b}'), "colour off a terminal");
 
     // --json is the plan itself.
-    let json = run(&emulator, &["--json", "plan", &path("stp.json")]).await;
+    let json = run(&emulator, &["plan", &path("stp.json"), "--json"]).await;
     let parsed = Plan::from_json(&json.stdout, "stdout").unwrap();
     assert_eq!(parsed.steps.len(), 4);
 
