@@ -177,7 +177,7 @@ async fn export_plan_apply_then_the_plan_is_empty_and_a_second_apply_only_reads(
     // Export: ids pinned, login names, planning it changes nothing.
     let live = desired::read_live(&client, None).await.unwrap();
     let exported = DesiredState::from_live(&live);
-    let text = exported.to_toml_string().unwrap();
+    let text = exported.to_toml_string();
     assert!(text.contains(&format!("id = {desk}")), "{text}");
     assert!(text.contains(r#"members = ["bot_1", "bot_2"]"#), "{text}");
     let reread = DesiredState::parse(&text, Format::Toml, "export.toml").unwrap();

@@ -1,10 +1,11 @@
 //! Reading desired-state files (TOML with the `desired-toml` feature, JSON always) and
 //! writing them back (export).
 
-use std::path::Path;
+use std::{fmt::Write as _, path::Path};
 
 use super::{
-    model::DesiredState,
+    model::{DesiredState, Member},
+    render::{terminal_safe_json, toml_string},
     validate::{self, Problems},
 };
 
@@ -113,23 +114,44 @@ impl DesiredState {
         Self::parse(&text, Format::from_path(path), &file)
     }
 
-    /// The state as a JSON file (pretty, with a final newline).
+    /// The state as a JSON file (pretty, with a final newline). Characters that could
+    /// act on a terminal are written as `\uXXXX`.
     pub fn to_json_string(&self) -> String {
         // Serializing plain structs of strings and integers cannot fail.
-        let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
+        let mut text = terminal_safe_json(serde_json::to_string_pretty(self).unwrap_or_default());
         text.push('\n');
         text
     }
 
-    /// The state as a TOML file, with a header comment.
-    #[cfg(feature = "desired-toml")]
-    pub fn to_toml_string(&self) -> Result<String, toml::ser::Error> {
-        let body = toml::to_string(self)?;
-        Ok(format!(
-            "# STP groups of main account {}, for `gate-stp plan` / `gate-stp apply`.\n\
-             # Members are user ids or sub-account login names; groups not listed are left alone.\n\n{body}",
-            self.main_user_id
-        ))
+    /// The state as a TOML file, with a header comment. Written here rather than by a TOML
+    /// serializer so that the layout stays stable and every character that could act on a
+    /// terminal is a `\uXXXX` escape; needs no feature (reading TOML does).
+    pub fn to_toml_string(&self) -> String {
+        let mut out = format!(
+            "# STP groups of main account {main}, for `gate-stp plan` / `gate-stp apply`.\n\
+             # Members are user ids or sub-account login names; groups not listed are left alone.\n\n\
+             main_user_id = {main}\n",
+            main = self.main_user_id
+        );
+        for group in &self.groups {
+            let _ = write!(out, "\n[[group]]\nname = {}\n", toml_string(&group.name));
+            if let Some(id) = group.id {
+                let _ = writeln!(out, "id = {id}");
+            }
+            let members: Vec<String> = group
+                .members
+                .iter()
+                .map(|member| match member {
+                    Member::Id(id) => id.to_string(),
+                    Member::Login(login) => toml_string(login),
+                })
+                .collect();
+            let _ = writeln!(out, "members = [{}]", members.join(", "));
+            if group.protect {
+                out.push_str("protect = true\n");
+            }
+        }
+        out
     }
 }
 
@@ -188,7 +210,7 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::desired::{DesiredGroup, Member};
+    use crate::desired::{DesiredGroup, render::needs_escape};
 
     #[test]
     fn json_errors_name_file_line_and_column() {
@@ -222,6 +244,29 @@ mod tests {
         assert_eq!(line_column("", 10), (1, 1));
     }
 
+    #[test]
+    fn names_that_could_act_on_a_terminal_are_written_escaped() {
+        // A name with control characters (Gate's names are server-controlled) is written
+        // escaped and reads back the same.
+        let hostile = DesiredState {
+            main_user_id: 1,
+            groups: vec![DesiredGroup {
+                name: "desk\u{1b}[2J\n\"x\" \\ \u{202e}\u{85}".into(),
+                id: Some(5),
+                members: vec![],
+                protect: false,
+            }],
+        };
+        let mut written = vec![(hostile.to_json_string(), Format::Json)];
+        if cfg!(feature = "desired-toml") {
+            written.push((hostile.to_toml_string(), Format::Toml));
+        }
+        for (text, format) in written {
+            assert!(!text.contains(|c| c != '\n' && needs_escape(c)), "{text}");
+            assert_eq!(DesiredState::parse(&text, format, "x").unwrap(), hostile);
+        }
+    }
+
     #[cfg(feature = "desired-toml")]
     #[test]
     fn toml_round_trips_and_reports_positions() {
@@ -230,35 +275,19 @@ mod tests {
             groups: vec![DesiredGroup {
                 name: "desk \"one\"".into(),
                 id: Some(100001),
-                members: vec![Member::Id(10000), Member::Login("bot-1".into())],
+                members: vec![
+                    crate::desired::Member::Id(10000),
+                    crate::desired::Member::Login("bot-1".into()),
+                ],
                 protect: true,
             }],
         };
-        let text = desired.to_toml_string().unwrap();
+        let text = desired.to_toml_string();
         assert!(text.contains("[[group]]"), "{text}");
         assert_eq!(
             DesiredState::parse(&text, Format::Toml, "x.toml").unwrap(),
             desired
         );
-
-        // A name with control characters (Gate's names are server-controlled) is written
-        // escaped and reads back the same.
-        let hostile = DesiredState {
-            main_user_id: 1,
-            groups: vec![DesiredGroup {
-                name: "desk\u{1b}[2J\n\"x\"".into(),
-                id: Some(5),
-                members: vec![],
-                protect: false,
-            }],
-        };
-        for (text, format) in [
-            (hostile.to_toml_string().unwrap(), Format::Toml),
-            (hostile.to_json_string(), Format::Json),
-        ] {
-            assert!(!text.contains('\u{1b}'), "{text}");
-            assert_eq!(DesiredState::parse(&text, format, "x").unwrap(), hostile);
-        }
 
         let broken = "main_user_id = 10000\n\n[[group]]\nname = \"a\"\nmembers = [1, 2.5]\n";
         let error = DesiredState::parse(broken, Format::Toml, "desk.toml").unwrap_err();

@@ -266,7 +266,9 @@ impl Plan {
 
     /// The plan as JSON, to save (`--out`) or for programs (`--json`).
     pub fn to_json_string(&self) -> String {
-        let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
+        let mut text = super::render::terminal_safe_json(
+            serde_json::to_string_pretty(self).unwrap_or_default(),
+        );
         text.push('\n');
         text
     }

@@ -8,23 +8,75 @@ use super::{
     validate::{Ids, Quoted},
 };
 
-// TODO(merge): switch to `crate::text::escape_control` once the `cli` branch's `text`
-// module lands; this private copy keeps the same behaviour meanwhile.
-/// Server- and file-controlled text with control characters escaped (`\n`, `\u{1b}`...),
-/// so that a group name cannot move the cursor or forge lines on a terminal.
+// TODO(merge): switch to `crate::text::{escape_control, needs_escape}` once the `cli`
+// branch's `text` module lands; this private copy escapes the same characters the same way.
+/// Whether `c` must not reach a terminal raw: C0 controls, DEL, C1 controls, the line and
+/// paragraph separators, and the bidi embedding, override and isolate characters.
+pub(crate) fn needs_escape(c: char) -> bool {
+    matches!(c,
+        '\u{0}'..='\u{1f}'
+        | '\u{7f}'..='\u{9f}'
+        | '\u{2028}' | '\u{2029}'
+        | '\u{202a}'..='\u{202e}'
+        | '\u{2066}'..='\u{2069}')
+}
+
+/// Server- and file-controlled text with [`needs_escape`] characters written as visible
+/// escapes (`\x1b`, `\u{202e}`), so that a group name cannot move the cursor, forge
+/// lines or reorder text on a terminal.
 pub(crate) fn escape_control(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
+    if !text.contains(needs_escape) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
+        if !needs_escape(c) {
+            out.push(c);
+        } else if (c as u32) < 0x80 {
+            let _ = write!(out, "\\x{:02x}", c as u32);
+        } else {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// JSON text with every [`needs_escape`] character but the layout's newlines as `\uXXXX`:
+/// serde_json writes DEL, C1
+/// controls, bidi overrides and line separators raw; they can only occur inside strings,
+/// where `\uXXXX` means the same character (all of them are in the Basic Multilingual
+/// Plane), so the document decodes to the same values and no terminal sees them raw.
+pub(crate) fn terminal_safe_json(json: String) -> String {
+    if !json.contains(needs_escape) {
+        return json;
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if needs_escape(c) && c != '\n' {
+            let _ = write!(out, "\\u{:04x}", c as u32);
         } else {
             out.push(c);
         }
     }
-    Cow::Owned(out)
+    out
+}
+
+/// A TOML basic string: `"` and `\` escaped, every [`needs_escape`] character as `\uXXXX`.
+pub(crate) fn toml_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if needs_escape(c) => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// A group name in double quotes with control characters escaped, as plans print it.
@@ -199,7 +251,13 @@ mod tests {
     #[test]
     fn control_characters_are_escaped() {
         assert_eq!(escape_control("desk"), "desk");
-        assert_eq!(escape_control("a\nb\u{1b}[2J"), "a\\nb\\u{1b}[2J");
+        assert_eq!(escape_control("a\nb\u{1b}[2J"), "a\\x0ab\\x1b[2J");
+        assert_eq!(escape_control("r\u{202e}l\u{85}"), "r\\u{202e}l\\u{85}");
+        assert_eq!(
+            terminal_safe_json(serde_json::to_string("a\u{202e}\u{7f}").unwrap()),
+            "\"a\\u202e\\u007f\""
+        );
+        assert_eq!(toml_string("q\"b\\\u{1b}"), "\"q\\\"b\\\\\\u001b\"");
         assert!(matches!(escape_control("plain"), Cow::Borrowed(_)));
     }
 }

@@ -255,9 +255,7 @@ pub(crate) async fn export(client: &Client, args: ExportArgs) -> Result<(), Fail
     let file = DesiredState::from_live(&live);
     let text = match args.format {
         ExportFormat::Json => file.to_json_string(),
-        ExportFormat::Toml => file
-            .to_toml_string()
-            .map_err(|e| Failure::service(format!("cannot write TOML: {e}")))?,
+        ExportFormat::Toml => file.to_toml_string(),
     };
     print!("{text}");
     Ok(())
