@@ -10,10 +10,13 @@ use gate_stp::{
     mock::demo,
 };
 
-use crate::{Failure, stp_as_code};
+use crate::{
+    Failure,
+    stp_as_code::{self, out},
+};
 
 fn step(number: u32, text: &str) {
-    println!("\n== step {number}: {text}");
+    out(format!("\n== step {number}: {text}\n"));
 }
 
 fn failed(error: impl std::fmt::Display) -> Failure {
@@ -39,7 +42,7 @@ pub(crate) async fn run(base_url: &str, timeout: Duration, first: u32) -> Result
         .await
         .map_err(failed)?;
     let exported = DesiredState::from_live(&live);
-    print!("{}", exported.to_toml_string());
+    out(exported.to_toml_string());
 
     step(
         first + 1,
@@ -61,11 +64,11 @@ pub(crate) async fn run(base_url: &str, timeout: Duration, first: u32) -> Result
         members: vec![Member::Login(demo::SUB_LOGIN_NAME.to_owned())],
         protect: true,
     });
-    print!("{}", edited.to_toml_string());
+    out(edited.to_toml_string());
 
     step(first + 2, "`gate-stp plan stp.toml`: what apply would send");
     let (live, plan) = desired::plan(&client, &edited).await.map_err(failed)?;
-    print!("{}", render(&plan));
+    out(render(&plan));
 
     step(
         first + 3,
@@ -73,7 +76,7 @@ pub(crate) async fn run(base_url: &str, timeout: Duration, first: u32) -> Result
     );
     let mut progress = |event: Progress<'_>| {
         if let Progress::Done { index, total, step } = event {
-            println!("[{}/{total}] {step}: ok", index + 1);
+            out(format!("[{}/{total}] {step}: ok\n", index + 1));
         }
     };
     desired::apply(
@@ -91,7 +94,7 @@ pub(crate) async fn run(base_url: &str, timeout: Duration, first: u32) -> Result
         "`gate-stp plan stp.toml` again: nothing left to do",
     );
     let (_, again) = desired::plan(&client, &edited).await.map_err(failed)?;
-    print!("{}", render(&again));
+    out(render(&again));
     if !again.is_empty() {
         return Err(failed("the second plan is not empty"));
     }
@@ -108,7 +111,7 @@ pub(crate) async fn run(base_url: &str, timeout: Duration, first: u32) -> Result
         .members
         .push(Member::Id(demo::OTHER_SUB_USER));
     match desired::plan(&client, &foreign).await {
-        Err(error) if error.nothing_changed() => println!("refused as expected: {error}"),
+        Err(error) if error.nothing_changed() => out(format!("refused as expected: {error}\n")),
         Err(error) => return Err(failed(error)),
         Ok(_) => return Err(failed("a member of another main account was accepted")),
     }

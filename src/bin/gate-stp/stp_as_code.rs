@@ -67,6 +67,37 @@ pub(crate) fn client(builder: ClientBuilder) -> Result<Client, Failure> {
         .build()?)
 }
 
+/// Exit code when stdout fails for another reason than a closed pipe.
+const STDOUT_FAILED: i32 = 1;
+
+/// Writes to stdout as it is: plans, files and reports are built with every server- or
+/// file-controlled string escaped already, and the colour codes are meant. A closed pipe
+/// (`gate-stp plan stp.toml | head -3`) ends the process quietly, as for any Unix filter.
+pub(crate) fn out(text: impl AsRef<str>) {
+    let mut stdout = std::io::stdout().lock();
+    let written = stdout
+        .write_all(text.as_ref().as_bytes())
+        .and_then(|()| stdout.flush());
+    match written {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(error) => {
+            err(format!("error: cannot write to stdout: {error}\n"));
+            std::process::exit(STDOUT_FAILED);
+        }
+    }
+}
+
+/// Writes progress to stderr; a failure to write is ignored (nowhere left to report it).
+pub(crate) fn err(text: impl AsRef<str>) {
+    let _ = std::io::stderr().lock().write_all(text.as_ref().as_bytes());
+}
+
+/// A path or other local text with control characters escaped.
+fn escape(text: &str) -> String {
+    desired::quoted(text).trim_matches('"').to_owned()
+}
+
 fn colour() -> bool {
     colour_wanted(
         std::io::stdout().is_terminal(),
@@ -109,21 +140,23 @@ fn apply_failure(error: ApplyError) -> Failure {
 pub(crate) async fn plan(client: &Client, json: bool, args: PlanArgs) -> Result<(), Failure> {
     let file = load_desired(&args.file)?;
     let (_, plan) = desired::plan(client, &file).await.map_err(apply_failure)?;
-    if let Some(out) = &args.out {
-        std::fs::write(out, plan.to_json_string()).map_err(|e| {
-            Failure::usage(format!("cannot write the plan to {}: {e}", out.display()))
+    if let Some(path) = &args.out {
+        std::fs::write(path, plan.to_json_string()).map_err(|e| {
+            Failure::usage(format!(
+                "cannot write the plan to {}: {e}",
+                escape(&path.display().to_string())
+            ))
         })?;
     }
     if json {
-        print!("{}", plan.to_json_string());
+        out(plan.to_json_string());
     } else {
-        print!("{}", render(&plan));
-        if let Some(out) = &args.out {
-            println!(
-                "Saved the plan to {}; apply it with `gate-stp apply {}`.",
-                out.display(),
-                out.display()
-            );
+        out(render(&plan));
+        if let Some(path) = &args.out {
+            let path = escape(&path.display().to_string());
+            out(format!(
+                "Saved the plan to {path}; apply it with `gate-stp apply {path}`.\n"
+            ));
         }
     }
     if args.exit_code && !plan.is_empty() {
@@ -156,7 +189,7 @@ pub(crate) async fn apply(client: &Client, json: bool, args: ApplyArgs) -> Resul
     };
     desired::check(&plan, &live, options).map_err(apply_failure)?;
     if !json {
-        print!("{}", render(&plan));
+        out(render(&plan));
     }
     if plan.is_empty() {
         if json {
@@ -172,13 +205,13 @@ pub(crate) async fn apply(client: &Client, json: bool, args: ApplyArgs) -> Resul
         }
         match event {
             Progress::Sending { index, total, step } => {
-                eprint!("[{}/{total}] {step} ... ", index + 1);
+                err(format!("[{}/{total}] {step} ... ", index + 1));
             }
-            Progress::Done { .. } => eprintln!("ok"),
-            Progress::Adopted { group, stp_id } => eprint!(
+            Progress::Done { .. } => err("ok\n"),
+            Progress::Adopted { group, stp_id } => err(format!(
                 "(answer lost; found group {} as id {stp_id}, adopted) ",
                 desired::quoted(group)
-            ),
+            )),
             _ => {}
         }
     };
@@ -186,25 +219,25 @@ pub(crate) async fn apply(client: &Client, json: bool, args: ApplyArgs) -> Resul
         .await
         .map_err(|error| {
             if on_terminal {
-                eprintln!("FAILED");
+                err("FAILED\n");
             }
             apply_failure(error)
         })?;
     if json {
         print_report(&report);
     } else {
-        println!(
+        out(format!(
             "\nApply complete: {} created, {} added, {} removed ({} requests, each answer checked).",
             plural(plan.creates(), "group"),
             plural(plan.additions(), "member"),
             plan.removals(),
             report.steps_done,
-        );
+        ));
         for name in &report.adopted {
-            println!(
-                "note: the answer to creating {} was lost; the group was found by listing and adopted (no second group created)",
+            out(format!(
+                "note: the answer to creating {} was lost; the group was found by listing and adopted (no second group created)\n",
                 desired::quoted(name)
-            );
+            ));
         }
     }
     Ok(())
@@ -220,7 +253,7 @@ fn print_report(report: &ApplyReport) {
         "created": report.created,
         "adopted": report.adopted,
     });
-    println!("{value}");
+    out(format!("{value}\n"));
 }
 
 /// On a terminal asks for `yes`; elsewhere requires `--yes`.
@@ -233,8 +266,7 @@ fn confirm(yes: bool) -> Result<(), Failure> {
             "apply changes the live STP groups: pass --yes to confirm (there is no terminal to ask on)",
         ));
     }
-    print!("\nApply these changes to the live STP groups? Only 'yes' is accepted: ");
-    let _ = std::io::stdout().flush();
+    out("\nApply these changes to the live STP groups? Only 'yes' is accepted: ");
     let mut answer = String::new();
     std::io::stdin()
         .lock()
@@ -257,7 +289,7 @@ pub(crate) async fn export(client: &Client, args: ExportArgs) -> Result<(), Fail
         ExportFormat::Json => file.to_json_string(),
         ExportFormat::Toml => file.to_toml_string(),
     };
-    print!("{text}");
+    out(text);
     Ok(())
 }
 
