@@ -152,6 +152,13 @@ pub(crate) async fn plan(client: &Client, json: bool, args: PlanArgs) -> Result<
         out(plan.to_json_string());
     } else {
         out(render(&plan));
+        if plan.removals() > DEFAULT_MAX_REMOVALS {
+            out(format!(
+                "Note: this plan removes {} members; apply refuses more than {DEFAULT_MAX_REMOVALS} unless given --max-removals {}.\n",
+                plan.removals(),
+                plan.removals()
+            ));
+        }
         if let Some(path) = &args.out {
             let path = escape(&path.display().to_string());
             out(format!(
