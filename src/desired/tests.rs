@@ -156,6 +156,81 @@ fn the_rendered_plan_is_terraform_like_and_plain_without_colour() {
 }
 
 #[test]
+fn names_from_gate_are_escaped_in_the_rendered_plan() {
+    let mut state = live();
+    state
+        .groups
+        .push(live_group(100009, "evil\u{1b}]0;owned\u{7}\u{202e}", &[]));
+    state.sub_accounts[0].login_name = Some("bot\r\nPlan: 0 to add".into());
+    state.normalize();
+    // 10001 (whose login name tries to forge a summary line) moves from "desk" to "arb".
+    let file = desired(vec![
+        group("desk", vec![Member::Id(10003)]),
+        group("arb", vec![Member::Id(10001)]),
+    ]);
+    let plan = Plan::compute(&state, &file).unwrap();
+    let text = render_plan(&plan, RenderOptions::default());
+    assert!(
+        !text.contains(|c| c != '\n' && render::needs_escape(c)),
+        "{text}"
+    );
+    assert!(
+        text.contains("group \"evil\\x1b]0;owned\\x07\\u{202e}\" (id 100009)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("10001 (bot\\x0d\\x0aPlan: 0 to add)"),
+        "{text}"
+    );
+    let json = plan.to_json_string();
+    assert!(
+        !json.contains(|c| c != '\n' && render::needs_escape(c)),
+        "{json}"
+    );
+    assert_eq!(Plan::from_json(&json, "p").unwrap(), plan);
+}
+
+#[test]
+fn only_answers_that_may_have_executed_count_as_unknown() {
+    use crate::{ApiError, Label, error::UnexpectedResponse, response::ResponseMeta};
+    use reqwest::StatusCode;
+    let meta = |status| ResponseMeta {
+        status,
+        rate_limit: None,
+        trace_id: None,
+        client_request_id: None,
+    };
+    let api = |status| {
+        Error::Api(Box::new(ApiError {
+            status,
+            label: Label::Other("SERVER_ERROR".into()),
+            message: None,
+            detail: None,
+            meta: meta(status),
+        }))
+    };
+    let unexpected = |status| {
+        Error::UnexpectedResponse(Box::new(UnexpectedResponse {
+            status,
+            content_type: None,
+            reason: String::new(),
+            snippet: String::new(),
+            meta: None,
+        }))
+    };
+    assert!(outcome_unknown(&Error::Timeout));
+    assert!(outcome_unknown(&api(StatusCode::INTERNAL_SERVER_ERROR)));
+    assert!(outcome_unknown(&unexpected(StatusCode::BAD_GATEWAY)));
+    // A 200 whose body could not be read: the create happened.
+    assert!(outcome_unknown(&unexpected(StatusCode::OK)));
+    assert!(!outcome_unknown(&api(StatusCode::FORBIDDEN)));
+    assert!(!outcome_unknown(&unexpected(StatusCode::NOT_FOUND)));
+    assert!(!outcome_unknown(&Error::InvalidInput(
+        crate::InvalidInput::EmptyGroupName
+    )));
+}
+
+#[test]
 fn names_are_matched_exactly_and_duplicates_need_a_pin() {
     let mut state = live();
     state.groups.push(live_group(100003, "desk", &[]));
