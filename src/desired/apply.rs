@@ -438,7 +438,7 @@ async fn create<A: StpAdmin>(
         }
         [] => Err(StopReason::CreateUnresolved {
             error,
-            finding: "listing again shows no such group, so it was not created; it is not retried automatically, run apply again".to_owned(),
+            finding: "listing again shows no such group, so Gate has not created it; a create is never repeated automatically: run apply again (it plans afresh, and adopts the group if it has appeared by then)".to_owned(),
         }),
         several => Err(StopReason::CreateUnresolved {
             error,
