@@ -621,3 +621,76 @@ async fn disarm(emulator: &RunningEmulator) {
     let _ = client.remove_users(1, &[MAIN]).await;
     assert_eq!(emulator.pending_faults(), 0);
 }
+
+/// The README's example file, planned against the live state it describes, prints the
+/// README's example output byte for byte.
+#[tokio::test]
+async fn the_readme_example_is_what_plan_prints() {
+    let readme = include_str!("../README.md");
+    let section = &readme[readme.find("## STP groups as code").unwrap()..];
+    let block = |after: &str, fence: &str| -> String {
+        let start = section.find(after).unwrap();
+        let body = &section[start..];
+        let open = body.find(fence).unwrap() + fence.len() + 1;
+        let close = open + body[open..].find("```").unwrap();
+        body[open..close].to_owned()
+    };
+    let file = block("### The file", "```toml");
+    let expected = block("### The output", "```text");
+
+    let mut world = String::from(
+        "[[accounts]]\nuser_id = 10000\nlogin_name = \"acme_main\"\nkey = \"acme-key\"\nsecret = \"acme-secret\"\n",
+    );
+    for (id, login) in [
+        (10001, "mm_bot_1"),
+        (10002, "mm_bot_2"),
+        (10003, "arb_bot_1"),
+        (10004, "hedge_desk"),
+    ] {
+        world.push_str(&format!(
+            "\n[[accounts]]\nuser_id = {id}\nmain = 10000\nlogin_name = \"{login}\"\n"
+        ));
+    }
+    let emulator = Emulator::start(
+        World::from_toml_str(&world).unwrap(),
+        EmulatorConfig::default(),
+    )
+    .await
+    .unwrap();
+    let client = client_with(&emulator, "acme-key", "acme-secret");
+    let desk = client
+        .create_group("market-makers")
+        .await
+        .unwrap()
+        .id
+        .unwrap();
+    client.add_users(desk, &[10001, 10003]).await.unwrap();
+    let legacy = client
+        .create_group("legacy-desk")
+        .await
+        .unwrap()
+        .id
+        .unwrap();
+    client.add_users(legacy, &[10004]).await.unwrap();
+
+    let dir = std::env::temp_dir().join(format!("gate-stp-readme-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("stp.toml");
+    std::fs::write(&path, file).unwrap();
+    let mut command = gate_stp(&emulator);
+    command
+        .env("GATE_API_KEY", "acme-key")
+        .env("GATE_API_SECRET", "acme-secret")
+        .args(["plan", &path.display().to_string()]);
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&output.stdout), expected);
+    emulator.shutdown().await;
+}
