@@ -5,6 +5,7 @@
 mod client;
 pub mod clock;
 mod credentials;
+pub mod desired;
 pub mod error;
 mod generated;
 pub mod policy;

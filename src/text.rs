@@ -45,6 +45,28 @@ pub fn escape_control(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// JSON text (compact or pretty) with every [`needs_escape`] character except the layout's
+/// newlines written as `\uXXXX`. serde_json escapes C0 controls inside strings but writes
+/// DEL, C1 controls, bidi overrides and line separators raw; they can only occur inside
+/// strings, where `\uXXXX` means the same character (all are in the Basic Multilingual
+/// Plane), so the document decodes to the same values and no terminal sees them raw.
+pub fn escape_json_controls(json: &str) -> Cow<'_, str> {
+    let unsafe_char = |c: char| c != '\n' && needs_escape(c);
+    if !json.contains(unsafe_char) {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if unsafe_char(c) {
+            // Writing to a String cannot fail.
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// `text` cut to at most `max_chars` characters, the cut marked with `…(N more characters)`
 /// so that a reader knows something was left out. Cuts only between characters.
 pub fn truncate_chars(text: &str, max_chars: usize) -> Cow<'_, str> {
@@ -124,6 +146,18 @@ mod tests {
             // Display inside a CLI message) without mangling them.
             let once = escape_control(&text).into_owned();
             prop_assert_eq!(escape_control(&once), once.as_str());
+        }
+
+        #[test]
+        fn json_keeps_its_values_without_raw_controls(text in any::<String>()) {
+            let compact = serde_json::to_string(&text).unwrap();
+            let pretty = serde_json::to_string_pretty(&vec![text.clone()]).unwrap();
+            let safe = escape_json_controls(&compact);
+            prop_assert!(!safe.contains(needs_escape), "{:?}", safe);
+            prop_assert_eq!(serde_json::from_str::<String>(&safe).unwrap(), text.clone());
+            let safe = escape_json_controls(&pretty);
+            prop_assert!(!safe.contains(|c| c != '\n' && needs_escape(c)), "{:?}", safe);
+            prop_assert_eq!(serde_json::from_str::<Vec<String>>(&safe).unwrap(), vec![text]);
         }
 
         #[test]

@@ -2,6 +2,7 @@
 //! and its injected faults, each observed through the real client; and requests that
 //! axum's extractors reject, still answered the way Gate answers.
 
+#![cfg(feature = "mock")]
 mod common;
 
 use std::time::{Duration, SystemTime};

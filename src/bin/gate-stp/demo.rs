@@ -92,6 +92,8 @@ async fn workflow(base_url: &str, out: &Output, timeout: Duration) -> Result<(),
     step(9, "the refused request changed nothing: members are still");
     out.users(&main.list_users(stp_id).await?);
 
+    crate::demo_as_code::run(base_url, timeout, 10).await?;
+
     outln!();
     outln!("demo finished: every step behaved as Gate documents");
     Ok(())

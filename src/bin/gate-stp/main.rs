@@ -6,15 +6,17 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod demo;
+mod demo_as_code;
 mod docs;
 mod output;
 mod profiles;
+mod stp_as_code;
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 use gate_stp::{
-    Client, Credentials, Error,
+    Client, ClientBuilder, Credentials, Error,
     mock::{Emulator, EmulatorConfig, World},
     signing::{self, SigningInput},
     text::truncate_chars,
@@ -152,6 +154,27 @@ enum Command {
         /// Directory to write gate-stp.1 and one page per subcommand into.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+    },
+    /// Compare a desired-state file with the live STP groups and show what apply would do.
+    Plan {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(flatten)]
+        args: stp_as_code::PlanArgs,
+    },
+    /// Bring the live STP groups to a desired-state file (or a saved plan).
+    Apply {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(flatten)]
+        args: stp_as_code::ApplyArgs,
+    },
+    /// Write the live STP groups as a desired-state file, ids pinned.
+    Export {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(flatten)]
+        args: stp_as_code::ExportArgs,
     },
 }
 
@@ -300,10 +323,13 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            errln!(
-                "error: {}",
-                truncate_chars(&failure.message, MAX_ERROR_CHARS)
-            );
+            // An empty message is an outcome, not an error (`plan --exit-code`: changes).
+            if !failure.message.is_empty() {
+                errln!(
+                    "error: {}",
+                    truncate_chars(&failure.message, MAX_ERROR_CHARS)
+                );
+            }
             ExitCode::from(failure.code)
         }
     }
@@ -345,9 +371,10 @@ impl Failure {
     }
 }
 
-impl From<Error> for Failure {
-    fn from(error: Error) -> Self {
-        let code = match &error {
+impl Failure {
+    /// The exit code for a client error.
+    fn from_error_code(error: &Error) -> u8 {
+        match error {
             Error::Api(_) | Error::RateLimited(_) | Error::ExpiresBeforeRateLimitReset { .. } => {
                 exit::API
             }
@@ -355,9 +382,14 @@ impl From<Error> for Failure {
                 exit::USAGE
             }
             _ => exit::TRANSPORT,
-        };
+        }
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
         Self {
-            code,
+            code: Self::from_error_code(&error),
             message: with_causes(&error),
         }
     }
@@ -428,6 +460,18 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Profiles => profiles::list()?,
         Command::Completions { shell } => docs::completions(shell),
         Command::Man { out } => docs::man(out.as_deref())?,
+        Command::Plan { client, args } => {
+            let api = stp_as_code::client(client_builder(&client)?)?;
+            stp_as_code::plan(&api, client.json, args).await?
+        }
+        Command::Apply { client, args } => {
+            let api = stp_as_code::client(client_builder(&client)?)?;
+            stp_as_code::apply(&api, client.json, args).await?
+        }
+        Command::Export { client, args } => {
+            let api = stp_as_code::client(client_builder(&client)?)?;
+            stp_as_code::export(&api, args).await?
+        }
     }
     Ok(())
 }
@@ -464,6 +508,10 @@ fn settings(profile: Option<&str>, given: Settings) -> Result<Settings, Failure>
 }
 
 fn client(args: &ClientArgs) -> Result<Client, Failure> {
+    Ok(client_builder(args)?.build()?)
+}
+
+fn client_builder(args: &ClientArgs) -> Result<ClientBuilder, Failure> {
     let given = Settings {
         base_url: args.base_url.clone(),
         key: args.key.clone(),
@@ -486,7 +534,7 @@ fn client(args: &ClientArgs) -> Result<Client, Failure> {
             ));
         }
     }
-    Ok(builder.build()?)
+    Ok(builder)
 }
 
 fn sign(args: SignArgs) -> Result<(), Failure> {

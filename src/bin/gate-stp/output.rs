@@ -208,28 +208,9 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 
 fn print_json(value: &impl Serialize) {
     match serde_json::to_string(value) {
-        Ok(text) => outln!("{}", json_terminal_safe(&text)),
+        Ok(text) => outln!("{}", gate_stp::text::escape_json_controls(&text)),
         Err(e) => errln!("error: cannot encode JSON: {e}"),
     }
-}
-
-/// serde_json escapes C0 controls but writes DEL, C1 controls, bidi overrides and line
-/// separators raw. They can only occur inside JSON strings, where `\uXXXX` means the same
-/// character: the JSON decodes to the same values and no terminal sees them raw. (All of
-/// them are in the Basic Multilingual Plane, so one `\uXXXX` each is enough.)
-pub(crate) fn json_terminal_safe(json: &str) -> std::borrow::Cow<'_, str> {
-    if !json.contains(gate_stp::text::needs_escape) {
-        return json.into();
-    }
-    let mut out = String::with_capacity(json.len() + 16);
-    for c in json.chars() {
-        if gate_stp::text::needs_escape(c) {
-            out.push_str(&format!("\\u{:04x}", c as u32));
-        } else {
-            out.push(c);
-        }
-    }
-    out.into()
 }
 
 /// Left-aligned columns separated by two spaces; `no WHAT` for an empty list. Cells are
@@ -310,7 +291,7 @@ mod tests {
     fn json_keeps_its_meaning_without_raw_controls() {
         let name = "a\u{1b}b\u{7f}c\u{9b}d\u{202e}e\u{2028}f\\u{202e}";
         let json = serde_json::to_string(&serde_json::json!({ "name": name })).unwrap();
-        let safe = json_terminal_safe(&json);
+        let safe = gate_stp::text::escape_json_controls(&json);
         assert!(
             !safe
                 .chars()

@@ -1,0 +1,49 @@
+//! STP groups as code: a desired-state file, a pure plan, and a careful apply.
+//!
+//! ```text
+//! file ──DesiredState::load──► DesiredState ─┐
+//! StpAdmin (Client) ──read_live──► LiveState ─┴─► Plan::compute (pure) ──► Plan
+//!                                                   render_plan / to_json_string / --out
+//! apply: refusals (key, stale plan, removals) ──► one request at a time ──► check Gate's answer
+//! ```
+//!
+//! Gate's API shapes the rules: groups cannot be deleted or renamed, so a plan never
+//! destroys and live groups the file does not declare are left alone (reported as
+//! unmanaged); names are not unique and Gate's name filter is fuzzy, so names are compared
+//! exactly here and a file can pin a group by `id`; a create is not idempotent, so a create
+//! whose answer was lost is settled by listing again and is never sent twice; an order
+//! carries one `stp_id`, so a user may be declared in one group only (our reading: Gate does
+//! not document it), and removals are sent before additions so a user can move.
+//!
+//! Reading needs only the [`StpAdmin`] trait, implemented for [`Client`](crate::Client)
+//! (build it with [`pace_rate_limits(true)`](crate::ClientBuilder::pace_rate_limits) and
+//! idempotent-write retries for large applies). TOML files need the `desired-toml`
+//! feature; JSON always works.
+
+mod apply;
+mod gate;
+mod live;
+mod model;
+mod parse;
+mod plan;
+mod render;
+mod validate;
+
+#[cfg(test)]
+mod fake;
+#[cfg(test)]
+mod tests;
+
+pub use apply::{
+    ApplyError, ApplyOptions, ApplyReport, DEFAULT_MAX_REMOVALS, Progress, StopReason, StopReport,
+    apply, apply_desired, apply_saved, apply_steps, check, outcome_unknown, plan,
+};
+pub use live::{READ_CONCURRENCY, StpAdmin, read_live};
+pub use model::{DesiredGroup, DesiredState, GroupInfo, LiveGroup, LiveState, Member, SubAccount};
+pub use parse::{Format, ParseError};
+pub use plan::{
+    Action, GroupChange, MAX_IDS_PER_REQUEST, PLAN_FORMAT, Plan, PlanError, PlanFileError, Step,
+    UnmanagedGroup,
+};
+pub use render::{RenderOptions, quoted, render_plan, summary};
+pub use validate::{Problem, Problems};

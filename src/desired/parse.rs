@@ -1,0 +1,300 @@
+//! Reading desired-state files (TOML with the `desired-toml` feature, JSON always) and
+//! writing them back (export).
+
+use std::{fmt::Write as _, path::Path};
+
+use super::{
+    model::{DesiredState, Member},
+    render::{terminal_safe_json, toml_string},
+    validate::{self, Problems},
+};
+
+/// The two file formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// TOML (needs the `desired-toml` feature).
+    Toml,
+    /// JSON.
+    Json,
+}
+
+impl Format {
+    /// The format a file name implies: `.json` is JSON, anything else TOML.
+    pub fn from_path(path: &Path) -> Format {
+        match path.extension().and_then(|ext| ext.to_str()) {
+            Some(ext) if ext.eq_ignore_ascii_case("json") => Format::Json,
+            _ => Format::Toml,
+        }
+    }
+}
+
+/// Why a desired-state file was refused. Syntax errors name the file, line and column;
+/// semantic ones the file, group and member.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParseError {
+    /// The file could not be read.
+    #[error("{file}: cannot read: {source}")]
+    Io {
+        /// The file.
+        file: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Not valid TOML/JSON, or not the shape of a desired-state file.
+    #[error("{file}:{line}:{column}: {message}")]
+    Syntax {
+        /// The file.
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column (in characters).
+        column: usize,
+        /// What the parser said.
+        message: String,
+    },
+    /// Well-formed, but the content breaks a rule (duplicate group, a user in two
+    /// groups...).
+    #[error("{file}: {problems}")]
+    Invalid {
+        /// The file.
+        file: String,
+        /// Every problem found.
+        problems: Problems,
+    },
+    /// A TOML file, but the crate was built without the `desired-toml` feature.
+    #[error(
+        "{file}: reading TOML needs the `desired-toml` feature of gate-stp; use JSON or enable it"
+    )]
+    TomlNotEnabled {
+        /// The file.
+        file: String,
+    },
+}
+
+impl DesiredState {
+    /// Parses and checks a desired state; `file` names it in errors.
+    ///
+    /// ```
+    /// use gate_stp::desired::{DesiredState, Format, Member};
+    ///
+    /// let text = r#"{"main_user_id": 10000, "group": [{"name": "desk", "members": [10001, "bot"]}]}"#;
+    /// let desired = DesiredState::parse(text, Format::Json, "stp.json")?;
+    /// assert_eq!(desired.groups[0].members[1], Member::Login("bot".into()));
+    ///
+    /// let broken = DesiredState::parse("{\n  \"main_user_id\": x\n}", Format::Json, "stp.json");
+    /// assert!(broken.unwrap_err().to_string().starts_with("stp.json:2:"));
+    /// # Ok::<(), gate_stp::desired::ParseError>(())
+    /// ```
+    pub fn parse(text: &str, format: Format, file: &str) -> Result<DesiredState, ParseError> {
+        let desired = match format {
+            Format::Json => from_json(text, file)?,
+            Format::Toml => from_toml(text, file)?,
+        };
+        let problems = validate::check(&desired);
+        if problems.is_empty() {
+            Ok(desired)
+        } else {
+            Err(ParseError::Invalid {
+                file: file.to_owned(),
+                problems: Problems(problems),
+            })
+        }
+    }
+
+    /// Reads, parses and checks a file; the format comes from its extension.
+    pub fn load(path: impl AsRef<Path>) -> Result<DesiredState, ParseError> {
+        let path = path.as_ref();
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ParseError::Io {
+            file: file.clone(),
+            source,
+        })?;
+        Self::parse(&text, Format::from_path(path), &file)
+    }
+
+    /// The state as a JSON file (pretty, with a final newline). Characters that could
+    /// act on a terminal are written as `\uXXXX`.
+    pub fn to_json_string(&self) -> String {
+        // Serializing plain structs of strings and integers cannot fail.
+        let mut text = terminal_safe_json(serde_json::to_string_pretty(self).unwrap_or_default());
+        text.push('\n');
+        text
+    }
+
+    /// The state as a TOML file, with a header comment. Written here rather than by a TOML
+    /// serializer so that the layout stays stable and every character that could act on a
+    /// terminal is a `\uXXXX` escape; needs no feature (reading TOML does).
+    pub fn to_toml_string(&self) -> String {
+        let mut out = format!(
+            "# STP groups of main account {main}, for `gate-stp plan` / `gate-stp apply`.\n\
+             # Members are user ids or sub-account login names; groups not listed are left alone.\n\n\
+             main_user_id = {main}\n",
+            main = self.main_user_id
+        );
+        for group in &self.groups {
+            let _ = write!(out, "\n[[group]]\nname = {}\n", toml_string(&group.name));
+            if let Some(id) = group.id {
+                let _ = writeln!(out, "id = {id}");
+            }
+            let members: Vec<String> = group
+                .members
+                .iter()
+                .map(|member| match member {
+                    Member::Id(id) => id.to_string(),
+                    Member::Login(login) => toml_string(login),
+                })
+                .collect();
+            let _ = writeln!(out, "members = [{}]", members.join(", "));
+            if group.protect {
+                out.push_str("protect = true\n");
+            }
+        }
+        out
+    }
+}
+
+fn from_json(text: &str, file: &str) -> Result<DesiredState, ParseError> {
+    serde_json::from_str(text).map_err(|error| ParseError::Syntax {
+        file: file.to_owned(),
+        line: error.line().max(1),
+        column: error.column().max(1),
+        message: strip_position(&error.to_string()),
+    })
+}
+
+/// serde_json appends " at line L column C" to its messages; the error says it already.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(at) => message[..at].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+#[cfg(feature = "desired-toml")]
+fn from_toml(text: &str, file: &str) -> Result<DesiredState, ParseError> {
+    toml::from_str(text).map_err(|error| {
+        let (line, column) = error
+            .span()
+            .map_or((1, 1), |span| line_column(text, span.start));
+        ParseError::Syntax {
+            file: file.to_owned(),
+            line,
+            column,
+            message: error.message().trim_end().to_owned(),
+        }
+    })
+}
+
+#[cfg(not(feature = "desired-toml"))]
+fn from_toml(_text: &str, file: &str) -> Result<DesiredState, ParseError> {
+    Err(ParseError::TomlNotEnabled {
+        file: file.to_owned(),
+    })
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+#[cfg_attr(not(feature = "desired-toml"), allow(dead_code))]
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::desired::{DesiredGroup, render::needs_escape};
+
+    #[test]
+    fn json_errors_name_file_line_and_column() {
+        let text = "{\n  \"main_user_id\": 10000,\n  \"group\": [{\"nam\": \"x\"}]\n}";
+        let error = DesiredState::parse(text, Format::Json, "desk.json").unwrap_err();
+        let ParseError::Syntax {
+            file, line, column, ..
+        } = &error
+        else {
+            panic!("{error:?}")
+        };
+        assert_eq!((file.as_str(), *line), ("desk.json", 3));
+        assert!(*column > 1);
+        assert!(error.to_string().contains("unknown field `nam`"), "{error}");
+    }
+
+    #[test]
+    fn semantic_errors_name_the_file_and_group() {
+        let text = r#"{"main_user_id": 10000, "group": [{"name": "a"}, {"name": "a"}]}"#;
+        let error = DesiredState::parse(text, Format::Json, "f.json").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "f.json: group \"a\" is declared more than once (names are the key of a file)"
+        );
+    }
+
+    #[test]
+    fn line_and_column_count_characters() {
+        assert_eq!(line_column("ab\ncd", 4), (2, 2));
+        assert_eq!(line_column("é\nxé!", 6), (2, 3));
+        assert_eq!(line_column("", 10), (1, 1));
+    }
+
+    #[test]
+    fn names_that_could_act_on_a_terminal_are_written_escaped() {
+        // A name with control characters (Gate's names are server-controlled) is written
+        // escaped and reads back the same.
+        let hostile = DesiredState {
+            main_user_id: 1,
+            groups: vec![DesiredGroup {
+                name: "desk\u{1b}[2J\n\"x\" \\ \u{202e}\u{85}".into(),
+                id: Some(5),
+                members: vec![],
+                protect: false,
+            }],
+        };
+        let mut written = vec![(hostile.to_json_string(), Format::Json)];
+        if cfg!(feature = "desired-toml") {
+            written.push((hostile.to_toml_string(), Format::Toml));
+        }
+        for (text, format) in written {
+            assert!(!text.contains(|c| c != '\n' && needs_escape(c)), "{text}");
+            assert_eq!(DesiredState::parse(&text, format, "x").unwrap(), hostile);
+        }
+    }
+
+    #[cfg(feature = "desired-toml")]
+    #[test]
+    fn toml_round_trips_and_reports_positions() {
+        let desired = DesiredState {
+            main_user_id: 10000,
+            groups: vec![DesiredGroup {
+                name: "desk \"one\"".into(),
+                id: Some(100001),
+                members: vec![
+                    crate::desired::Member::Id(10000),
+                    crate::desired::Member::Login("bot-1".into()),
+                ],
+                protect: true,
+            }],
+        };
+        let text = desired.to_toml_string();
+        assert!(text.contains("[[group]]"), "{text}");
+        assert_eq!(
+            DesiredState::parse(&text, Format::Toml, "x.toml").unwrap(),
+            desired
+        );
+
+        let broken = "main_user_id = 10000\n\n[[group]]\nname = \"a\"\nmembers = [1, 2.5]\n";
+        let error = DesiredState::parse(broken, Format::Toml, "desk.toml").unwrap_err();
+        let ParseError::Syntax { line, .. } = &error else {
+            panic!("{error:?}")
+        };
+        assert_eq!(*line, 5, "{error}");
+        assert!(error.to_string().starts_with("desk.toml:5:"), "{error}");
+    }
+}

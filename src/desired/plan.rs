@@ -1,0 +1,520 @@
+//! The plan: a pure comparison of a live state with a desired state, and the ordered
+//! requests that turn one into the other.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    model::{DesiredGroup, DesiredState, LiveGroup, LiveState, Member},
+    validate::{self, Problem, Problems},
+};
+
+/// Most user ids sent in one add or remove request; larger changes are split.
+///
+/// Gate documents no limit. Removal ids travel in the query string (`user_id=1,2,...`):
+/// 100 ids of up to 19 digits stay under 2 KB, far below the 8 KB URL limit common to
+/// proxies and load balancers, and a batch that is refused wastes little.
+pub const MAX_IDS_PER_REQUEST: usize = 100;
+
+/// The `format` of a saved plan; a file with another value is refused.
+pub const PLAN_FORMAT: &str = "gate-stp-plan/1";
+
+/// Why no plan could be computed: every problem found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", Problems(self.problems.clone()))]
+pub struct PlanError {
+    /// The problems, in file order.
+    pub problems: Vec<Problem>,
+}
+
+/// What a plan does to one declared group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// The group does not exist yet: it is created, then its members added.
+    Create,
+    /// Members are added or removed.
+    Change,
+    /// Already as declared.
+    Unchanged,
+}
+
+/// One declared group in a plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupChange {
+    /// The group's name.
+    pub name: String,
+    /// Its live id; `None` when the plan creates it.
+    pub id: Option<i64>,
+    /// What happens to it.
+    pub action: Action,
+    /// Users joining, ascending.
+    pub add: Vec<i64>,
+    /// Users leaving, ascending.
+    pub remove: Vec<i64>,
+    /// The members once the plan is applied, ascending.
+    pub members_after: Vec<i64>,
+}
+
+/// A live group the file does not declare: listed, never touched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnmanagedGroup {
+    /// Its id.
+    pub id: i64,
+    /// Its name.
+    pub name: String,
+    /// Its members, ascending.
+    pub members: Vec<i64>,
+}
+
+/// One request of a plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Step {
+    /// `createSTPGroup` with this name.
+    Create {
+        /// The name.
+        group: String,
+    },
+    /// `deleteSTPGroupUsers` of these users.
+    Remove {
+        /// The group's name.
+        group: String,
+        /// The group's id.
+        stp_id: i64,
+        /// At most [`MAX_IDS_PER_REQUEST`] users, ascending.
+        user_ids: Vec<i64>,
+        /// The members Gate must answer with, ascending.
+        expected_members: Vec<i64>,
+    },
+    /// `addSTPGroupUsers` of these users.
+    Add {
+        /// The group's name.
+        group: String,
+        /// The group's id; `None` for a group created earlier in the plan.
+        stp_id: Option<i64>,
+        /// At most [`MAX_IDS_PER_REQUEST`] users, ascending.
+        user_ids: Vec<i64>,
+        /// The members Gate must answer with, ascending.
+        expected_members: Vec<i64>,
+    },
+}
+
+impl Step {
+    /// The name of the group the step is about.
+    pub fn group(&self) -> &str {
+        match self {
+            Step::Create { group } | Step::Remove { group, .. } | Step::Add { group, .. } => group,
+        }
+    }
+
+    /// Whether the step creates a group.
+    pub fn is_create(&self) -> bool {
+        matches!(self, Step::Create { .. })
+    }
+}
+
+/// The requests that bring a live state to a desired state, with what was compared.
+///
+/// Order: creates first (a refused create then leaves every member where it was), then
+/// every removal, then every addition, so that a user moving between groups is never
+/// in two at once. Within each kind, groups come in file order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Always [`PLAN_FORMAT`].
+    pub format: String,
+    /// The main account the plan is for.
+    pub main_user_id: i64,
+    /// [`LiveState::fingerprint`] of the state the plan was computed from.
+    pub live_fingerprint: String,
+    /// Every declared group, in file order.
+    pub groups: Vec<GroupChange>,
+    /// Live groups the file does not declare, by id.
+    pub unmanaged: Vec<UnmanagedGroup>,
+    /// The requests, in the order they are sent.
+    pub steps: Vec<Step>,
+    /// Login names of the users the plan mentions, for display.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub login_names: BTreeMap<i64, String>,
+}
+
+/// Why a saved plan could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlanFileError {
+    /// Not JSON, or not the shape of a plan.
+    #[error("{file}:{line}:{column}: not a saved plan: {message}")]
+    Syntax {
+        /// The file.
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What the parser said.
+        message: String,
+    },
+    /// A plan of another format version.
+    #[error("{file}: plan format {found:?} is not {PLAN_FORMAT:?}; compute the plan again")]
+    Format {
+        /// The file.
+        file: String,
+        /// The format found.
+        found: String,
+    },
+}
+
+impl Plan {
+    /// Compares `live` with `desired` and lists the requests that converge them. Pure: no
+    /// I/O. Refuses (with every problem found) a file that cannot be applied safely: see
+    /// [`Problem`].
+    pub fn compute(live: &LiveState, desired: &DesiredState) -> Result<Plan, PlanError> {
+        let mut problems = validate::check(desired);
+        if live.main_user_id != desired.main_user_id {
+            problems.push(Problem::KeyOfAnotherAccount {
+                key_user_id: live.main_user_id,
+                main_user_id: desired.main_user_id,
+            });
+        }
+        if !problems.is_empty() {
+            return Err(PlanError { problems });
+        }
+        let resolved = resolve(live, desired, &mut problems);
+        let matched = match_groups(live, desired, &mut problems);
+        let managed: BTreeSet<i64> = matched.iter().flatten().map(|group| group.id).collect();
+        let unmanaged: Vec<UnmanagedGroup> = live
+            .groups
+            .iter()
+            .filter(|group| !managed.contains(&group.id))
+            .map(|group| UnmanagedGroup {
+                id: group.id,
+                name: group.name.clone(),
+                members: sorted(group.members.iter().copied()),
+            })
+            .collect();
+        check_unmanaged_members(desired, &resolved, &unmanaged, &mut problems);
+
+        let mut changes = Vec::with_capacity(desired.groups.len());
+        for ((declared, live_group), members) in desired.groups.iter().zip(&matched).zip(&resolved)
+        {
+            let wanted: BTreeSet<i64> = members.iter().map(|(_, id)| *id).collect();
+            let change = diff(declared, *live_group, &wanted);
+            if declared.protect && !change.remove.is_empty() {
+                problems.push(Problem::ProtectedRemoval {
+                    group: declared.name.clone(),
+                    members: change.remove.clone(),
+                });
+            }
+            changes.push(change);
+        }
+        if !problems.is_empty() {
+            return Err(PlanError { problems });
+        }
+
+        let steps = steps(&changes, live);
+        let mentioned: BTreeSet<i64> = changes
+            .iter()
+            .flat_map(|change| change.add.iter().chain(&change.remove))
+            .chain(unmanaged.iter().flat_map(|group| &group.members))
+            .copied()
+            .collect();
+        let login_names = mentioned
+            .into_iter()
+            .filter_map(|id| live.login_name(id).map(|name| (id, name.to_owned())))
+            .collect();
+        Ok(Plan {
+            format: PLAN_FORMAT.to_owned(),
+            main_user_id: live.main_user_id,
+            live_fingerprint: live.fingerprint(),
+            groups: changes,
+            unmanaged,
+            steps,
+            login_names,
+        })
+    }
+
+    /// Whether the plan sends nothing.
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    /// Groups the plan creates.
+    pub fn creates(&self) -> usize {
+        self.groups
+            .iter()
+            .filter(|group| group.action == Action::Create)
+            .count()
+    }
+
+    /// Users the plan adds, over all groups.
+    pub fn additions(&self) -> usize {
+        self.groups.iter().map(|group| group.add.len()).sum()
+    }
+
+    /// Users the plan's steps remove, over all groups (counted from the steps, which is
+    /// what is sent, even in a hand-edited saved plan).
+    pub fn removals(&self) -> usize {
+        self.steps
+            .iter()
+            .map(|step| match step {
+                Step::Remove { user_ids, .. } => user_ids.len(),
+                _ => 0,
+            })
+            .sum()
+    }
+
+    /// The plan as JSON, to save (`--out`) or for programs (`--json`).
+    pub fn to_json_string(&self) -> String {
+        let mut text = super::render::terminal_safe_json(
+            serde_json::to_string_pretty(self).unwrap_or_default(),
+        );
+        text.push('\n');
+        text
+    }
+
+    /// Reads a saved plan; `file` names it in errors.
+    pub fn from_json(text: &str, file: &str) -> Result<Plan, PlanFileError> {
+        let plan: Plan = serde_json::from_str(text).map_err(|error| PlanFileError::Syntax {
+            file: file.to_owned(),
+            line: error.line().max(1),
+            column: error.column().max(1),
+            message: error.to_string(),
+        })?;
+        if plan.format != PLAN_FORMAT {
+            return Err(PlanFileError::Format {
+                file: file.to_owned(),
+                found: plan.format,
+            });
+        }
+        Ok(plan)
+    }
+
+    /// Whether `text` looks like a saved plan rather than a desired-state file (a JSON
+    /// object with a `format` key).
+    pub fn looks_like_saved_plan(text: &str) -> bool {
+        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text)
+            .is_ok_and(|object| object.contains_key("format"))
+    }
+}
+
+fn sorted(ids: impl IntoIterator<Item = i64>) -> Vec<i64> {
+    ids.into_iter()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+/// Each group's members as user ids (with the member as written, for messages).
+fn resolve(
+    live: &LiveState,
+    desired: &DesiredState,
+    problems: &mut Vec<Problem>,
+) -> Vec<Vec<(String, i64)>> {
+    let ours: BTreeSet<i64> = std::iter::once(live.main_user_id)
+        .chain(live.sub_accounts.iter().map(|account| account.user_id))
+        .collect();
+    let mut logins: HashMap<&str, Vec<i64>> = HashMap::new();
+    for account in &live.sub_accounts {
+        if let Some(login) = &account.login_name {
+            logins
+                .entry(login.as_str())
+                .or_default()
+                .push(account.user_id);
+        }
+    }
+    let mut owner: HashMap<i64, &str> = HashMap::new();
+    let mut resolved = Vec::with_capacity(desired.groups.len());
+    for group in &desired.groups {
+        let name = group.name.as_str();
+        let mut ids: Vec<(String, i64)> = Vec::with_capacity(group.members.len());
+        for member in &group.members {
+            let written = member.to_string();
+            let id = match member {
+                Member::Id(id) if ours.contains(id) => *id,
+                Member::Login(login) => match logins.get(login.as_str()).map(Vec::as_slice) {
+                    Some([id]) => *id,
+                    Some(several) if several.len() > 1 => {
+                        problems.push(Problem::AmbiguousLogin {
+                            group: name.to_owned(),
+                            login: login.clone(),
+                            user_ids: several.to_vec(),
+                        });
+                        continue;
+                    }
+                    _ => {
+                        problems.push(not_ours(name, written, live));
+                        continue;
+                    }
+                },
+                Member::Id(_) => {
+                    problems.push(not_ours(name, written, live));
+                    continue;
+                }
+            };
+            if ids.iter().any(|(_, seen)| *seen == id) {
+                problems.push(Problem::DuplicateMember {
+                    group: name.to_owned(),
+                    member: format!("{written} (user {id})"),
+                });
+                continue;
+            }
+            match owner.insert(id, name) {
+                Some(other) if other != name => problems.push(Problem::UserInTwoGroups {
+                    member: format!("{written} (user {id})"),
+                    group: other.to_owned(),
+                    other: name.to_owned(),
+                }),
+                _ => {}
+            }
+            ids.push((written, id));
+        }
+        resolved.push(ids);
+    }
+    resolved
+}
+
+fn not_ours(group: &str, member: String, live: &LiveState) -> Problem {
+    Problem::NotOurs {
+        group: group.to_owned(),
+        member,
+        main_user_id: live.main_user_id,
+    }
+}
+
+/// The live group each declared group stands for (`None`: to be created).
+fn match_groups<'l>(
+    live: &'l LiveState,
+    desired: &DesiredState,
+    problems: &mut Vec<Problem>,
+) -> Vec<Option<&'l LiveGroup>> {
+    desired
+        .groups
+        .iter()
+        .map(|group| match group.id {
+            Some(id) => match live.group(id) {
+                Some(found) if found.name == group.name => Some(found),
+                Some(found) => {
+                    problems.push(Problem::PinNamesAnotherGroup {
+                        group: group.name.clone(),
+                        id,
+                        live_name: found.name.clone(),
+                    });
+                    None
+                }
+                None => {
+                    problems.push(Problem::PinNotFound {
+                        group: group.name.clone(),
+                        id,
+                    });
+                    None
+                }
+            },
+            None => {
+                // Exact, case-sensitive comparison: Gate's own name filter is fuzzy.
+                let same_name: Vec<&LiveGroup> = live
+                    .groups
+                    .iter()
+                    .filter(|candidate| candidate.name == group.name)
+                    .collect();
+                match same_name.as_slice() {
+                    [] => None,
+                    [one] => Some(*one),
+                    several => {
+                        problems.push(Problem::AmbiguousName {
+                            group: group.name.clone(),
+                            ids: sorted(several.iter().map(|g| g.id)),
+                        });
+                        None
+                    }
+                }
+            }
+        })
+        .collect()
+}
+
+fn check_unmanaged_members(
+    desired: &DesiredState,
+    resolved: &[Vec<(String, i64)>],
+    unmanaged: &[UnmanagedGroup],
+    problems: &mut Vec<Problem>,
+) {
+    for (group, members) in desired.groups.iter().zip(resolved) {
+        for (written, id) in members {
+            if let Some(other) = unmanaged.iter().find(|u| u.members.contains(id)) {
+                problems.push(Problem::InUnmanagedGroup {
+                    group: group.name.clone(),
+                    member: written.clone(),
+                    other: other.name.clone(),
+                    other_id: other.id,
+                });
+            }
+        }
+    }
+}
+
+fn diff(declared: &DesiredGroup, live: Option<&LiveGroup>, wanted: &BTreeSet<i64>) -> GroupChange {
+    let current: BTreeSet<i64> = live
+        .map(|group| group.members.iter().copied().collect())
+        .unwrap_or_default();
+    let add = sorted(wanted.difference(&current).copied());
+    let remove = sorted(current.difference(wanted).copied());
+    let action = match live {
+        None => Action::Create,
+        Some(_) if add.is_empty() && remove.is_empty() => Action::Unchanged,
+        Some(_) => Action::Change,
+    };
+    GroupChange {
+        name: declared.name.clone(),
+        id: live.map(|group| group.id),
+        action,
+        add,
+        remove,
+        members_after: wanted.iter().copied().collect(),
+    }
+}
+
+fn steps(changes: &[GroupChange], live: &LiveState) -> Vec<Step> {
+    let mut members: Vec<BTreeSet<i64>> = changes
+        .iter()
+        .map(|change| {
+            change
+                .id
+                .and_then(|id| live.group(id))
+                .map(|group| group.members.iter().copied().collect())
+                .unwrap_or_default()
+        })
+        .collect();
+    let mut steps = Vec::new();
+    for change in changes.iter().filter(|c| c.action == Action::Create) {
+        steps.push(Step::Create {
+            group: change.name.clone(),
+        });
+    }
+    for (change, current) in changes.iter().zip(&mut members) {
+        let Some(stp_id) = change.id else { continue };
+        for batch in change.remove.chunks(MAX_IDS_PER_REQUEST) {
+            for id in batch {
+                current.remove(id);
+            }
+            steps.push(Step::Remove {
+                group: change.name.clone(),
+                stp_id,
+                user_ids: batch.to_vec(),
+                expected_members: current.iter().copied().collect(),
+            });
+        }
+    }
+    for (change, current) in changes.iter().zip(&mut members) {
+        for batch in change.add.chunks(MAX_IDS_PER_REQUEST) {
+            current.extend(batch);
+            steps.push(Step::Add {
+                group: change.name.clone(),
+                stp_id: change.id,
+                user_ids: batch.to_vec(),
+                expected_members: current.iter().copied().collect(),
+            });
+        }
+    }
+    steps
+}

@@ -1,0 +1,220 @@
+//! Plans as text for people: Terraform-style lines (`+` create/add, `-` remove, `~`
+//! changed group), unmanaged groups, a one-line summary.
+
+use std::{borrow::Cow, fmt, fmt::Write as _};
+
+use super::{
+    plan::{Action, Plan, Step},
+    validate::{Ids, Quoted},
+};
+
+pub(crate) use crate::text::{escape_control, needs_escape};
+
+/// Pretty JSON of ours made terminal-safe (see [`crate::text::escape_json_controls`]).
+pub(crate) fn terminal_safe_json(json: String) -> String {
+    match crate::text::escape_json_controls(&json) {
+        Cow::Borrowed(_) => json,
+        Cow::Owned(safe) => safe,
+    }
+}
+
+/// A TOML basic string: `"` and `\` escaped, every [`needs_escape`] character as `\uXXXX`.
+pub(crate) fn toml_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if needs_escape(c) => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A group name in double quotes with control characters escaped, as plans print it.
+pub fn quoted(name: &str) -> String {
+    Quoted(name).to_string()
+}
+
+/// How [`render_plan`] writes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RenderOptions {
+    /// ANSI colours (`+` green, `-` red, `~` yellow). Only for terminals, never with
+    /// `NO_COLOR`: the caller decides.
+    pub colour: bool,
+}
+
+struct Paint {
+    colour: bool,
+}
+
+impl Paint {
+    fn wrap(&self, code: &str, text: &str) -> String {
+        if self.colour {
+            format!("\u{1b}[{code}m{text}\u{1b}[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+    fn add(&self, text: &str) -> String {
+        self.wrap("32", text)
+    }
+    fn remove(&self, text: &str) -> String {
+        self.wrap("31", text)
+    }
+    fn change(&self, text: &str) -> String {
+        self.wrap("33", text)
+    }
+    fn bold(&self, text: &str) -> String {
+        self.wrap("1", text)
+    }
+}
+
+fn user(plan: &Plan, id: i64) -> String {
+    match plan.login_names.get(&id) {
+        Some(login) => format!("{id} ({})", escape_control(login)),
+        None => id.to_string(),
+    }
+}
+
+fn plural(count: usize, one: &str, many: &str) -> String {
+    format!("{count} {}", if count == 1 { one } else { many })
+}
+
+/// The one-line summary, e.g. `Plan: 1 group to create, 2 members to add, 1 to remove
+/// (4 requests).`
+pub fn summary(plan: &Plan) -> String {
+    format!(
+        "Plan: {} to create, {} to add, {} to remove ({}).",
+        plural(plan.creates(), "group", "groups"),
+        plural(plan.additions(), "member", "members"),
+        plan.removals(),
+        plural(plan.steps.len(), "request", "requests"),
+    )
+}
+
+/// The plan for a terminal or a log: one block per declared group that changes, the
+/// unchanged and unmanaged groups, a note on resting orders when members leave, and the
+/// summary line. Names are printed with control characters escaped.
+pub fn render_plan(plan: &Plan, options: RenderOptions) -> String {
+    let paint = Paint {
+        colour: options.colour,
+    };
+    let mut out = String::new();
+    let short = plan.live_fingerprint.get(..12).unwrap_or("");
+    let _ = writeln!(
+        out,
+        "STP groups of main account {} (live state {short})",
+        plan.main_user_id
+    );
+    let _ = writeln!(out);
+    for group in &plan.groups {
+        let name = Quoted(&group.name);
+        match group.action {
+            Action::Create => {
+                let _ = writeln!(out, "  {} group {name} (new)", paint.add("+"));
+            }
+            Action::Change => {
+                let id = group.id.unwrap_or_default();
+                let _ = writeln!(out, "  {} group {name} (id {id})", paint.change("~"));
+            }
+            Action::Unchanged => continue,
+        }
+        for &id in &group.remove {
+            let _ = writeln!(out, "      {} {}", paint.remove("-"), user(plan, id));
+        }
+        for &id in &group.add {
+            let _ = writeln!(out, "      {} {}", paint.add("+"), user(plan, id));
+        }
+    }
+    let unchanged: Vec<_> = plan
+        .groups
+        .iter()
+        .filter(|group| group.action == Action::Unchanged)
+        .collect();
+    for group in &unchanged {
+        let _ = writeln!(
+            out,
+            "    group {} (id {}): unchanged, {}",
+            Quoted(&group.name),
+            group.id.unwrap_or_default(),
+            plural(group.members_after.len(), "member", "members")
+        );
+    }
+    if !plan.unmanaged.is_empty() {
+        let _ = writeln!(out, "\nNot in the file (unmanaged, never changed):");
+        for group in &plan.unmanaged {
+            let _ = writeln!(
+                out,
+                "    group {} (id {}): {}",
+                Quoted(&group.name),
+                group.id,
+                plural(group.members.len(), "member", "members")
+            );
+        }
+    }
+    if plan.is_empty() {
+        let _ = writeln!(out, "\nNo changes: the live STP groups match the file.");
+    } else if plan.removals() > 0 {
+        let _ = writeln!(
+            out,
+            "\nNote: membership changes apply to new orders; resting orders keep the group they were placed with."
+        );
+    }
+    let _ = writeln!(out, "\n{}", paint.bold(&summary(plan)));
+    out
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Step::Create { group } => write!(f, "create group {}", Quoted(group)),
+            Step::Remove {
+                group,
+                stp_id,
+                user_ids,
+                ..
+            } => write!(
+                f,
+                "remove {} from group {} (id {stp_id})",
+                Ids(user_ids),
+                Quoted(group)
+            ),
+            Step::Add {
+                group,
+                stp_id,
+                user_ids,
+                ..
+            } => {
+                write!(f, "add {} to group {}", Ids(user_ids), Quoted(group))?;
+                match stp_id {
+                    Some(id) => write!(f, " (id {id})"),
+                    None => f.write_str(" (created by this plan)"),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(escape_control("desk"), "desk");
+        assert_eq!(escape_control("a\nb\u{1b}[2J"), "a\\x0ab\\x1b[2J");
+        assert_eq!(escape_control("r\u{202e}l\u{85}"), "r\\u{202e}l\\u{85}");
+        assert_eq!(
+            terminal_safe_json(serde_json::to_string("a\u{202e}\u{7f}").unwrap()),
+            "\"a\\u202e\\u007f\""
+        );
+        assert_eq!(toml_string("q\"b\\\u{1b}"), "\"q\\\"b\\\\\\u001b\"");
+        assert!(matches!(escape_control("plain"), Cow::Borrowed(_)));
+    }
+}

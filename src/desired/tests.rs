@@ -1,0 +1,919 @@
+//! Plan and apply against the in-memory Gate of `fake.rs`: the guards, the faults, and
+//! the convergence properties.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use proptest::prelude::*;
+
+use super::{fake::FakeGate, fake::Fault, *};
+use crate::Error;
+
+const MAIN: i64 = 10_000;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread runtime")
+}
+
+fn sub(user_id: i64, login: Option<&str>) -> SubAccount {
+    SubAccount {
+        user_id,
+        login_name: login.map(str::to_owned),
+    }
+}
+
+fn live_group(id: i64, name: &str, members: &[i64]) -> LiveGroup {
+    LiveGroup {
+        id,
+        name: name.to_owned(),
+        creator_id: Some(MAIN),
+        members: members.to_vec(),
+    }
+}
+
+/// Main 10000 with sub-accounts 10001..=10005 (10001 and 10002 have login names), a group
+/// "desk" {10001, 10003} and an unmanaged "legacy" {10005}.
+fn live() -> LiveState {
+    let mut live = LiveState {
+        main_user_id: MAIN,
+        sub_accounts: vec![
+            sub(10001, Some("bot-1")),
+            sub(10002, Some("bot-2")),
+            sub(10003, None),
+            sub(10004, None),
+            sub(10005, None),
+        ],
+        groups: vec![
+            live_group(100001, "desk", &[10001, 10003]),
+            live_group(100002, "legacy", &[10005]),
+        ],
+    };
+    live.normalize();
+    live
+}
+
+fn group(name: &str, members: Vec<Member>) -> DesiredGroup {
+    DesiredGroup {
+        name: name.to_owned(),
+        id: None,
+        members,
+        protect: false,
+    }
+}
+
+fn desired(groups: Vec<DesiredGroup>) -> DesiredState {
+    DesiredState {
+        main_user_id: MAIN,
+        groups,
+    }
+}
+
+/// "desk" loses 10003 and gains bot-2; "arb" is new with 10004 and the main account.
+fn edited() -> DesiredState {
+    desired(vec![
+        group(
+            "desk",
+            vec![Member::Login("bot-1".into()), Member::Login("bot-2".into())],
+        ),
+        group("arb", vec![Member::Id(10004), Member::Id(MAIN)]),
+    ])
+}
+
+fn no_progress() -> impl FnMut(Progress<'_>) + Send {
+    |_| {}
+}
+
+fn problems(result: Result<Plan, PlanError>) -> Vec<Problem> {
+    result.expect_err("the plan must be refused").problems
+}
+
+#[test]
+fn a_plan_creates_then_removes_then_adds() {
+    let plan = Plan::compute(&live(), &edited()).unwrap();
+    assert_eq!(
+        plan.steps,
+        vec![
+            Step::Create {
+                group: "arb".into()
+            },
+            Step::Remove {
+                group: "desk".into(),
+                stp_id: 100001,
+                user_ids: vec![10003],
+                expected_members: vec![10001],
+            },
+            Step::Add {
+                group: "desk".into(),
+                stp_id: Some(100001),
+                user_ids: vec![10002],
+                expected_members: vec![10001, 10002],
+            },
+            Step::Add {
+                group: "arb".into(),
+                stp_id: None,
+                user_ids: vec![MAIN, 10004],
+                expected_members: vec![MAIN, 10004],
+            },
+        ]
+    );
+    assert_eq!(plan.unmanaged.len(), 1);
+    assert_eq!(plan.unmanaged[0].name, "legacy");
+    assert_eq!(
+        (plan.creates(), plan.additions(), plan.removals()),
+        (1, 3, 1)
+    );
+    assert_eq!(
+        plan.login_names.get(&10002).map(String::as_str),
+        Some("bot-2")
+    );
+}
+
+#[test]
+fn the_rendered_plan_is_terraform_like_and_plain_without_colour() {
+    let plan = Plan::compute(&live(), &edited()).unwrap();
+    let text = render_plan(&plan, RenderOptions::default());
+    let expected_lines = [
+        "  ~ group \"desk\" (id 100001)",
+        "      - 10003",
+        "      + 10002 (bot-2)",
+        "  + group \"arb\" (new)",
+        "      + 10000",
+        "      + 10004",
+        "    group \"legacy\" (id 100002): 1 member",
+        "Plan: 1 group to create, 3 members to add, 1 to remove (4 requests).",
+    ];
+    for line in expected_lines {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
+    }
+    assert!(!text.contains('\u{1b}'));
+    let coloured = render_plan(&plan, RenderOptions { colour: true });
+    assert!(coloured.contains("\u{1b}[32m+\u{1b}[0m"));
+}
+
+#[test]
+fn names_from_gate_are_escaped_in_the_rendered_plan() {
+    let mut state = live();
+    state
+        .groups
+        .push(live_group(100009, "evil\u{1b}]0;owned\u{7}\u{202e}", &[]));
+    state.sub_accounts[0].login_name = Some("bot\r\nPlan: 0 to add".into());
+    state.normalize();
+    // 10001 (whose login name tries to forge a summary line) moves from "desk" to "arb".
+    let file = desired(vec![
+        group("desk", vec![Member::Id(10003)]),
+        group("arb", vec![Member::Id(10001)]),
+    ]);
+    let plan = Plan::compute(&state, &file).unwrap();
+    let text = render_plan(&plan, RenderOptions::default());
+    assert!(
+        !text.contains(|c| c != '\n' && render::needs_escape(c)),
+        "{text}"
+    );
+    assert!(
+        text.contains("group \"evil\\x1b]0;owned\\x07\\u{202e}\" (id 100009)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("10001 (bot\\x0d\\x0aPlan: 0 to add)"),
+        "{text}"
+    );
+    let json = plan.to_json_string();
+    assert!(
+        !json.contains(|c| c != '\n' && render::needs_escape(c)),
+        "{json}"
+    );
+    assert_eq!(Plan::from_json(&json, "p").unwrap(), plan);
+}
+
+#[test]
+fn only_answers_that_may_have_executed_count_as_unknown() {
+    use crate::{ApiError, Label, error::UnexpectedResponse, response::ResponseMeta};
+    use reqwest::StatusCode;
+    let meta = |status| ResponseMeta {
+        status,
+        rate_limit: None,
+        trace_id: None,
+        client_request_id: None,
+    };
+    let api = |status| {
+        Error::Api(Box::new(ApiError {
+            status,
+            label: Label::Other("SERVER_ERROR".into()),
+            message: None,
+            detail: None,
+            meta: meta(status),
+        }))
+    };
+    let unexpected = |status| {
+        Error::UnexpectedResponse(Box::new(UnexpectedResponse {
+            status,
+            content_type: None,
+            reason: String::new(),
+            snippet: String::new(),
+            meta: None,
+        }))
+    };
+    assert!(outcome_unknown(&Error::Timeout));
+    assert!(outcome_unknown(&api(StatusCode::INTERNAL_SERVER_ERROR)));
+    assert!(outcome_unknown(&unexpected(StatusCode::BAD_GATEWAY)));
+    // A 200 whose body could not be read: the create happened.
+    assert!(outcome_unknown(&unexpected(StatusCode::OK)));
+    assert!(!outcome_unknown(&api(StatusCode::FORBIDDEN)));
+    assert!(!outcome_unknown(&unexpected(StatusCode::NOT_FOUND)));
+    assert!(!outcome_unknown(&Error::InvalidInput(
+        crate::InvalidInput::EmptyGroupName
+    )));
+}
+
+#[test]
+fn names_are_matched_exactly_and_duplicates_need_a_pin() {
+    let mut state = live();
+    state.groups.push(live_group(100003, "desk", &[]));
+    state.groups.push(live_group(100004, "Desk", &[10004]));
+    state.normalize();
+    let file = desired(vec![group("desk", vec![Member::Id(10002)])]);
+    assert_eq!(
+        problems(Plan::compute(&state, &file)),
+        vec![Problem::AmbiguousName {
+            group: "desk".into(),
+            ids: vec![100001, 100003]
+        }]
+    );
+    let mut pinned = file.clone();
+    pinned.groups[0].id = Some(100003);
+    let plan = Plan::compute(&state, &pinned).unwrap();
+    assert_eq!(plan.groups[0].id, Some(100003));
+    let unmanaged: Vec<i64> = plan.unmanaged.iter().map(|g| g.id).collect();
+    assert_eq!(unmanaged, vec![100001, 100002, 100004]);
+    assert!(plan.steps.iter().all(|step| step.group() == "desk"));
+
+    // 10001 sits in the other "desk", which this file does not manage: refused, since
+    // the plan never touches it and the user would end up in two groups.
+    pinned.groups[0].members.push(Member::Id(10001));
+    assert_eq!(
+        problems(Plan::compute(&state, &pinned)),
+        vec![Problem::InUnmanagedGroup {
+            group: "desk".into(),
+            member: "10001".into(),
+            other: "desk".into(),
+            other_id: 100001
+        }]
+    );
+}
+
+#[test]
+fn pins_must_name_a_live_group_with_the_declared_name() {
+    let mut file = desired(vec![group("desk", vec![])]);
+    file.groups[0].id = Some(100002);
+    assert_eq!(
+        problems(Plan::compute(&live(), &file)),
+        vec![Problem::PinNamesAnotherGroup {
+            group: "desk".into(),
+            id: 100002,
+            live_name: "legacy".into()
+        }]
+    );
+    file.groups[0].id = Some(999);
+    assert_eq!(
+        problems(Plan::compute(&live(), &file)),
+        vec![Problem::PinNotFound {
+            group: "desk".into(),
+            id: 999
+        }]
+    );
+}
+
+#[test]
+fn members_must_be_the_main_account_or_its_sub_accounts() {
+    let file = desired(vec![group(
+        "desk",
+        vec![
+            Member::Id(20001),
+            Member::Login("nobody".into()),
+            Member::Id(MAIN),
+        ],
+    )]);
+    assert_eq!(
+        problems(Plan::compute(&live(), &file)),
+        vec![
+            Problem::NotOurs {
+                group: "desk".into(),
+                member: "20001".into(),
+                main_user_id: MAIN
+            },
+            Problem::NotOurs {
+                group: "desk".into(),
+                member: "\"nobody\"".into(),
+                main_user_id: MAIN
+            },
+        ]
+    );
+}
+
+#[test]
+fn a_user_in_two_groups_is_refused_even_under_two_spellings() {
+    let file = desired(vec![
+        group("desk", vec![Member::Id(10002)]),
+        group("arb", vec![Member::Login("bot-2".into())]),
+    ]);
+    assert_eq!(
+        problems(Plan::compute(&live(), &file)),
+        vec![Problem::UserInTwoGroups {
+            member: "\"bot-2\" (user 10002)".into(),
+            group: "desk".into(),
+            other: "arb".into()
+        }]
+    );
+}
+
+#[test]
+fn a_protected_group_never_loses_a_member() {
+    let mut file = edited();
+    file.groups[0].protect = true;
+    assert_eq!(
+        problems(Plan::compute(&live(), &file)),
+        vec![Problem::ProtectedRemoval {
+            group: "desk".into(),
+            members: vec![10003]
+        }]
+    );
+    // Additions to a protected group are fine.
+    file.groups[0].members.push(Member::Id(10003));
+    assert!(Plan::compute(&live(), &file).is_ok());
+}
+
+#[test]
+fn a_file_for_another_main_account_is_refused() {
+    let mut file = edited();
+    file.main_user_id = 20000;
+    assert_eq!(
+        problems(Plan::compute(&live(), &file)),
+        vec![Problem::KeyOfAnotherAccount {
+            key_user_id: MAIN,
+            main_user_id: 20000
+        }]
+    );
+}
+
+#[test]
+fn large_changes_are_split_into_batches() {
+    let mut state = live();
+    state.sub_accounts = (1..=250).map(|i| sub(MAIN + i, None)).collect();
+    state.groups = vec![live_group(100001, "desk", &[])];
+    let file = desired(vec![group(
+        "desk",
+        (1..=250).map(|i| Member::Id(MAIN + i)).collect(),
+    )]);
+    let plan = Plan::compute(&state, &file).unwrap();
+    let sizes: Vec<usize> = plan
+        .steps
+        .iter()
+        .map(|step| match step {
+            Step::Add { user_ids, .. } => user_ids.len(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(sizes, vec![100, 100, 50]);
+    let gate = FakeGate::new(&state);
+    let rt = runtime();
+    rt.block_on(apply_desired(
+        &gate,
+        &file,
+        ApplyOptions::default(),
+        &mut no_progress(),
+    ))
+    .unwrap();
+    assert_eq!(gate.groups_named("desk")[0].1.len(), 250);
+}
+
+#[test]
+fn a_saved_plan_round_trips_through_json() {
+    let plan = Plan::compute(&live(), &edited()).unwrap();
+    let text = plan.to_json_string();
+    assert!(Plan::looks_like_saved_plan(&text));
+    assert!(!Plan::looks_like_saved_plan(r#"{"main_user_id": 1}"#));
+    assert_eq!(Plan::from_json(&text, "p.json").unwrap(), plan);
+    let other = text.replace(PLAN_FORMAT, "gate-stp-plan/0");
+    assert!(matches!(
+        Plan::from_json(&other, "p.json"),
+        Err(PlanFileError::Format { .. })
+    ));
+}
+
+// --- apply against the in-memory Gate ------------------------------------------------
+
+#[test]
+fn apply_converges_and_a_second_apply_only_reads() {
+    let gate = FakeGate::new(&live());
+    let rt = runtime();
+    let mut seen = Vec::new();
+    let (plan, report) = rt
+        .block_on(apply_desired(
+            &gate,
+            &edited(),
+            ApplyOptions::default(),
+            &mut |p: Progress<'_>| {
+                if let Progress::Done { index, total, .. } = p {
+                    seen.push((index, total));
+                }
+            },
+        ))
+        .unwrap();
+    assert_eq!(report.steps_done, plan.steps.len());
+    assert_eq!(seen, vec![(0, 4), (1, 4), (2, 4), (3, 4)]);
+    assert_eq!(
+        gate.groups_named("desk"),
+        vec![(100001, vec![10001, 10002])]
+    );
+    let arb = gate.groups_named("arb");
+    assert_eq!(arb.len(), 1);
+    assert_eq!(arb[0].1, vec![MAIN, 10004]);
+    assert_eq!(report.created.get("arb"), Some(&arb[0].0));
+
+    let writes = gate.writes_seen();
+    let (_, again) = rt.block_on(plan_of(&gate, &edited()));
+    assert!(again.is_empty(), "{again:?}");
+    let (plan, report) = rt
+        .block_on(apply_desired(
+            &gate,
+            &edited(),
+            ApplyOptions::default(),
+            &mut no_progress(),
+        ))
+        .unwrap();
+    assert!(plan.is_empty());
+    assert_eq!(report, ApplyReport::default());
+    assert_eq!(gate.writes_seen(), writes, "the second apply sent a change");
+}
+
+async fn plan_of(gate: &FakeGate, file: &DesiredState) -> (LiveState, Plan) {
+    super::plan(gate, file).await.unwrap()
+}
+
+#[test]
+fn refusals_come_before_anything_is_sent() {
+    let rt = runtime();
+    let refused = |gate: &FakeGate, file: &DesiredState, options: ApplyOptions| {
+        let error = rt
+            .block_on(apply_desired(gate, file, options, &mut no_progress()))
+            .expect_err("must be refused");
+        assert!(error.nothing_changed(), "{error}");
+        assert_eq!(gate.writes_seen(), 0, "{error}: a change was sent");
+        error
+    };
+
+    // Too many removals: the limit counts members, not requests.
+    let gate = FakeGate::new(&live());
+    let error = refused(&gate, &edited(), ApplyOptions { max_removals: 0 });
+    assert!(matches!(
+        error,
+        ApplyError::TooManyRemovals {
+            removals: 1,
+            max: 0
+        }
+    ));
+
+    // A protected removal.
+    let mut protected = edited();
+    protected.groups[0].protect = true;
+    let error = refused(&gate, &protected, ApplyOptions::default());
+    assert!(matches!(error, ApplyError::Plan(_)), "{error}");
+
+    // A member of another main account.
+    let mut foreign = edited();
+    foreign.groups[1].members.push(Member::Id(20001));
+    refused(&gate, &foreign, ApplyOptions::default());
+
+    // A key of another account: refused after the one account read.
+    let other_key = FakeGate::new(&live());
+    other_key.set_key_user(20000);
+    let error = refused(&other_key, &edited(), ApplyOptions::default());
+    assert!(matches!(
+        error,
+        ApplyError::KeyOfAnotherAccount {
+            key_user_id: 20000,
+            main_user_id: MAIN
+        }
+    ));
+    assert_eq!(other_key.log(), vec!["account".to_owned()]);
+}
+
+#[test]
+fn a_stale_saved_plan_is_refused() {
+    let gate = FakeGate::new(&live());
+    let rt = runtime();
+    let (_, plan) = rt.block_on(plan_of(&gate, &edited()));
+    let saved = Plan::from_json(&plan.to_json_string(), "plan.json").unwrap();
+    gate.add_behind_the_back(100001, 10004);
+    let error = rt
+        .block_on(apply_saved(
+            &gate,
+            &saved,
+            ApplyOptions::default(),
+            &mut no_progress(),
+        ))
+        .expect_err("stale");
+    assert!(matches!(error, ApplyError::StalePlan { .. }), "{error}");
+    assert!(error.to_string().starts_with("stale plan:"));
+    assert_eq!(gate.writes_seen(), 0);
+}
+
+#[test]
+fn a_lost_create_answer_is_adopted_not_repeated() {
+    let gate = FakeGate::new(&live());
+    gate.inject(Fault::CreateExecutedThenLost);
+    let rt = runtime();
+    let mut adopted = None;
+    let (_, report) = rt
+        .block_on(apply_desired(
+            &gate,
+            &edited(),
+            ApplyOptions::default(),
+            &mut |p: Progress<'_>| {
+                if let Progress::Adopted { stp_id, .. } = p {
+                    adopted = Some(stp_id);
+                }
+            },
+        ))
+        .unwrap();
+    let arb = gate.groups_named("arb");
+    assert_eq!(arb.len(), 1, "a second group was created");
+    assert_eq!(arb[0].1, vec![MAIN, 10004]);
+    assert_eq!(adopted, Some(arb[0].0));
+    assert_eq!(report.adopted, vec!["arb".to_owned()]);
+    let creates = gate
+        .log()
+        .iter()
+        .filter(|l| l.starts_with("create:"))
+        .count();
+    assert_eq!(creates, 1);
+}
+
+#[test]
+fn a_create_that_did_not_happen_stops_and_a_rerun_creates_once() {
+    let gate = FakeGate::new(&live());
+    gate.inject(Fault::CreateLost);
+    let rt = runtime();
+    let error = rt
+        .block_on(apply_desired(
+            &gate,
+            &edited(),
+            ApplyOptions::default(),
+            &mut no_progress(),
+        ))
+        .expect_err("stops");
+    let ApplyError::Stopped(report) = &error else {
+        panic!("{error}")
+    };
+    assert!(matches!(report.reason, StopReason::CreateUnresolved { .. }));
+    assert!(report.done.is_empty());
+    assert_eq!(report.remaining.len(), 3);
+    assert!(gate.groups_named("arb").is_empty());
+    let text = error.to_string();
+    assert!(
+        text.contains("not sent: remove 10003 from group \"desk\""),
+        "{text}"
+    );
+
+    rt.block_on(apply_desired(
+        &gate,
+        &edited(),
+        ApplyOptions::default(),
+        &mut no_progress(),
+    ))
+    .unwrap();
+    assert_eq!(gate.groups_named("arb").len(), 1);
+}
+
+#[test]
+fn a_fault_mid_apply_stops_with_a_report_and_a_rerun_converges() {
+    let gate = FakeGate::new(&live());
+    gate.inject(Fault::WriteLost { nth: 2 });
+    let rt = runtime();
+    let error = rt
+        .block_on(apply_desired(
+            &gate,
+            &edited(),
+            ApplyOptions::default(),
+            &mut no_progress(),
+        ))
+        .expect_err("stops");
+    let ApplyError::Stopped(report) = &error else {
+        panic!("{error}")
+    };
+    assert_eq!(report.done.len(), 2, "{error}");
+    assert!(matches!(report.failed, Step::Add { .. }));
+    assert_eq!(report.remaining.len(), 1);
+    assert!(matches!(report.reason, StopReason::Request(Error::Timeout)));
+
+    rt.block_on(apply_desired(
+        &gate,
+        &edited(),
+        ApplyOptions::default(),
+        &mut no_progress(),
+    ))
+    .unwrap();
+    assert_eq!(
+        gate.groups_named("desk"),
+        vec![(100001, vec![10001, 10002])]
+    );
+    assert_eq!(gate.groups_named("arb").len(), 1);
+    assert_eq!(gate.groups_named("arb")[0].1, vec![MAIN, 10004]);
+}
+
+#[test]
+fn a_divergent_answer_stops_the_apply() {
+    let gate = FakeGate::new(&live());
+    gate.inject(Fault::AddAlsoAdds {
+        nth: 1,
+        user_id: 10003,
+    });
+    let rt = runtime();
+    let error = rt
+        .block_on(apply_desired(
+            &gate,
+            &edited(),
+            ApplyOptions::default(),
+            &mut no_progress(),
+        ))
+        .expect_err("stops");
+    let ApplyError::Stopped(report) = &error else {
+        panic!("{error}")
+    };
+    let StopReason::Diverged { expected, got } = &report.reason else {
+        panic!("{error}")
+    };
+    assert_eq!(expected, &vec![10001, 10002]);
+    assert_eq!(got, &vec![10001, 10002, 10003]);
+    assert_eq!(report.done.len(), 2);
+    assert_eq!(report.remaining.len(), 1);
+    // Nothing after the divergence was sent.
+    assert!(gate.groups_named("arb")[0].1.is_empty());
+}
+
+#[test]
+fn export_plans_empty() {
+    let state = live();
+    let exported = DesiredState::from_live(&state);
+    assert_eq!(exported.groups[0].id, Some(100001));
+    assert_eq!(
+        exported.groups[0].members,
+        vec![Member::Login("bot-1".into()), Member::Id(10003)]
+    );
+    let reparsed =
+        DesiredState::parse(&exported.to_json_string(), Format::Json, "export.json").unwrap();
+    assert!(Plan::compute(&state, &reparsed).unwrap().is_empty());
+}
+
+// --- properties -------------------------------------------------------------------------
+
+/// A live state and a file generated together so that the file is valid against it:
+/// users in at most one group on each side, duplicates of a live name pinned, users of
+/// unmanaged groups not declared.
+#[derive(Debug, Clone)]
+struct Case {
+    live: LiveState,
+    desired: DesiredState,
+}
+
+const NAMES: [&str; 3] = ["desk", "arb", "mm"];
+const NEW_NAMES: [&str; 2] = ["new-a", "new-b"];
+
+fn case() -> impl Strategy<Value = Case> {
+    (1usize..12, 0usize..5)
+        .prop_flat_map(|(subs, live_groups)| {
+            let users = subs + 1;
+            (
+                Just(subs),
+                proptest::collection::vec(0..NAMES.len(), live_groups),
+                proptest::collection::vec(proptest::option::of(0..live_groups.max(1)), users),
+                proptest::collection::vec(any::<bool>(), live_groups),
+                proptest::collection::vec(proptest::option::of(0usize..8), users),
+                proptest::collection::vec(any::<bool>(), users),
+                any::<bool>(),
+            )
+        })
+        .prop_map(
+            |(subs, names, live_of, managed, desired_of, by_login, pin_all)| {
+                build_case(
+                    subs,
+                    &names,
+                    &live_of,
+                    &managed,
+                    &desired_of,
+                    &by_login,
+                    pin_all,
+                )
+            },
+        )
+}
+
+fn build_case(
+    subs: usize,
+    names: &[usize],
+    live_of: &[Option<usize>],
+    managed: &[bool],
+    desired_of: &[Option<usize>],
+    by_login: &[bool],
+    pin_all: bool,
+) -> Case {
+    let users: Vec<i64> = (0..=subs as i64).map(|i| MAIN + i).collect();
+    let sub_accounts = users[1..]
+        .iter()
+        .map(|&id| sub(id, (id % 2 == 1).then(|| format!("login-{id}")).as_deref()))
+        .collect();
+    let groups: Vec<LiveGroup> = names
+        .iter()
+        .enumerate()
+        .map(|(slot, &name)| {
+            let members: Vec<i64> = users
+                .iter()
+                .zip(live_of)
+                .filter(|(_, of)| **of == Some(slot))
+                .map(|(id, _)| *id)
+                .collect();
+            live_group(100_001 + slot as i64, NAMES[name], &members)
+        })
+        .collect();
+    // Managed live groups, at most one per name (a file names each group once).
+    let mut taken = BTreeSet::new();
+    let mut slots: Vec<(String, Option<i64>)> = Vec::new();
+    let mut unmanaged_members = BTreeSet::new();
+    for (slot, group) in groups.iter().enumerate() {
+        let duplicated = groups.iter().filter(|g| g.name == group.name).count() > 1;
+        if managed[slot] && taken.insert(group.name.clone()) {
+            let pin = (pin_all || duplicated).then_some(group.id);
+            slots.push((group.name.clone(), pin));
+        } else {
+            unmanaged_members.extend(group.members.iter().copied());
+        }
+    }
+    slots.extend(NEW_NAMES.iter().map(|name| (name.to_string(), None)));
+    let mut declared: Vec<DesiredGroup> = slots
+        .iter()
+        .map(|(name, pin)| DesiredGroup {
+            name: name.clone(),
+            id: *pin,
+            members: vec![],
+            protect: false,
+        })
+        .collect();
+    for ((&id, of), &login) in users.iter().zip(desired_of).zip(by_login) {
+        let Some(of) = of else { continue };
+        if unmanaged_members.contains(&id) {
+            continue;
+        }
+        let member = if login && id != MAIN && id % 2 == 1 {
+            Member::Login(format!("login-{id}"))
+        } else {
+            Member::Id(id)
+        };
+        let index = of % declared.len();
+        declared[index].members.push(member);
+    }
+    let mut live = LiveState {
+        main_user_id: MAIN,
+        sub_accounts,
+        groups,
+    };
+    live.normalize();
+    Case {
+        live,
+        desired: desired(declared),
+    }
+}
+
+/// What the live state should look like once `desired` is applied: managed groups with
+/// their declared members, unmanaged groups untouched, new groups with theirs.
+fn expected(case: &Case) -> BTreeMap<String, Vec<BTreeSet<i64>>> {
+    let resolve = |member: &Member| match member {
+        Member::Id(id) => *id,
+        Member::Login(login) => login["login-".len()..].parse().unwrap(),
+    };
+    let mut by_name: BTreeMap<String, Vec<BTreeSet<i64>>> = BTreeMap::new();
+    for group in &case.desired.groups {
+        by_name
+            .entry(group.name.clone())
+            .or_default()
+            .push(group.members.iter().map(resolve).collect());
+    }
+    let managed_ids: BTreeSet<i64> = case
+        .desired
+        .groups
+        .iter()
+        .filter_map(|g| {
+            g.id.or_else(|| {
+                case.live
+                    .groups
+                    .iter()
+                    .find(|l| l.name == g.name)
+                    .map(|l| l.id)
+            })
+        })
+        .collect();
+    for group in &case.live.groups {
+        if !managed_ids.contains(&group.id) {
+            by_name
+                .entry(group.name.clone())
+                .or_default()
+                .push(group.members.iter().copied().collect());
+        }
+    }
+    for sets in by_name.values_mut() {
+        sets.sort();
+    }
+    by_name
+}
+
+fn observed(after: &LiveState) -> BTreeMap<String, Vec<BTreeSet<i64>>> {
+    let mut by_name: BTreeMap<String, Vec<BTreeSet<i64>>> = BTreeMap::new();
+    for group in &after.groups {
+        by_name
+            .entry(group.name.clone())
+            .or_default()
+            .push(group.members.iter().copied().collect());
+    }
+    for sets in by_name.values_mut() {
+        sets.sort();
+    }
+    by_name
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn applying_a_plan_reaches_the_file_and_planning_again_is_empty(case in case()) {
+        let plan = Plan::compute(&case.live, &case.desired)
+            .map_err(|e| TestCaseError::fail(format!("valid case refused: {e}")))?;
+        // Removals are all sent before any addition.
+        let first_add = plan.steps.iter().position(|s| matches!(s, Step::Add { .. }));
+        let last_remove = plan.steps.iter().rposition(|s| matches!(s, Step::Remove { .. }));
+        if let (Some(add), Some(remove)) = (first_add, last_remove) {
+            prop_assert!(remove < add);
+        }
+        let gate = FakeGate::new(&case.live);
+        let rt = runtime();
+        let options = ApplyOptions { max_removals: usize::MAX };
+        rt.block_on(apply(&gate, &plan, &case.live, options, &mut no_progress()))
+            .map_err(|e| TestCaseError::fail(format!("apply failed: {e}")))?;
+        let after = rt.block_on(read_live(&gate, Some(MAIN)))
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(observed(&after), expected(&case));
+        let again = Plan::compute(&after, &case.desired)
+            .map_err(|e| TestCaseError::fail(format!("replan refused: {e}")))?;
+        prop_assert!(again.is_empty(), "second plan not empty: {:?}", again.steps);
+        prop_assert_eq!(after.groups.len(), case.live.groups.len() + plan.creates());
+    }
+
+    #[test]
+    fn the_removal_guards_hold(case in case(), max in 0usize..4) {
+        let plan = Plan::compute(&case.live, &case.desired)
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let verdict = check(&plan, &case.live, ApplyOptions { max_removals: max });
+        prop_assert_eq!(verdict.is_ok(), plan.removals() <= max);
+
+        let mut protected = case.desired.clone();
+        for group in &mut protected.groups {
+            group.protect = true;
+        }
+        match Plan::compute(&case.live, &protected) {
+            Ok(plan) => prop_assert_eq!(plan.removals(), 0),
+            Err(error) => {
+                prop_assert!(plan.removals() > 0);
+                let only_protection = error
+                    .problems
+                    .iter()
+                    .all(|p| matches!(p, Problem::ProtectedRemoval { .. }));
+                prop_assert!(only_protection);
+            }
+        }
+    }
+
+    #[test]
+    fn parsing_any_text_returns_an_answer_without_panicking(text in "\\PC{0,200}") {
+        let _ = DesiredState::parse(&text, Format::Json, "fuzz.json");
+        #[cfg(feature = "desired-toml")]
+        let _ = DesiredState::parse(&text, Format::Toml, "fuzz.toml");
+        let _ = Plan::from_json(&text, "fuzz.json");
+    }
+
+    #[test]
+    fn the_fingerprint_changes_with_any_membership_change(case in case(), user in 0i64..12, slot in 0usize..5) {
+        let mut changed = case.live.clone();
+        if let Some(group) = changed.groups.get_mut(slot) {
+            let id = MAIN + user;
+            if let Some(at) = group.members.iter().position(|m| *m == id) {
+                group.members.remove(at);
+            } else {
+                group.members.push(id);
+            }
+            prop_assert_ne!(case.live.fingerprint(), changed.fingerprint());
+        }
+    }
+}

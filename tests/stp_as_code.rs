@@ -1,0 +1,696 @@
+//! STP groups as code end to end against the emulator: through the library
+//! (`gate_stp::desired` over the real client) and through the `gate-stp` binary.
+//!
+//! "Nothing was sent" is observed on the emulator's side: before a run that must be
+//! refused, a fault is queued on the first request of each state-changing operation; if
+//! any such request reached the emulator, its fault fires and `pending_faults()` drops.
+#![cfg(feature = "cli")]
+
+use std::time::Duration;
+
+use assert_cmd::Command;
+use gate_stp::{
+    Client, Credentials, RetryPolicy,
+    desired::{
+        self, ApplyError, ApplyOptions, DesiredGroup, DesiredState, Format, Member, Plan, Progress,
+        StopReason,
+    },
+    mock::{Emulator, EmulatorConfig, Fault, FaultKind, RunningEmulator, World},
+};
+
+const MAIN: i64 = 10_000;
+const OTHER_SUB: i64 = 20_001;
+const MAIN_KEY: &str = "desk-main-key";
+const MAIN_SECRET: &str = "desk-main-secret";
+const OTHER_KEY: &str = "other-main-key";
+const OTHER_SECRET: &str = "other-main-secret";
+
+/// Main 10000 with sub-accounts 10001..=10006 (login names bot_1..bot_6), and another
+/// main 20000 with sub-account 20001.
+fn world() -> World {
+    let mut text = format!(
+        "[[accounts]]\nuser_id = {MAIN}\nlogin_name = \"desk_main\"\nkey = \"{MAIN_KEY}\"\nsecret = \"{MAIN_SECRET}\"\n"
+    );
+    for i in 1..=6 {
+        text.push_str(&format!(
+            "\n[[accounts]]\nuser_id = {}\nmain = {MAIN}\nlogin_name = \"bot_{i}\"\n",
+            MAIN + i
+        ));
+    }
+    text.push_str(&format!(
+        "\n[[accounts]]\nuser_id = 20000\nkey = \"{OTHER_KEY}\"\nsecret = \"{OTHER_SECRET}\"\n\n[[accounts]]\nuser_id = {OTHER_SUB}\nmain = 20000\n"
+    ));
+    World::from_toml_str(&text).unwrap()
+}
+
+async fn emulator() -> RunningEmulator {
+    Emulator::start(world(), EmulatorConfig::default())
+        .await
+        .unwrap()
+}
+
+/// The client as `gate-stp plan/apply` builds it: pacing, idempotent writes retried.
+fn client_with(emulator: &RunningEmulator, key: &str, secret: &str) -> Client {
+    Client::builder()
+        .base_url(emulator.base_url())
+        .credentials(Credentials::new(key, secret).unwrap())
+        .pace_rate_limits(true)
+        .retry_policy(
+            RetryPolicy::default()
+                .retry_idempotent_writes(true)
+                .initial_backoff(Duration::from_millis(10)),
+        )
+        .build()
+        .unwrap()
+}
+
+fn client(emulator: &RunningEmulator) -> Client {
+    client_with(emulator, MAIN_KEY, MAIN_SECRET)
+}
+
+const WRITES: [&str; 3] = ["createSTPGroup", "addSTPGroupUsers", "deleteSTPGroupUsers"];
+
+/// Queues a 599 on the next request of every state-changing operation.
+fn arm_tripwires(emulator: &RunningEmulator) {
+    for operation in WRITES {
+        emulator
+            .inject_fault(Fault::new(operation, 1, FaultKind::Status(599)))
+            .unwrap();
+    }
+}
+
+fn assert_no_write_sent(emulator: &RunningEmulator) {
+    assert_eq!(
+        emulator.pending_faults(),
+        WRITES.len(),
+        "a state-changing request reached the emulator"
+    );
+}
+
+/// Live: "desk" {bot_1, bot_2}, "legacy" {bot_6} (left unmanaged by the files below).
+async fn seed(emulator: &RunningEmulator) -> (i64, i64) {
+    let client = client(emulator);
+    let desk = client.create_group("desk").await.unwrap().id.unwrap();
+    client.add_users(desk, &[MAIN + 1, MAIN + 2]).await.unwrap();
+    let legacy = client.create_group("legacy").await.unwrap().id.unwrap();
+    client.add_users(legacy, &[MAIN + 6]).await.unwrap();
+    (desk, legacy)
+}
+
+fn group(name: &str, members: Vec<Member>) -> DesiredGroup {
+    DesiredGroup {
+        name: name.to_owned(),
+        id: None,
+        members,
+        protect: false,
+    }
+}
+
+/// "desk" loses bot_2 and gains bot_3 and the main account; new "arb" takes bot_2 (a
+/// move) and bot_4; "legacy" is not mentioned.
+fn edited() -> DesiredState {
+    DesiredState {
+        main_user_id: MAIN,
+        groups: vec![
+            group(
+                "desk",
+                vec![
+                    Member::Login("bot_1".into()),
+                    Member::Login("bot_3".into()),
+                    Member::Id(MAIN),
+                ],
+            ),
+            group(
+                "arb",
+                vec![Member::Login("bot_2".into()), Member::Id(MAIN + 4)],
+            ),
+        ],
+    }
+}
+
+/// Every group with its members.
+fn snapshot(emulator: &RunningEmulator) -> Vec<(i64, String, Option<Vec<i64>>)> {
+    emulator
+        .groups()
+        .into_iter()
+        .map(|group| {
+            let id = group.id.unwrap_or_default();
+            (id, group.name, emulator.members(id))
+        })
+        .collect()
+}
+
+fn groups_named(emulator: &RunningEmulator, name: &str) -> Vec<i64> {
+    emulator
+        .groups()
+        .iter()
+        .filter(|group| group.name == name)
+        .filter_map(|group| group.id)
+        .collect()
+}
+
+/// The emulator holds exactly what `edited()` declares, "legacy" untouched, no duplicate.
+fn assert_converged(emulator: &RunningEmulator, desk: i64, legacy: i64) {
+    assert_eq!(groups_named(emulator, "desk"), vec![desk]);
+    assert_eq!(emulator.members(desk), Some(vec![MAIN, MAIN + 1, MAIN + 3]));
+    let arb = groups_named(emulator, "arb");
+    assert_eq!(arb.len(), 1, "arb must exist exactly once: {arb:?}");
+    assert_eq!(emulator.members(arb[0]), Some(vec![MAIN + 2, MAIN + 4]));
+    assert_eq!(emulator.members(legacy), Some(vec![MAIN + 6]));
+    assert_eq!(emulator.groups().len(), 3);
+}
+
+async fn apply_file(client: &Client, file: &DesiredState) -> Result<Plan, ApplyError> {
+    desired::apply_desired(client, file, ApplyOptions::default(), &mut |_: Progress<
+        '_,
+    >| {})
+    .await
+    .map(|(plan, _)| plan)
+}
+
+#[tokio::test]
+async fn export_plan_apply_then_the_plan_is_empty_and_a_second_apply_only_reads() {
+    let emulator = emulator().await;
+    let (desk, legacy) = seed(&emulator).await;
+    let client = client(&emulator);
+
+    // Export: ids pinned, login names, planning it changes nothing.
+    let live = desired::read_live(&client, None).await.unwrap();
+    let exported = DesiredState::from_live(&live);
+    let text = exported.to_toml_string();
+    assert!(text.contains(&format!("id = {desk}")), "{text}");
+    assert!(text.contains(r#"members = ["bot_1", "bot_2"]"#), "{text}");
+    let reread = DesiredState::parse(&text, Format::Toml, "export.toml").unwrap();
+    assert!(desired::plan(&client, &reread).await.unwrap().1.is_empty());
+
+    let plan = apply_file(&client, &edited()).await.unwrap();
+    assert_eq!(plan.steps.len(), 4, "{:?}", plan.steps);
+    assert_converged(&emulator, desk, legacy);
+
+    let (_, again) = desired::plan(&client, &edited()).await.unwrap();
+    assert!(again.is_empty(), "{:?}", again.steps);
+    arm_tripwires(&emulator);
+    let plan = apply_file(&client, &edited()).await.unwrap();
+    assert!(plan.is_empty());
+    assert_no_write_sent(&emulator);
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_failure_mid_apply_stops_with_a_report_and_a_rerun_converges() {
+    let emulator = emulator().await;
+    let (desk, legacy) = seed(&emulator).await;
+    let client = client(&emulator);
+    // Steps: create arb, remove bot_2 from desk, add to desk, add to arb. The first add
+    // gets a definite 500 (not retried): the apply stops there.
+    emulator
+        .inject_fault(Fault::new("addSTPGroupUsers", 1, FaultKind::Status(500)))
+        .unwrap();
+    let error = apply_file(&client, &edited()).await.unwrap_err();
+    let ApplyError::Stopped(report) = &error else {
+        panic!("{error}")
+    };
+    assert_eq!(report.done.len(), 2, "{error}");
+    assert_eq!(report.remaining.len(), 1, "{error}");
+    assert!(matches!(report.reason, StopReason::Request(_)), "{error}");
+    let text = error.to_string();
+    assert!(text.contains("apply stopped at step 3 of 4"), "{text}");
+
+    let plan = apply_file(&client, &edited()).await.unwrap();
+    assert!(
+        plan.creates() == 0,
+        "the re-run created again: {:?}",
+        plan.steps
+    );
+    assert_converged(&emulator, desk, legacy);
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn lost_answers_to_idempotent_writes_are_retried_without_duplicates() {
+    let emulator = emulator().await;
+    let (desk, legacy) = seed(&emulator).await;
+    let client = client(&emulator);
+    // The remove happens but its answer is lost; the first add is dropped unexecuted;
+    // a 503 on the second add. The client retries each, and every answer still matches.
+    for fault in [
+        Fault::new("deleteSTPGroupUsers", 1, FaultKind::ExecuteThenDrop),
+        Fault::new("addSTPGroupUsers", 1, FaultKind::Drop),
+        Fault::new("addSTPGroupUsers", 3, FaultKind::Status(503)),
+    ] {
+        emulator.inject_fault(fault).unwrap();
+    }
+    apply_file(&client, &edited()).await.unwrap();
+    assert_eq!(emulator.pending_faults(), 0);
+    assert_converged(&emulator, desk, legacy);
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_lost_create_answer_is_adopted_and_never_creates_a_second_group() {
+    let emulator = emulator().await;
+    let (desk, legacy) = seed(&emulator).await;
+    let client = client(&emulator);
+    emulator
+        .inject_fault(Fault::new("createSTPGroup", 1, FaultKind::ExecuteThenDrop))
+        .unwrap();
+    let (plan, report) = desired::apply_desired(
+        &client,
+        &edited(),
+        ApplyOptions::default(),
+        &mut |_: Progress<'_>| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(plan.creates(), 1);
+    assert_eq!(report.adopted, vec!["arb".to_owned()]);
+    assert_converged(&emulator, desk, legacy);
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_create_that_never_happened_stops_and_a_rerun_creates_it_once() {
+    let emulator = emulator().await;
+    let (desk, legacy) = seed(&emulator).await;
+    let client = client(&emulator);
+    emulator
+        .inject_fault(Fault::new("createSTPGroup", 1, FaultKind::Drop))
+        .unwrap();
+    let error = apply_file(&client, &edited()).await.unwrap_err();
+    let ApplyError::Stopped(report) = &error else {
+        panic!("{error}")
+    };
+    assert!(
+        matches!(report.reason, StopReason::CreateUnresolved { .. }),
+        "{error}"
+    );
+    assert!(report.done.is_empty());
+    assert!(groups_named(&emulator, "arb").is_empty());
+    // Nothing after the create was sent: desk is as seeded.
+    assert_eq!(emulator.members(desk), Some(vec![MAIN + 1, MAIN + 2]));
+
+    apply_file(&client, &edited()).await.unwrap();
+    assert_converged(&emulator, desk, legacy);
+    emulator.shutdown().await;
+}
+
+/// Runs `apply` on `file` and checks it was refused with no state-changing request.
+async fn assert_refused(
+    emulator: &RunningEmulator,
+    client: &Client,
+    file: &DesiredState,
+    options: ApplyOptions,
+) -> ApplyError {
+    arm_tripwires(emulator);
+    let before = snapshot(emulator);
+    let error = desired::apply_desired(client, file, options, &mut |_: Progress<'_>| {})
+        .await
+        .expect_err("must be refused");
+    assert!(error.nothing_changed(), "{error}");
+    assert_no_write_sent(emulator);
+    assert_eq!(snapshot(emulator), before);
+    error
+}
+
+#[tokio::test]
+async fn unsafe_files_are_refused_before_anything_is_sent() {
+    let emulator = emulator().await;
+    seed(&emulator).await;
+    let client = client(&emulator);
+
+    // Too many removals (edited() removes one member).
+    let error = assert_refused(
+        &emulator,
+        &client,
+        &edited(),
+        ApplyOptions { max_removals: 0 },
+    )
+    .await;
+    assert!(
+        matches!(
+            error,
+            ApplyError::TooManyRemovals {
+                removals: 1,
+                max: 0
+            }
+        ),
+        "{error}"
+    );
+    let rearmed = WRITES.len();
+
+    // A protected removal.
+    let mut protected = edited();
+    protected.groups[0].protect = true;
+    let error = assert_refused_again(&emulator, &client, &protected, rearmed).await;
+    assert!(error.to_string().contains("is protected"), "{error}");
+
+    // A user in two groups (once by login name, once by id).
+    let mut twice = edited();
+    twice.groups[1].members.push(Member::Id(MAIN + 1));
+    let error = assert_refused_again(&emulator, &client, &twice, rearmed).await;
+    assert!(
+        error
+            .to_string()
+            .contains("a user can be in at most one STP group"),
+        "{error}"
+    );
+
+    // A member of another main account.
+    let mut foreign = edited();
+    foreign.groups[1].members.push(Member::Id(OTHER_SUB));
+    let error = assert_refused_again(&emulator, &client, &foreign, rearmed).await;
+    assert!(
+        error
+            .to_string()
+            .contains("member 20001 is neither the main account 10000 nor one of its sub-accounts"),
+        "{error}"
+    );
+
+    // A key of another account.
+    let other = client_with(&emulator, OTHER_KEY, OTHER_SECRET);
+    let error = assert_refused_again(&emulator, &other, &edited(), rearmed).await;
+    assert!(
+        matches!(
+            error,
+            ApplyError::KeyOfAnotherAccount {
+                key_user_id: 20000,
+                main_user_id: MAIN
+            }
+        ),
+        "{error}"
+    );
+    emulator.shutdown().await;
+}
+
+/// Like [`assert_refused`] with the tripwires already armed by an earlier case.
+async fn assert_refused_again(
+    emulator: &RunningEmulator,
+    client: &Client,
+    file: &DesiredState,
+    armed: usize,
+) -> ApplyError {
+    assert_eq!(emulator.pending_faults(), armed);
+    let before = snapshot(emulator);
+    let error =
+        desired::apply_desired(client, file, ApplyOptions::default(), &mut |_: Progress<
+            '_,
+        >| {})
+        .await
+        .expect_err("must be refused");
+    assert!(error.nothing_changed(), "{error}");
+    assert_no_write_sent(emulator);
+    assert_eq!(snapshot(emulator), before);
+    error
+}
+
+#[tokio::test]
+async fn a_stale_saved_plan_is_refused_before_anything_is_sent() {
+    let emulator = emulator().await;
+    let (desk, _) = seed(&emulator).await;
+    let client = client(&emulator);
+    let (_, plan) = desired::plan(&client, &edited()).await.unwrap();
+    let saved = Plan::from_json(&plan.to_json_string(), "plan.json").unwrap();
+    // Someone else changes a managed group meanwhile.
+    client.add_users(desk, &[MAIN + 5]).await.unwrap();
+    arm_tripwires(&emulator);
+    let error = desired::apply_saved(
+        &client,
+        &saved,
+        ApplyOptions::default(),
+        &mut |_: Progress<'_>| {},
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(error, ApplyError::StalePlan { .. }), "{error}");
+    assert_no_write_sent(&emulator);
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn reading_many_groups_survives_a_tight_rate_limit() {
+    // Three requests per second and endpoint: the members of eight groups are read four
+    // at a time, so some reads meet 429s or are held by pacing; none may be lost.
+    let emulator = Emulator::start(
+        world(),
+        EmulatorConfig::default().rate_limit(3, Duration::from_secs(1)),
+    )
+    .await
+    .unwrap();
+    let client = client(&emulator);
+    let mut file = DesiredState {
+        main_user_id: MAIN,
+        groups: vec![],
+    };
+    for i in 1..=6 {
+        file.groups
+            .push(group(&format!("desk-{i}"), vec![Member::Id(MAIN + i)]));
+    }
+    file.groups.push(group("empty-1", vec![]));
+    file.groups.push(group("empty-2", vec![]));
+    apply_file(&client, &file).await.unwrap();
+    let live = desired::read_live(&client, Some(MAIN)).await.unwrap();
+    assert_eq!(live.groups.len(), 8);
+    for i in 1..=6 {
+        let group = live
+            .groups
+            .iter()
+            .find(|g| g.name == format!("desk-{i}"))
+            .unwrap();
+        assert_eq!(group.members, vec![MAIN + i]);
+    }
+    assert!(desired::plan(&client, &file).await.unwrap().1.is_empty());
+    emulator.shutdown().await;
+}
+
+// ---- the binary ----------------------------------------------------------------------
+
+fn gate_stp(emulator: &RunningEmulator) -> Command {
+    let mut command = Command::cargo_bin("gate-stp").unwrap();
+    command
+        .env("GATE_BASE_URL", emulator.base_url())
+        .env("GATE_API_KEY", MAIN_KEY)
+        .env("GATE_API_SECRET", MAIN_SECRET)
+        .env_remove("RUST_LOG")
+        .env_remove("NO_COLOR");
+    command
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs the binary off the async runtime (the emulator serves on it).
+async fn run(emulator: &RunningEmulator, args: &[&str]) -> Run {
+    let mut command = gate_stp(emulator);
+    command.args(args);
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+#[tokio::test]
+async fn the_cli_exports_plans_applies_and_reports_by_exit_code() {
+    let emulator = emulator().await;
+    let (desk, legacy) = seed(&emulator).await;
+    let dir = std::env::temp_dir().join(format!("gate-stp-as-code-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = |name: &str| dir.join(name).display().to_string();
+
+    let export = run(&emulator, &["export"]).await;
+    assert_eq!(export.code, 0, "{}", export.stderr);
+    let exported = DesiredState::parse(&export.stdout, Format::Toml, "export").unwrap();
+    assert_eq!(exported.groups.len(), 2);
+    std::fs::write(path("live.toml"), &export.stdout).unwrap();
+    let unchanged = run(&emulator, &["plan", &path("live.toml"), "--exit-code"]).await;
+    assert_eq!(
+        unchanged.code, 0,
+        "{}{}",
+        unchanged.stdout, unchanged.stderr
+    );
+    assert!(
+        unchanged.stdout.contains("No changes"),
+        "{}",
+        unchanged.stdout
+    );
+
+    // The edited file, as JSON this time.
+    std::fs::write(path("stp.json"), edited().to_json_string()).unwrap();
+    let plan = run(
+        &emulator,
+        &[
+            "plan",
+            &path("stp.json"),
+            "--exit-code",
+            "--out",
+            &path("plan.json"),
+        ],
+    )
+    .await;
+    assert_eq!(plan.code, 1, "{}{}", plan.stdout, plan.stderr);
+    assert!(plan.stderr.is_empty(), "{}", plan.stderr);
+    for line in [
+        &format!("  ~ group \"desk\" (id {desk})"),
+        "      - 10002 (bot_2)",
+        "      + 10003 (bot_3)",
+        "  + group \"arb\" (new)",
+        &format!("    group \"legacy\" (id {legacy}): 1 member"),
+        "Plan: 1 group to create, 4 members to add, 1 to remove (4 requests).",
+    ] {
+        assert!(
+            plan.stdout.lines().any(|l| l == line),
+            "{line:?} in\n{}",
+            plan.stdout
+        );
+    }
+    assert!(!plan.stdout.contains('\u{1b}'), "colour off a terminal");
+
+    // --json is the plan itself.
+    let json = run(&emulator, &["plan", &path("stp.json"), "--json"]).await;
+    let parsed = Plan::from_json(&json.stdout, "stdout").unwrap();
+    assert_eq!(parsed.steps.len(), 4);
+
+    // Not on a terminal, apply needs --yes; nothing is sent without it.
+    arm_tripwires(&emulator);
+    let refused = run(&emulator, &["apply", &path("plan.json")]).await;
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(refused.stderr.contains("--yes"), "{}", refused.stderr);
+    assert_no_write_sent(&emulator);
+    disarm(&emulator).await;
+
+    let applied = run(&emulator, &["apply", &path("plan.json"), "--yes"]).await;
+    assert_eq!(applied.code, 0, "{}{}", applied.stdout, applied.stderr);
+    assert!(
+        applied.stdout.contains("Apply complete"),
+        "{}",
+        applied.stdout
+    );
+    assert_converged(&emulator, desk, legacy);
+
+    let after = run(&emulator, &["plan", &path("stp.json"), "--exit-code"]).await;
+    assert_eq!(after.code, 0, "{}{}", after.stdout, after.stderr);
+
+    // A second apply only reads.
+    arm_tripwires(&emulator);
+    let again = run(&emulator, &["apply", &path("stp.json"), "--yes"]).await;
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+    assert!(again.stdout.contains("No changes"), "{}", again.stdout);
+    assert_no_write_sent(&emulator);
+    disarm(&emulator).await;
+
+    // The saved plan is stale now.
+    let stale = run(&emulator, &["apply", &path("plan.json"), "--yes"]).await;
+    assert_eq!(stale.code, 2);
+    assert!(stale.stderr.contains("stale plan"), "{}", stale.stderr);
+
+    // A parse error names file, line and column, with the usage exit code.
+    std::fs::write(
+        path("broken.toml"),
+        "main_user_id = 10000\n[[group]]\nname = 5\n",
+    )
+    .unwrap();
+    let broken = run(&emulator, &["plan", &path("broken.toml")]).await;
+    assert_eq!(broken.code, 2);
+    assert!(
+        broken
+            .stderr
+            .contains(&format!("{}:3:", path("broken.toml"))),
+        "{}",
+        broken.stderr
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    emulator.shutdown().await;
+}
+
+/// Fires the armed 599 tripwires with requests that would change nothing anyway.
+async fn disarm(emulator: &RunningEmulator) {
+    let client = Client::builder()
+        .base_url(emulator.base_url())
+        .credentials(Credentials::new(MAIN_KEY, MAIN_SECRET).unwrap())
+        .retry_policy(RetryPolicy::none())
+        .build()
+        .unwrap();
+    let _ = client.create_group("tripwire").await;
+    let _ = client.add_users(1, &[MAIN]).await;
+    let _ = client.remove_users(1, &[MAIN]).await;
+    assert_eq!(emulator.pending_faults(), 0);
+}
+
+/// The README's example file, planned against the live state it describes, prints the
+/// README's example output byte for byte.
+#[tokio::test]
+async fn the_readme_example_is_what_plan_prints() {
+    let readme = include_str!("../README.md");
+    let section = &readme[readme.find("## STP groups as code").unwrap()..];
+    let block = |after: &str, fence: &str| -> String {
+        let start = section.find(after).unwrap();
+        let body = &section[start..];
+        let open = body.find(fence).unwrap() + fence.len() + 1;
+        let close = open + body[open..].find("```").unwrap();
+        body[open..close].to_owned()
+    };
+    let file = block("### The file", "```toml");
+    let expected = block("### The output", "```text");
+
+    let mut world = String::from(
+        "[[accounts]]\nuser_id = 10000\nlogin_name = \"acme_main\"\nkey = \"acme-key\"\nsecret = \"acme-secret\"\n",
+    );
+    for (id, login) in [
+        (10001, "mm_bot_1"),
+        (10002, "mm_bot_2"),
+        (10003, "arb_bot_1"),
+        (10004, "hedge_desk"),
+    ] {
+        world.push_str(&format!(
+            "\n[[accounts]]\nuser_id = {id}\nmain = 10000\nlogin_name = \"{login}\"\n"
+        ));
+    }
+    let emulator = Emulator::start(
+        World::from_toml_str(&world).unwrap(),
+        EmulatorConfig::default(),
+    )
+    .await
+    .unwrap();
+    let client = client_with(&emulator, "acme-key", "acme-secret");
+    let desk = client
+        .create_group("market-makers")
+        .await
+        .unwrap()
+        .id
+        .unwrap();
+    client.add_users(desk, &[10001, 10003]).await.unwrap();
+    let legacy = client
+        .create_group("legacy-desk")
+        .await
+        .unwrap()
+        .id
+        .unwrap();
+    client.add_users(legacy, &[10004]).await.unwrap();
+
+    let dir = std::env::temp_dir().join(format!("gate-stp-readme-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("stp.toml");
+    std::fs::write(&path, file).unwrap();
+    let mut command = gate_stp(&emulator);
+    command
+        .env("GATE_API_KEY", "acme-key")
+        .env("GATE_API_SECRET", "acme-secret")
+        .args(["plan", &path.display().to_string()]);
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&output.stdout), expected);
+    emulator.shutdown().await;
+}
