@@ -24,7 +24,7 @@ use crate::{
     models::{ServerTime, StpGroup, StpGroupUser},
     policy::{Idempotency, Pacer, RetryPolicy},
     response::{Response, ResponseMeta},
-    transport::{CallContext, CallState, Shared},
+    transport::{self, CallContext, CallState, Shared},
 };
 
 /// Gate's live API.
@@ -555,7 +555,7 @@ impl Client {
                         last_call = Some(call);
                         break Ok(Response::new(value.into_inner(), meta));
                     }
-                    Err(e) => error::from_generated(e, op.id, &call).await,
+                    Err(e) => transport::from_generated(e, op.id, &call).await,
                 };
                 last_call = Some(call);
                 if headers.expired_after(self.now(), Duration::ZERO) {

@@ -155,7 +155,7 @@ impl RetryPolicy {
 /// to come back later.
 fn is_transient(error: &Error) -> bool {
     match error {
-        Error::Transport(_) | Error::Timeout | Error::RateLimited(_) => true,
+        Error::Transport(_) | Error::Timeout(_) | Error::RateLimited(_) => true,
         Error::Api(_) | Error::UnexpectedResponse(_) => matches!(
             error.status(),
             Some(
@@ -228,7 +228,7 @@ mod tests {
     fn only_transient_failures_of_safe_operations_are_retried() {
         let policy = RetryPolicy::default();
         assert!(policy.allows(Idempotency::Read, &unexpected(502)));
-        assert!(policy.allows(Idempotency::Read, &Error::Timeout));
+        assert!(policy.allows(Idempotency::Read, &unexpected(504)));
         assert!(!policy.allows(Idempotency::Read, &unexpected(500)));
         assert!(!policy.allows(Idempotency::Read, &unexpected(400)));
         assert!(!policy.allows(Idempotency::Read, &InvalidInput::NoUserIds.into()));
@@ -236,7 +236,7 @@ mod tests {
         assert!(!policy.allows(Idempotency::Unsafe, &unexpected(503)));
         let opted_in = policy.clone().retry_idempotent_writes(true);
         assert!(opted_in.allows(Idempotency::IdempotentWrite, &unexpected(503)));
-        assert!(!opted_in.allows(Idempotency::Unsafe, &Error::Timeout));
+        assert!(!opted_in.allows(Idempotency::Unsafe, &unexpected(504)));
     }
 
     #[test]
@@ -249,17 +249,17 @@ mod tests {
         let now = UNIX_EPOCH;
         for next in 2..=10 {
             let wait = policy
-                .wait_before(next, Duration::ZERO, &Error::Timeout, now)
+                .wait_before(next, Duration::ZERO, &unexpected(504), now)
                 .unwrap();
             let ceiling = Duration::from_millis(100 * (1 << (next - 2).min(2)));
             assert!(wait <= ceiling, "attempt {next}: {wait:?} > {ceiling:?}");
         }
         assert_eq!(
-            policy.wait_before(11, Duration::ZERO, &Error::Timeout, now),
+            policy.wait_before(11, Duration::ZERO, &unexpected(504), now),
             None
         );
         assert_eq!(
-            policy.wait_before(2, Duration::from_secs(60), &Error::Timeout, now),
+            policy.wait_before(2, Duration::from_secs(60), &unexpected(504), now),
             None
         );
     }

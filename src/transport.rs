@@ -28,6 +28,10 @@ use reqwest::{
     header::{CONTENT_TYPE, HeaderName, HeaderValue, LOCATION},
 };
 
+mod map_error;
+
+pub(crate) use map_error::from_generated;
+
 use crate::{
     Credentials,
     clock::{Clock, unix_millis},

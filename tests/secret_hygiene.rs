@@ -327,7 +327,7 @@ async fn timeout_and_transport_failures() {
             .client_request_id("hyg-timeout")
             .await
             .unwrap_err();
-        assert!(matches!(timeout, Error::Timeout), "{timeout:?}");
+        assert!(matches!(timeout, Error::Timeout(_)), "{timeout:?}");
         let signs: Vec<String> = silent
             .requests()
             .iter()
