@@ -16,7 +16,7 @@ use std::{
     fmt,
     sync::{
         Arc, OnceLock,
-        atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering},
+        atomic::{AtomicI64, AtomicUsize, Ordering},
     },
 };
 
@@ -38,7 +38,7 @@ use crate::{
     error::{Error, InvalidInput},
     generated::{self, operations::OPERATIONS},
     response::ResponseMeta,
-    signing::{Signature, SigningInput},
+    signing::SigningInput,
 };
 
 /// `KEY` request header.
@@ -56,7 +56,8 @@ const API_VERSION_HEADER: HeaderName = HeaderName::from_static("api-version");
 /// who build requests by other means. `SIGN` and `KEY` are marked sensitive, so `Debug` of
 /// the request does not show them.
 ///
-/// Fails only for a streaming body, whose bytes are not known before sending.
+/// Fails only for a streaming body, whose bytes are not known before sending (and, loudly,
+/// if a header value it computed could not be sent: a bug, never a silent empty header).
 pub fn sign_request(
     request: &mut reqwest::Request,
     credentials: &Credentials,
@@ -68,29 +69,25 @@ pub fn sign_request(
             "a streaming body cannot be signed".to_owned(),
         ))?,
     };
-    let timestamp = HeaderValue::from(timestamp_secs);
+    // One text for both the signature and the header: they cannot disagree.
+    let timestamp_text = timestamp_secs.to_string();
+    let timestamp = HeaderValue::from_str(&timestamp_text)
+        .map_err(|_| InvalidInput::InvalidHeaderValue("Timestamp"))?;
     let signature = credentials.signing_key().sign(&SigningInput {
         method: request.method().as_str(),
         path: request.url().path(),
         query: request.url().query().unwrap_or_default(),
         body,
-        // Digits only: always valid text.
-        timestamp: timestamp.to_str().unwrap_or_default(),
+        timestamp: &timestamp_text,
     });
-    let sign = sign_header_value(&signature);
+    let mut sign = HeaderValue::from_bytes(&signature.hex_bytes())
+        .map_err(|_| InvalidInput::InvalidHeaderValue("SIGN"))?;
+    sign.set_sensitive(true);
     let headers = request.headers_mut();
     headers.insert(KEY_HEADER, credentials.key_header().clone());
     headers.insert(TIMESTAMP_HEADER, timestamp);
     headers.insert(SIGN_HEADER, sign);
     Ok(())
-}
-
-fn sign_header_value(signature: &Signature) -> HeaderValue {
-    let mut hex = [0u8; Signature::HEX_LEN];
-    let mut value = HeaderValue::from_bytes(signature.write_hex(&mut hex).as_bytes())
-        .unwrap_or_else(|_| HeaderValue::from_static(""));
-    value.set_sensitive(true);
-    value
 }
 
 /// Whether requests of the operation the generated client calls `rust_name` are signed.
@@ -142,7 +139,6 @@ pub(crate) struct CallContext {
 pub(crate) struct CallState {
     head: OnceLock<ResponseHead>,
     body_limit_hit: AtomicUsize,
-    missing_credentials: AtomicBool,
 }
 
 /// What error mapping and the retry loop need from a response's head, read once per
@@ -182,10 +178,6 @@ impl CallState {
             limit => Some(limit),
         }
     }
-
-    pub(crate) fn missing_credentials(&self) -> bool {
-        self.missing_credentials.load(Ordering::Relaxed)
-    }
 }
 
 impl ClientHooks<CallContext> for generated::Client {
@@ -199,14 +191,14 @@ impl ClientHooks<CallContext> for generated::Client {
             return Ok(());
         }
         let context = self.inner();
+        // The client refuses a private operation without credentials before building it
+        // (Error::MissingCredentials); reaching this means the operation table and the
+        // generated call disagree, so refuse loudly rather than send it unsigned.
         let Some(credentials) = &context.shared.credentials else {
-            context
-                .call
-                .missing_credentials
-                .store(true, Ordering::Relaxed);
-            return Err(progenitor_client::Error::Custom(
-                "private operation without credentials".to_owned(),
-            ));
+            return Err(progenitor_client::Error::Custom(format!(
+                "{} is private but the client has no credentials",
+                info.operation_id
+            )));
         };
         sign_request(request, credentials, context.shared.timestamp_secs())
             .map_err(|e| progenitor_client::Error::InvalidRequest(e.to_string()))

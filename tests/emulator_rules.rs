@@ -1376,7 +1376,7 @@ async fn shutdown_stops_serving_and_serve_runs_until_its_future_completes() {
         .unwrap();
     let server_ms = reply["server_time"].as_i64().unwrap();
     let local_ms = i64::try_from(
-        SystemTime::now()
+        gate_stp::Clock::now(&gate_stp::SystemClock)
             .duration_since(UNIX_EPOCH)
             .unwrap()
             .as_millis(),

@@ -51,7 +51,7 @@ async fn send(
     }
     let mut request = builder.build().unwrap();
     if !path_and_query.starts_with("/spot/") {
-        let now = std::time::SystemTime::now()
+        let now = gate_stp::Clock::now(&gate_stp::SystemClock)
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs() as i64;

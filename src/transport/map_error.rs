@@ -20,7 +20,6 @@ use crate::{
 /// response, onto [`Error`].
 pub(crate) async fn from_generated(
     error: progenitor_client::Error<GateError>,
-    operation: &'static str,
     call: &CallState,
 ) -> Error {
     use progenitor_client::Error as G;
@@ -69,14 +68,7 @@ pub(crate) async fn from_generated(
         }
         G::UnexpectedResponse(response) => unexpected_response(response).await,
         G::CommunicationError(e) | G::ResponseBodyError(e) | G::InvalidUpgrade(e) => transport(e),
-        G::InvalidRequest(message) => InvalidInput::Request(message).into(),
-        G::Custom(message) => {
-            if call.missing_credentials() {
-                Error::MissingCredentials { operation }
-            } else {
-                InvalidInput::Request(message).into()
-            }
-        }
+        G::InvalidRequest(message) | G::Custom(message) => InvalidInput::Request(message).into(),
     }
 }
 

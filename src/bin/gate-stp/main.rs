@@ -337,7 +337,7 @@ fn sign(global: &Global, args: SignArgs) -> Result<(), Failure> {
         .as_deref()
         .ok_or_else(|| Failure::usage("sign needs the API secret (GATE_API_SECRET or --secret)"))?;
     let timestamp = args.timestamp.unwrap_or_else(|| {
-        std::time::SystemTime::now()
+        gate_stp::Clock::now(&gate_stp::SystemClock)
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or_default()
