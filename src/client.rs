@@ -555,7 +555,7 @@ impl Client {
                         last_call = Some(call);
                         break Ok(Response::new(value.into_inner(), meta));
                     }
-                    Err(e) => transport::from_generated(e, &call).await,
+                    Err(e) => transport::from_generated(e, &call, inner.shared.max_body_bytes).await,
                 };
                 last_call = Some(call);
                 if headers.expired_after(self.now(), Duration::ZERO) {

@@ -16,15 +16,14 @@ use std::{
     fmt,
     sync::{
         Arc, OnceLock,
-        atomic::{AtomicI64, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicI64, Ordering},
     },
 };
 
 use bytes::Bytes;
-use futures_util::StreamExt;
 use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
 use reqwest::{
-    StatusCode,
+    ResponseBuilderExt, StatusCode,
     header::{CONTENT_TYPE, HeaderName, HeaderValue, LOCATION},
 };
 
@@ -138,7 +137,8 @@ pub(crate) struct CallContext {
 #[derive(Debug, Default)]
 pub(crate) struct CallState {
     head: OnceLock<ResponseHead>,
-    body_limit_hit: AtomicUsize,
+    /// The response declared a body longer than the limit; it was not read.
+    declared_too_large: AtomicBool,
 }
 
 /// What error mapping and the retry loop need from a response's head, read once per
@@ -171,12 +171,9 @@ impl CallState {
         self.head.get()
     }
 
-    /// The body limit, if the response exceeded it.
-    pub(crate) fn body_limit_hit(&self) -> Option<usize> {
-        match self.body_limit_hit.load(Ordering::Relaxed) {
-            0 => None,
-            limit => Some(limit),
-        }
+    /// Whether the response declared a body longer than the limit.
+    pub(crate) fn declared_too_large(&self) -> bool {
+        self.declared_too_large.load(Ordering::Relaxed)
     }
 }
 
@@ -220,46 +217,30 @@ impl ClientHooks<CallContext> for generated::Client {
     }
 }
 
-/// Makes sure no more than `limit` bytes of the body are ever read.
+/// Makes sure no more than `limit` bytes of the body are ever read, keeping the rest of
+/// the response (URL, version, headers, extensions) as it is.
 ///
 /// A body whose declared length fits is left alone (hyper never reads past a declared
-/// length); a larger one is replaced by an empty body, and a body of unknown length is
-/// read through a counter that fails past the limit. Either way the attempt is marked,
-/// so the error says why.
-fn cap_body(response: reqwest::Response, limit: usize, call: &Arc<CallState>) -> reqwest::Response {
+/// length). A larger declared length is refused without reading (the body is swapped for
+/// an empty one and the attempt marked). A body of unknown length is read through
+/// `http_body_util::Limited`, whose error the mapping recognises.
+fn cap_body(response: reqwest::Response, limit: usize, call: &CallState) -> reqwest::Response {
     let declared = response.content_length();
     if declared.is_some_and(|length| length <= limit as u64) {
         return response;
     }
-    let (status, version, headers) = (
-        response.status(),
-        response.version(),
-        response.headers().clone(),
-    );
+    // reqwest keeps the URL beside the http response, not in its extensions: carry it
+    // over through the one public way of setting it.
+    let url = response.url().clone();
+    let (mut parts, body) = http::Response::<reqwest::Body>::from(response).into_parts();
+    if let Some(extensions) = http::Response::builder().url(url).extensions_mut() {
+        parts.extensions.extend(std::mem::take(extensions));
+    }
     let body = if declared.is_some() {
-        call.body_limit_hit.store(limit, Ordering::Relaxed);
+        call.declared_too_large.store(true, Ordering::Relaxed);
         reqwest::Body::from(Bytes::new())
     } else {
-        let call = Arc::clone(call);
-        let mut read = 0usize;
-        reqwest::Body::wrap_stream(response.bytes_stream().map(move |chunk| {
-            let chunk = chunk?;
-            read = read.saturating_add(chunk.len());
-            if read > limit {
-                call.body_limit_hit.store(limit, Ordering::Relaxed);
-                return Err(BodyLimitExceeded(limit).into());
-            }
-            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(chunk)
-        }))
+        reqwest::Body::wrap(http_body_util::Limited::new(body, limit))
     };
-    let mut rebuilt = http::Response::new(body);
-    *rebuilt.status_mut() = status;
-    *rebuilt.version_mut() = version;
-    *rebuilt.headers_mut() = headers;
-    reqwest::Response::from(rebuilt)
+    reqwest::Response::from(http::Response::from_parts(parts, body))
 }
-
-/// The body went past the configured limit.
-#[derive(Debug, thiserror::Error)]
-#[error("response body larger than {0} bytes")]
-struct BodyLimitExceeded(usize);

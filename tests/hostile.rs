@@ -486,6 +486,67 @@ async fn a_body_at_the_limit_is_read() {
     .await;
 }
 
+/// A raw server answering 200 with a JSON array of exactly `size` bytes (`[`, spaces,
+/// `]`), with a Content-Length or chunked in pieces of 1000 bytes (so that the count runs
+/// across many frames).
+async fn body_of_size(size: usize, chunked: bool) -> RawServer {
+    raw::serve(move |mut stream, _| async move {
+        let mut body = vec![b' '; size];
+        body[0] = b'[';
+        body[size - 1] = b']';
+        let mut out = if chunked {
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec()
+        } else {
+            format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {size}\r\n\r\n").into_bytes()
+        };
+        if chunked {
+            for piece in body.chunks(1000) {
+                out.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+                out.extend_from_slice(piece);
+                out.extend_from_slice(b"\r\n");
+            }
+            out.extend_from_slice(b"0\r\n\r\n");
+        } else {
+            out.extend_from_slice(&body);
+        }
+        let _ = stream.write_all(&out).await;
+        let _ = stream.flush().await;
+        // Keep the connection until the client is done reading.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    })
+    .await
+}
+
+/// The limit is inclusive in both framings: LIMIT bytes are read, LIMIT + 1 are refused.
+#[tokio::test]
+async fn the_limit_is_exact_with_content_length_and_chunked() {
+    bounded(async {
+        for chunked in [false, true] {
+            let at_limit = body_of_size(LIMIT, chunked).await;
+            let client = builder(at_limit.base_url())
+                .max_response_bytes(LIMIT)
+                .build()
+                .unwrap();
+            let groups = client.list_groups().await;
+            assert!(
+                groups.as_ref().is_ok_and(|g| g.is_empty()),
+                "chunked {chunked}: {groups:?}"
+            );
+            let over = body_of_size(LIMIT + 1, chunked).await;
+            let client = builder(over.base_url())
+                .max_response_bytes(LIMIT)
+                .build()
+                .unwrap();
+            let error = client.list_groups().await.unwrap_err();
+            assert!(
+                matches!(error, Error::BodyTooLarge { status, limit: LIMIT } if status.as_u16() == 200),
+                "chunked {chunked}: {error:?}"
+            );
+        }
+    })
+    .await;
+}
+
 // ---------------------------------------------------------------------------------------
 // Slow, silent and broken connections.
 
@@ -589,7 +650,15 @@ async fn chunked_body_cut_short_is_transport() {
         )
         .await;
         let error = client(server.base_url()).list_groups().await.unwrap_err();
-        expect!(error, Error::Transport(_e));
+        expect!(error, Error::Transport(e));
+        // The capped (chunked) body still belongs to its response: the error names the
+        // URL that was called.
+        let url = e.url().map(|url| url.as_str().to_owned());
+        assert_eq!(
+            url,
+            Some(format!("{}/account/stp_groups", server.base_url())),
+            "{e:?}"
+        );
     })
     .await;
 }

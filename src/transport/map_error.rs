@@ -21,10 +21,13 @@ use crate::{
 pub(crate) async fn from_generated(
     error: progenitor_client::Error<GateError>,
     call: &CallState,
+    limit: usize,
 ) -> Error {
     use progenitor_client::Error as G;
 
-    if let Some(limit) = call.body_limit_hit() {
+    let over_limit = call.declared_too_large()
+        || matches!(&error, G::ResponseBodyError(e) if went_past_the_limit(e));
+    if over_limit {
         let Some(head) = call.head() else {
             return Error::BodyTooLarge {
                 status: StatusCode::OK,
@@ -70,6 +73,18 @@ pub(crate) async fn from_generated(
         G::CommunicationError(e) | G::ResponseBodyError(e) | G::InvalidUpgrade(e) => transport(e),
         G::InvalidRequest(message) | G::Custom(message) => InvalidInput::Request(message).into(),
     }
+}
+
+/// Whether reading a body failed because the cap ([`super::cap_body`]) stopped it.
+fn went_past_the_limit(error: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if cause.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// A reqwest failure: timeouts apart from the rest, both keeping the cause.
