@@ -5,7 +5,7 @@
 //! wiremock expresses what it can; the rest (trickling, never answering, resets, endless
 //! bodies, bad bytes) is written by hand on raw sockets (tests/common/raw.rs).
 
-mod common;
+use crate::common;
 
 use std::{
     future::Future,
@@ -184,6 +184,7 @@ async fn truncated_json_is_unexpected() {
         expect!(error, Error::UnexpectedResponse(response));
         assert_eq!(response.status.as_u16(), 200);
         assert_eq!(response.snippet, r#"[{"id":1,"name":"gr"#);
+        assert!(response.reason.contains("EOF"), "{}", response.reason);
     })
     .await;
 }
@@ -284,6 +285,10 @@ async fn invalid_signature_401_is_an_api_error() {
             (401, &Label::InvalidSignature)
         );
         assert_eq!(api.message.as_deref(), Some("Signature mismatch"));
+        assert_eq!(
+            error.to_string(),
+            "INVALID_SIGNATURE: Signature mismatch (HTTP 401)"
+        );
     })
     .await;
 }

@@ -13,7 +13,7 @@ use gate_stp::{
 use serde_json::{Value, json};
 
 fn fragment() -> Value {
-    serde_yaml_ng::from_str(include_str!("../openapi/gate-stp.yaml")).unwrap()
+    serde_yaml_ng::from_str(include_str!("../../openapi/gate-stp.yaml")).unwrap()
 }
 
 /// A validator for `schema`, with the fragment's components in scope for `$ref`.
