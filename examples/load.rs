@@ -3,7 +3,7 @@
 //! equal what the successful responses imply, with zero unexpected errors.
 //!
 //! `cargo run --release --features mock --example load -- [TASKS] [ROUNDS]`
-//! (defaults 64 and 200; CI runs small versions in tests/emulator_rules.rs).
+//! (defaults 64 and 200; CI runs small versions in tests/suite/emulator_rules.rs).
 
 use std::time::{Duration, Instant};
 

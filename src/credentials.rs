@@ -28,6 +28,9 @@ pub const SECRET_ENV: &str = "GATE_API_SECRET";
 /// ```
 #[derive(Clone)]
 pub struct Credentials {
+    /// The key as text (for `key()` and logs) and as the header sent; both from the same
+    /// checked `&str`, so neither needs a fallback.
+    key_text: Box<str>,
     key: HeaderValue,
     signing_key: SigningKey,
 }
@@ -53,10 +56,12 @@ impl Credentials {
         if !key.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(ConfigError::InvalidKey.into());
         }
+        let key_text = Box::from(key);
         let mut key = HeaderValue::from_str(key).map_err(|_| ConfigError::InvalidKey)?;
         // Keeps the key out of `Debug` of requests and header maps.
         key.set_sensitive(true);
         Ok(Self {
+            key_text,
             key,
             signing_key: SigningKey::new(secret.as_bytes()),
         })
@@ -71,8 +76,7 @@ impl Credentials {
 
     /// The API key.
     pub fn key(&self) -> &str {
-        // Built from a `&str` of visible ASCII in `new`, so this never falls back.
-        self.key.to_str().unwrap_or_default()
+        &self.key_text
     }
 
     /// The first [`Self::KEY_PREFIX_LEN`] characters of the key, for logs.

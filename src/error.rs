@@ -11,16 +11,11 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use reqwest::{
-    StatusCode,
-    header::{CONTENT_TYPE, HeaderValue, LOCATION},
-};
+use reqwest::StatusCode;
 
 use crate::{
-    generated::types::GateError,
     response::{RateLimit, ResponseMeta},
     text::escape_control,
-    transport::CallState,
 };
 
 /// Longest part of an unexpected body kept in an error, in bytes.
@@ -60,11 +55,13 @@ pub enum Error {
         /// How long pacing would have held the request.
         reset_in: Duration,
     },
-    /// No complete response arrived within the configured timeout.
+    /// No complete response arrived within the configured timeout. The cause (which URL,
+    /// connecting or reading) is the [`source`](std::error::Error::source).
     #[error("request timed out")]
-    Timeout,
-    /// The connection failed or broke (refused, reset, TLS, DNS...).
-    #[error("transport error: {0}")]
+    Timeout(#[source] reqwest::Error),
+    /// The connection failed or broke (refused, reset, TLS, DNS...); what happened is the
+    /// [`source`](std::error::Error::source) and its own sources.
+    #[error("transport error")]
     Transport(#[source] reqwest::Error),
     /// A response that is neither the documented success body nor a Gate error body:
     /// HTML from a proxy, an empty or truncated body, wrong JSON types, an unexpected status.
@@ -79,17 +76,33 @@ pub enum Error {
         limit: usize,
     },
     /// The request was refused before anything was sent.
+    ///
+    /// The reason is a leaf with nothing behind it, so it is printed here and is not also
+    /// a `source` (a report walking the chain would print it twice).
     #[error("invalid input: {0}")]
-    InvalidInput(#[from] InvalidInput),
+    InvalidInput(InvalidInput),
     /// A private operation was called on a client built without credentials.
     #[error("{operation} needs credentials: build the client with an API key and secret")]
     MissingCredentials {
         /// Gate's operationId.
         operation: &'static str,
     },
-    /// The client could not be built as configured.
+    /// The client could not be built as configured (printed here, not a `source`, as for
+    /// [`Error::InvalidInput`]).
     #[error("configuration: {0}")]
-    Config(#[from] ConfigError),
+    Config(ConfigError),
+}
+
+impl From<InvalidInput> for Error {
+    fn from(reason: InvalidInput) -> Self {
+        Error::InvalidInput(reason)
+    }
+}
+
+impl From<ConfigError> for Error {
+    fn from(reason: ConfigError) -> Self {
+        Error::Config(reason)
+    }
 }
 
 impl Error {
@@ -360,175 +373,43 @@ impl From<&str> for Label {
     }
 }
 
-/// Maps an error of the generated client, with what the transport recorded about the
-/// response, onto [`Error`].
-pub(crate) async fn from_generated(
-    error: progenitor_client::Error<GateError>,
-    operation: &'static str,
-    call: &CallState,
-) -> Error {
-    use progenitor_client::Error as G;
-
-    if let Some(limit) = call.body_limit_hit() {
-        let Some(head) = call.head() else {
-            return Error::BodyTooLarge {
-                status: StatusCode::OK,
-                limit,
-            };
-        };
-        // A 429 or a redirect says all it has to say in its status and headers: an
-        // oversized body must not hide the reset time or the location.
-        if head.status() == StatusCode::TOO_MANY_REQUESTS {
-            return rate_limited(head.meta.clone(), None, None);
-        }
-        if head.status().is_redirection() {
-            return redirect(head.status(), head.location.as_ref());
-        }
-        return Error::BodyTooLarge {
-            status: head.status(),
-            limit,
-        };
-    }
-    match error {
-        G::ErrorResponse(value) => {
-            let meta = ResponseMeta::from_parts(value.status(), value.headers());
-            let body = value.into_inner();
-            gate_error(meta, body)
-        }
-        G::InvalidResponsePayload(bytes, reason) => {
-            let Some(head) = call.head() else {
-                return unexpected(StatusCode::OK, None, reason.to_string(), &bytes, None);
-            };
-            let meta = head.meta.clone();
-            if meta.status == StatusCode::TOO_MANY_REQUESTS {
-                return rate_limited(meta, None, None);
-            }
-            unexpected(
-                meta.status,
-                header_text(head.content_type.as_ref()),
-                reason.to_string(),
-                &bytes,
-                Some(meta),
-            )
-        }
-        G::UnexpectedResponse(response) => unexpected_response(response).await,
-        G::CommunicationError(e) | G::ResponseBodyError(e) | G::InvalidUpgrade(e) => transport(e),
-        G::InvalidRequest(message) => InvalidInput::Request(message).into(),
-        G::Custom(message) => {
-            if call.missing_credentials() {
-                Error::MissingCredentials { operation }
-            } else {
-                InvalidInput::Request(message).into()
-            }
-        }
-    }
-}
-
-/// A reqwest failure: timeouts apart from the rest.
-pub(crate) fn transport(error: reqwest::Error) -> Error {
-    if error.is_timeout() {
-        Error::Timeout
-    } else {
-        Error::Transport(without_url_query(error))
-    }
-}
-
-/// Keeps the path (useful) but drops the query: it may hold names the caller considers
-/// private, and nothing in it helps with a transport failure.
-fn without_url_query(mut error: reqwest::Error) -> reqwest::Error {
-    if let Some(url) = error.url_mut() {
-        url.set_query(None);
-    }
-    error
-}
-
-fn gate_error(meta: ResponseMeta, body: GateError) -> Error {
-    if meta.status == StatusCode::TOO_MANY_REQUESTS {
-        return rate_limited(meta, Some(Label::parse(&body.label)), body.message);
-    }
-    Error::Api(Box::new(ApiError {
-        status: meta.status,
-        label: Label::parse(&body.label),
-        message: body.message,
-        detail: body.detail,
-        meta,
-    }))
-}
-
-fn rate_limited(meta: ResponseMeta, label: Option<Label>, message: Option<String>) -> Error {
-    Error::RateLimited(Box::new(RateLimited {
-        meta,
-        label,
-        message,
-    }))
-}
-
-fn redirect(status: StatusCode, location: Option<&HeaderValue>) -> Error {
-    Error::Redirect {
-        status,
-        location: header_text(location),
-    }
-}
-
-/// A header's value as text, if it is text.
-fn header_text(value: Option<&HeaderValue>) -> Option<String> {
-    value.and_then(|v| v.to_str().ok()).map(str::to_owned)
-}
-
-async fn unexpected_response(response: reqwest::Response) -> Error {
-    let status = response.status();
-    let headers = response.headers();
-    if status.is_redirection() {
-        return redirect(status, headers.get(LOCATION));
-    }
-    let meta = ResponseMeta::from_parts(status, headers);
-    if status == StatusCode::TOO_MANY_REQUESTS {
-        return rate_limited(meta, None, None);
-    }
-    let content_type = header_text(headers.get(CONTENT_TYPE));
-    let snippet = read_snippet(response).await;
-    unexpected(
-        status,
-        content_type,
-        "status not documented for this operation".to_owned(),
-        &snippet,
-        Some(meta),
-    )
-}
-
-/// Reads at most [`BODY_SNIPPET_LEN`] bytes of a body, stopping at the first error.
-async fn read_snippet(mut response: reqwest::Response) -> Vec<u8> {
-    let mut out = Vec::new();
-    while out.len() < BODY_SNIPPET_LEN {
-        match response.chunk().await {
-            Ok(Some(chunk)) => out.extend_from_slice(&chunk),
-            _ => break,
-        }
-    }
-    out.truncate(BODY_SNIPPET_LEN);
-    out
-}
-
-fn unexpected(
-    status: StatusCode,
-    content_type: Option<String>,
-    reason: String,
-    body: &[u8],
-    meta: Option<ResponseMeta>,
-) -> Error {
-    let end = body.len().min(BODY_SNIPPET_LEN);
-    Error::UnexpectedResponse(Box::new(UnexpectedResponse {
-        status,
-        content_type,
-        reason,
-        snippet: String::from_utf8_lossy(&body[..end]).into_owned(),
-        meta,
-    }))
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// Walks `error`'s source chain and fails if one level's text repeats a deeper
+    /// level's (an error printing its own source). Returns the texts, outermost first.
+    pub(crate) fn assert_no_text_twice(error: &dyn std::error::Error) -> Vec<String> {
+        let mut texts = vec![error.to_string()];
+        let mut source = error.source();
+        while let Some(cause) = source {
+            texts.push(cause.to_string());
+            source = cause.source();
+        }
+        for (outer, text) in texts.iter().enumerate() {
+            for deeper in &texts[outer + 1..] {
+                assert!(
+                    deeper.is_empty() || !text.contains(deeper.as_str()),
+                    "{deeper:?} is printed twice in the chain {texts:?}"
+                );
+            }
+        }
+        texts
+    }
+
+    #[test]
+    fn invalid_input_and_config_print_their_reason_once() {
+        let invalid = Error::from(InvalidInput::NoUserIds);
+        assert_eq!(
+            assert_no_text_twice(&invalid),
+            ["invalid input: no user ids given"]
+        );
+        let config = Error::from(ConfigError::EmptyKey);
+        assert_eq!(
+            assert_no_text_twice(&config),
+            ["configuration: the API key is empty"]
+        );
+    }
 
     #[test]
     fn redirect_display_shows_the_location_as_text() {

@@ -19,10 +19,9 @@ pub mod mock;
 
 pub use client::{
     AddUsers, BASE_URL_ENV, Client, ClientBuilder, ClockSync, CreateGroup,
-    DEFAULT_MAX_RESPONSE_BYTES, LIVE_BASE_URL, ListGroups, ListUsers, RemoveUsers,
-    TESTNET_BASE_URL,
+    DEFAULT_MAX_RESPONSE_BYTES, GetAccountDetail, LIVE_BASE_URL, ListGroups, ListSubAccounts,
+    ListUsers, RemoveUsers, SubAccountTypeFilter, TESTNET_BASE_URL,
 };
-pub use client::{GetAccountDetail, ListSubAccounts, SubAccountTypeFilter};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use credentials::{Credentials, KEY_ENV, SECRET_ENV};
 pub use error::{ApiError, Error, InvalidInput, Label};
@@ -33,6 +32,7 @@ pub use transport::{KEY_HEADER, SIGN_HEADER, TIMESTAMP_HEADER, sign_request};
 /// The API's models, generated from `openapi/gate-stp.yaml` (serde and `schemars`
 /// derives included, so their JSON Schema can be published or checked).
 pub mod models {
-    pub use crate::generated::types::{AccountDetail, AccountDetailKey, SubAccount};
-    pub use crate::generated::types::{ServerTime, StpGroup, StpGroupUser};
+    pub use crate::generated::types::{
+        AccountDetail, AccountDetailKey, ServerTime, StpGroup, StpGroupUser, SubAccount,
+    };
 }

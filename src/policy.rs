@@ -16,6 +16,10 @@ use reqwest::StatusCode;
 
 use crate::{error::Error, response::RateLimit};
 
+mod attempts;
+
+pub(crate) use attempts::{Attempts, Decision, Moment, WaitReason};
+
 /// Whether repeating an operation can duplicate its effect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Idempotency {
@@ -132,6 +136,7 @@ impl RetryPolicy {
         elapsed: Duration,
         error: &Error,
         now: SystemTime,
+        jitter: &mut impl Jitter,
     ) -> Option<Duration> {
         if next > self.max_attempts {
             return None;
@@ -141,7 +146,7 @@ impl RetryPolicy {
             .initial_backoff
             .saturating_mul(1u32 << exponent)
             .min(self.max_backoff);
-        let mut wait = jitter(ceiling);
+        let mut wait = jitter.pick(ceiling);
         if let Error::RateLimited(limited) = error
             && let Some(limit) = limited.meta.rate_limit
         {
@@ -155,7 +160,7 @@ impl RetryPolicy {
 /// to come back later.
 fn is_transient(error: &Error) -> bool {
     match error {
-        Error::Transport(_) | Error::Timeout | Error::RateLimited(_) => true,
+        Error::Transport(_) | Error::Timeout(_) | Error::RateLimited(_) => true,
         Error::Api(_) | Error::UnexpectedResponse(_) => matches!(
             error.status(),
             Some(
@@ -168,11 +173,23 @@ fn is_transient(error: &Error) -> bool {
     }
 }
 
-/// "Full jitter": uniformly random in `[0, ceiling]`, so that many clients failing
-/// together do not retry together.
-fn jitter(ceiling: Duration) -> Duration {
-    let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
-    Duration::from_nanos(rand::random_range(0..=nanos))
+/// Where backoff waits get their randomness: injectable, so that tests can pin a wait
+/// to either end of its range.
+pub(crate) trait Jitter {
+    /// A wait in `[0, ceiling]`.
+    fn pick(&mut self, ceiling: Duration) -> Duration;
+}
+
+/// "Full jitter": uniformly random in `[0, ceiling]` from the thread's generator, so that
+/// many clients failing together do not retry together.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct FullJitter;
+
+impl Jitter for FullJitter {
+    fn pick(&mut self, ceiling: Duration) -> Duration {
+        let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
+        Duration::from_nanos(rand::random_range(0..=nanos))
+    }
 }
 
 /// Client-side pacing: remembers the last rate-limit state of each operation and, when a
@@ -209,8 +226,37 @@ impl Pacer {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// Jitter pinned to the top of the range.
+    #[derive(Debug)]
+    pub(crate) struct Highest;
+
+    impl Jitter for Highest {
+        fn pick(&mut self, ceiling: Duration) -> Duration {
+            ceiling
+        }
+    }
+
+    /// Jitter pinned to the bottom of the range.
+    #[derive(Debug)]
+    pub(crate) struct Lowest;
+
+    impl Jitter for Lowest {
+        fn pick(&mut self, _: Duration) -> Duration {
+            Duration::ZERO
+        }
+    }
+
+    #[test]
+    fn full_jitter_stays_in_range() {
+        let ceiling = Duration::from_millis(3);
+        for _ in 0..1000 {
+            assert!(FullJitter.pick(ceiling) <= ceiling);
+        }
+        assert_eq!(FullJitter.pick(Duration::ZERO), Duration::ZERO);
+    }
     use crate::{error::InvalidInput, response::ResponseMeta};
     use std::time::UNIX_EPOCH;
 
@@ -228,7 +274,7 @@ mod tests {
     fn only_transient_failures_of_safe_operations_are_retried() {
         let policy = RetryPolicy::default();
         assert!(policy.allows(Idempotency::Read, &unexpected(502)));
-        assert!(policy.allows(Idempotency::Read, &Error::Timeout));
+        assert!(policy.allows(Idempotency::Read, &unexpected(504)));
         assert!(!policy.allows(Idempotency::Read, &unexpected(500)));
         assert!(!policy.allows(Idempotency::Read, &unexpected(400)));
         assert!(!policy.allows(Idempotency::Read, &InvalidInput::NoUserIds.into()));
@@ -236,7 +282,7 @@ mod tests {
         assert!(!policy.allows(Idempotency::Unsafe, &unexpected(503)));
         let opted_in = policy.clone().retry_idempotent_writes(true);
         assert!(opted_in.allows(Idempotency::IdempotentWrite, &unexpected(503)));
-        assert!(!opted_in.allows(Idempotency::Unsafe, &Error::Timeout));
+        assert!(!opted_in.allows(Idempotency::Unsafe, &unexpected(504)));
     }
 
     #[test]
@@ -247,19 +293,33 @@ mod tests {
             .max_backoff(Duration::from_millis(400))
             .max_elapsed(Duration::from_secs(60));
         let now = UNIX_EPOCH;
+        let error = unexpected(503);
         for next in 2..=10 {
-            let wait = policy
-                .wait_before(next, Duration::ZERO, &Error::Timeout, now)
-                .unwrap();
             let ceiling = Duration::from_millis(100 * (1 << (next - 2).min(2)));
-            assert!(wait <= ceiling, "attempt {next}: {wait:?} > {ceiling:?}");
+            let high = policy.wait_before(next, Duration::ZERO, &error, now, &mut Highest);
+            assert_eq!(high, Some(ceiling), "attempt {next}");
+            let low = policy.wait_before(next, Duration::ZERO, &error, now, &mut Lowest);
+            assert_eq!(low, Some(Duration::ZERO), "attempt {next}");
         }
         assert_eq!(
-            policy.wait_before(11, Duration::ZERO, &Error::Timeout, now),
+            policy.wait_before(11, Duration::ZERO, &error, now, &mut Lowest),
             None
         );
+        // Ending exactly at max_elapsed is allowed; a nanosecond later is not.
+        let at_limit = Duration::from_secs(60) - Duration::from_millis(100);
+        assert!(
+            policy
+                .wait_before(2, at_limit, &error, now, &mut Highest)
+                .is_some()
+        );
         assert_eq!(
-            policy.wait_before(2, Duration::from_secs(60), &Error::Timeout, now),
+            policy.wait_before(
+                2,
+                at_limit + Duration::from_nanos(1),
+                &error,
+                now,
+                &mut Highest
+            ),
             None
         );
     }
@@ -283,10 +343,15 @@ mod tests {
             message: None,
         }));
         let policy = RetryPolicy::default().max_elapsed(Duration::from_secs(10));
-        let wait = policy.wait_before(2, Duration::ZERO, &error, now).unwrap();
-        assert!(wait >= Duration::from_secs(3));
+        let wait = policy
+            .wait_before(2, Duration::ZERO, &error, now, &mut Lowest)
+            .unwrap();
+        assert_eq!(wait, Duration::from_secs(3));
         let short = RetryPolicy::default().max_elapsed(Duration::from_secs(2));
-        assert_eq!(short.wait_before(2, Duration::ZERO, &error, now), None);
+        assert_eq!(
+            short.wait_before(2, Duration::ZERO, &error, now, &mut Lowest),
+            None
+        );
     }
 
     #[test]

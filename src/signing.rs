@@ -72,7 +72,13 @@ impl Signature {
 
     /// Writes the lowercase hex form into `out` and returns it as a string slice.
     pub fn write_hex<'b>(&self, out: &'b mut [u8; Self::HEX_LEN]) -> &'b str {
-        hex_into(&self.0, out)
+        *out = hex_digits(&self.0);
+        std::str::from_utf8(out).expect("lowercase hex digits are ASCII")
+    }
+
+    /// The lowercase hex form as bytes, without allocating: what the `SIGN` header holds.
+    pub fn hex_bytes(&self) -> [u8; Self::HEX_LEN] {
+        hex_digits(&self.0)
     }
 
     /// The lowercase hex form, as sent in the `SIGN` header.
@@ -137,8 +143,7 @@ pub fn signature_string(input: &SigningInput<'_>) -> Vec<u8> {
 
 /// Lowercase hex SHA-512 of `body`, as used in the signature string.
 pub fn body_hash_hex(body: &[u8]) -> String {
-    let mut out = [0u8; 128];
-    body_hash_into(body, &mut out).to_owned()
+    String::from_utf8_lossy(&body_hash_digits(body)).into_owned()
 }
 
 /// Feeds the signature string to `sink` part by part: the one definition of its layout.
@@ -155,8 +160,7 @@ fn write_signature_string(input: &SigningInput<'_>, mut sink: impl FnMut(&[u8]))
     sink(b"\n");
     form_decode(input.query, &mut sink);
     sink(b"\n");
-    let mut body_hash = [0u8; 128];
-    sink(body_hash_into(input.body, &mut body_hash).as_bytes());
+    sink(&body_hash_digits(input.body));
     sink(b"\n");
     sink(input.timestamp.as_bytes());
 }
@@ -174,19 +178,26 @@ fn form_decode(query: &str, sink: &mut impl FnMut(&[u8])) {
     }
 }
 
-fn body_hash_into<'b>(body: &[u8], out: &'b mut [u8; 128]) -> &'b str {
+/// The body's hash as 128 lowercase hex digits; the empty body's is a constant.
+fn body_hash_digits(body: &[u8]) -> [u8; 128] {
     if body.is_empty() {
-        return EMPTY_BODY_SHA512_HEX;
+        let mut out = [0u8; 128];
+        out.copy_from_slice(EMPTY_BODY_SHA512_HEX.as_bytes());
+        return out;
     }
-    hex_into(&Sha512::digest(body), out)
+    hex_digits(&Sha512::digest(body).into())
 }
 
-fn hex_into<'b>(bytes: &[u8], out: &'b mut [u8; 128]) -> &'b str {
-    // Both lengths are fixed by the types that call this: 64 bytes in, 128 hex digits out.
-    match hex::encode_to_slice(bytes, out) {
-        Ok(()) => std::str::from_utf8(out).unwrap_or_default(),
-        Err(_) => "",
+/// Lowercase hex of a 64-byte digest. The sizes are in the types, so there is no length
+/// to get wrong and nothing to fall back on.
+fn hex_digits(bytes: &[u8; 64]) -> [u8; 128] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 128];
+    for (pair, byte) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(byte >> 4)];
+        pair[1] = DIGITS[usize::from(byte & 0x0f)];
     }
+    out
 }
 
 #[cfg(test)]
@@ -230,10 +241,19 @@ mod tests {
     }
 
     #[test]
+    fn hex_digits_agree_with_the_hex_crate() {
+        for seed in [0u8, 1, 0x7f, 0xff] {
+            let bytes: [u8; 64] = std::array::from_fn(|i| (i as u8).wrapping_mul(37) ^ seed);
+            assert_eq!(hex_digits(&bytes).as_slice(), hex::encode(bytes).as_bytes());
+        }
+    }
+
+    #[test]
     fn signature_debug_is_redacted() {
         let sig = sign(b"secret", &input("", b""));
         assert_eq!(format!("{sig:?}"), "Signature(<redacted>)");
         let mut buf = [0u8; 128];
         assert_eq!(sig.write_hex(&mut buf), sig.to_hex());
+        assert_eq!(sig.hex_bytes().as_slice(), sig.to_hex().as_bytes());
     }
 }

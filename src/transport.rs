@@ -16,17 +16,20 @@ use std::{
     fmt,
     sync::{
         Arc, OnceLock,
-        atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicI64, Ordering},
     },
 };
 
 use bytes::Bytes;
-use futures_util::StreamExt;
 use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
 use reqwest::{
-    StatusCode,
+    ResponseBuilderExt, StatusCode,
     header::{CONTENT_TYPE, HeaderName, HeaderValue, LOCATION},
 };
+
+mod map_error;
+
+pub(crate) use map_error::from_generated;
 
 use crate::{
     Credentials,
@@ -34,7 +37,7 @@ use crate::{
     error::{Error, InvalidInput},
     generated::{self, operations::OPERATIONS},
     response::ResponseMeta,
-    signing::{Signature, SigningInput},
+    signing::SigningInput,
 };
 
 /// `KEY` request header.
@@ -52,7 +55,8 @@ const API_VERSION_HEADER: HeaderName = HeaderName::from_static("api-version");
 /// who build requests by other means. `SIGN` and `KEY` are marked sensitive, so `Debug` of
 /// the request does not show them.
 ///
-/// Fails only for a streaming body, whose bytes are not known before sending.
+/// Fails only for a streaming body, whose bytes are not known before sending (and, loudly,
+/// if a header value it computed could not be sent: a bug, never a silent empty header).
 pub fn sign_request(
     request: &mut reqwest::Request,
     credentials: &Credentials,
@@ -64,29 +68,25 @@ pub fn sign_request(
             "a streaming body cannot be signed".to_owned(),
         ))?,
     };
-    let timestamp = HeaderValue::from(timestamp_secs);
+    // One text for both the signature and the header: they cannot disagree.
+    let timestamp_text = timestamp_secs.to_string();
+    let timestamp = HeaderValue::from_str(&timestamp_text)
+        .map_err(|_| InvalidInput::InvalidHeaderValue("Timestamp"))?;
     let signature = credentials.signing_key().sign(&SigningInput {
         method: request.method().as_str(),
         path: request.url().path(),
         query: request.url().query().unwrap_or_default(),
         body,
-        // Digits only: always valid text.
-        timestamp: timestamp.to_str().unwrap_or_default(),
+        timestamp: &timestamp_text,
     });
-    let sign = sign_header_value(&signature);
+    let mut sign = HeaderValue::from_bytes(&signature.hex_bytes())
+        .map_err(|_| InvalidInput::InvalidHeaderValue("SIGN"))?;
+    sign.set_sensitive(true);
     let headers = request.headers_mut();
     headers.insert(KEY_HEADER, credentials.key_header().clone());
     headers.insert(TIMESTAMP_HEADER, timestamp);
     headers.insert(SIGN_HEADER, sign);
     Ok(())
-}
-
-fn sign_header_value(signature: &Signature) -> HeaderValue {
-    let mut hex = [0u8; Signature::HEX_LEN];
-    let mut value = HeaderValue::from_bytes(signature.write_hex(&mut hex).as_bytes())
-        .unwrap_or_else(|_| HeaderValue::from_static(""));
-    value.set_sensitive(true);
-    value
 }
 
 /// Whether requests of the operation the generated client calls `rust_name` are signed.
@@ -137,8 +137,8 @@ pub(crate) struct CallContext {
 #[derive(Debug, Default)]
 pub(crate) struct CallState {
     head: OnceLock<ResponseHead>,
-    body_limit_hit: AtomicUsize,
-    missing_credentials: AtomicBool,
+    /// The response declared a body longer than the limit; it was not read.
+    declared_too_large: AtomicBool,
 }
 
 /// What error mapping and the retry loop need from a response's head, read once per
@@ -171,16 +171,9 @@ impl CallState {
         self.head.get()
     }
 
-    /// The body limit, if the response exceeded it.
-    pub(crate) fn body_limit_hit(&self) -> Option<usize> {
-        match self.body_limit_hit.load(Ordering::Relaxed) {
-            0 => None,
-            limit => Some(limit),
-        }
-    }
-
-    pub(crate) fn missing_credentials(&self) -> bool {
-        self.missing_credentials.load(Ordering::Relaxed)
+    /// Whether the response declared a body longer than the limit.
+    pub(crate) fn declared_too_large(&self) -> bool {
+        self.declared_too_large.load(Ordering::Relaxed)
     }
 }
 
@@ -195,14 +188,14 @@ impl ClientHooks<CallContext> for generated::Client {
             return Ok(());
         }
         let context = self.inner();
+        // The client refuses a private operation without credentials before building it
+        // (Error::MissingCredentials); reaching this means the operation table and the
+        // generated call disagree, so refuse loudly rather than send it unsigned.
         let Some(credentials) = &context.shared.credentials else {
-            context
-                .call
-                .missing_credentials
-                .store(true, Ordering::Relaxed);
-            return Err(progenitor_client::Error::Custom(
-                "private operation without credentials".to_owned(),
-            ));
+            return Err(progenitor_client::Error::Custom(format!(
+                "{} is private but the client has no credentials",
+                info.operation_id
+            )));
         };
         sign_request(request, credentials, context.shared.timestamp_secs())
             .map_err(|e| progenitor_client::Error::InvalidRequest(e.to_string()))
@@ -224,46 +217,30 @@ impl ClientHooks<CallContext> for generated::Client {
     }
 }
 
-/// Makes sure no more than `limit` bytes of the body are ever read.
+/// Makes sure no more than `limit` bytes of the body are ever read, keeping the rest of
+/// the response (URL, version, headers, extensions) as it is.
 ///
 /// A body whose declared length fits is left alone (hyper never reads past a declared
-/// length); a larger one is replaced by an empty body, and a body of unknown length is
-/// read through a counter that fails past the limit. Either way the attempt is marked,
-/// so the error says why.
-fn cap_body(response: reqwest::Response, limit: usize, call: &Arc<CallState>) -> reqwest::Response {
+/// length). A larger declared length is refused without reading (the body is swapped for
+/// an empty one and the attempt marked). A body of unknown length is read through
+/// `http_body_util::Limited`, whose error the mapping recognises.
+fn cap_body(response: reqwest::Response, limit: usize, call: &CallState) -> reqwest::Response {
     let declared = response.content_length();
     if declared.is_some_and(|length| length <= limit as u64) {
         return response;
     }
-    let (status, version, headers) = (
-        response.status(),
-        response.version(),
-        response.headers().clone(),
-    );
+    // reqwest keeps the URL beside the http response, not in its extensions: carry it
+    // over through the one public way of setting it.
+    let url = response.url().clone();
+    let (mut parts, body) = http::Response::<reqwest::Body>::from(response).into_parts();
+    if let Some(extensions) = http::Response::builder().url(url).extensions_mut() {
+        parts.extensions.extend(std::mem::take(extensions));
+    }
     let body = if declared.is_some() {
-        call.body_limit_hit.store(limit, Ordering::Relaxed);
+        call.declared_too_large.store(true, Ordering::Relaxed);
         reqwest::Body::from(Bytes::new())
     } else {
-        let call = Arc::clone(call);
-        let mut read = 0usize;
-        reqwest::Body::wrap_stream(response.bytes_stream().map(move |chunk| {
-            let chunk = chunk?;
-            read = read.saturating_add(chunk.len());
-            if read > limit {
-                call.body_limit_hit.store(limit, Ordering::Relaxed);
-                return Err(BodyLimitExceeded(limit).into());
-            }
-            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(chunk)
-        }))
+        reqwest::Body::wrap(http_body_util::Limited::new(body, limit))
     };
-    let mut rebuilt = http::Response::new(body);
-    *rebuilt.status_mut() = status;
-    *rebuilt.version_mut() = version;
-    *rebuilt.headers_mut() = headers;
-    reqwest::Response::from(rebuilt)
+    reqwest::Response::from(http::Response::from_parts(parts, body))
 }
-
-/// The body went past the configured limit.
-#[derive(Debug, thiserror::Error)]
-#[error("response body larger than {0} bytes")]
-struct BodyLimitExceeded(usize);

@@ -8,12 +8,12 @@ our fragment covers, with the models they use:
 
     python3 openapi/upstream/derive.py refresh [VERSION|latest] [--pin]
         fetch the wheel, write openapi/upstream/gate-api-VERSION.yaml, then run the drift
-        check (`cargo test --test drift`) against it and show its report. VERSION defaults
+        check (`cargo test --all-features --test suite drift::`) against it and show its report. VERSION defaults
         to the pinned one (openapi/upstream/PINNED); --pin makes VERSION the pinned one.
     python3 openapi/upstream/derive.py derive WHEEL OUTPUT
         the same derivation from a wheel already on disk, without network or cargo.
 
-Why the report comes from cargo: the comparison lives in one place, tests/drift.rs, which
+Why the report comes from cargo: the comparison lives in one place, tests/suite/drift.rs, which
 the test suite runs without network or Python; running it here guarantees the refresh and
 the suite can never disagree.
 
@@ -533,7 +533,7 @@ def refresh(version: str, pin: bool) -> int:
         env["GATE_STP_UPSTREAM"] = str(output)
     print(f"== drift report: openapi/gate-stp.yaml vs gate-api {resolved}", flush=True)
     result = subprocess.run(
-        ["cargo", "test", "--quiet", "--all-features", "--test", "drift", "our_fragment_matches_upstream",
+        ["cargo", "test", "--quiet", "--all-features", "--test", "suite", "drift::our_fragment_matches_upstream",
          "--", "--nocapture"],
         cwd=ROOT, env=env,
     )  # fmt: skip

@@ -2,7 +2,7 @@
 
     python3 -m unittest discover -s openapi/upstream
 
-The real releases are covered by tests/drift.rs through the checked-in derived files; this
+The real releases are covered by tests/suite/drift.rs through the checked-in derived files; this
 pins down the reading rules and the YAML emitter on cases those releases may not show.
 """
 

@@ -454,7 +454,7 @@ async fn create<A: StpAdmin>(
 /// timeout), or a server-side failure that is not a definite refusal.
 pub fn outcome_unknown(error: &Error) -> bool {
     match error {
-        Error::Timeout | Error::Transport(_) => true,
+        Error::Timeout(_) | Error::Transport(_) => true,
         Error::Api(api) => api.status.is_server_error(),
         Error::UnexpectedResponse(unexpected) => {
             unexpected.status.is_server_error() || unexpected.status.is_success()

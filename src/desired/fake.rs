@@ -43,6 +43,16 @@ pub(crate) struct FakeGate {
     state: Mutex<State>,
 }
 
+/// A timeout, as the client reports an answer that never came. reqwest's errors cannot be
+/// built by hand; a request that fails to build gives a real one without any I/O.
+pub(crate) fn lost_answer() -> Error {
+    let cause = reqwest::Client::new()
+        .get("not a url")
+        .build()
+        .expect_err("a relative URL cannot be built into a request");
+    Error::Timeout(cause)
+}
+
 fn api(status: StatusCode, label: Label, message: &str) -> Error {
     Error::Api(Box::new(ApiError {
         status,
@@ -158,7 +168,7 @@ impl FakeGate {
         state.log.push(format!("{op}:{stp_id}:{user_ids:?}"));
         let fault = Self::write_fault(&mut state, add);
         if fault.is_some_and(|f| matches!(f, Fault::WriteLost { .. })) {
-            return Err(Error::Timeout);
+            return Err(lost_answer());
         }
         let main = state.main_user_id;
         let ours = |id: i64| id == main || state.sub_accounts.iter().any(|s| s.user_id == id);
@@ -252,7 +262,7 @@ impl StpAdmin for FakeGate {
             matches!(f, Fault::CreateExecutedThenLost | Fault::CreateLost)
         });
         if fault == Some(Fault::CreateLost) {
-            return Err(Error::Timeout);
+            return Err(lost_answer());
         }
         if state.key_user_id != state.main_user_id {
             return Err(api(
@@ -268,7 +278,7 @@ impl StpAdmin for FakeGate {
             .groups
             .insert(id, (name.to_owned(), creator, BTreeSet::new()));
         if fault == Some(Fault::CreateExecutedThenLost) {
-            return Err(Error::Timeout);
+            return Err(lost_answer());
         }
         Ok(GroupInfo {
             id,

@@ -218,7 +218,7 @@ fn only_answers_that_may_have_executed_count_as_unknown() {
             meta: None,
         }))
     };
-    assert!(outcome_unknown(&Error::Timeout));
+    assert!(outcome_unknown(&super::fake::lost_answer()));
     assert!(outcome_unknown(&api(StatusCode::INTERNAL_SERVER_ERROR)));
     assert!(outcome_unknown(&unexpected(StatusCode::BAD_GATEWAY)));
     // A 200 whose body could not be read: the create happened.
@@ -609,7 +609,10 @@ fn a_fault_mid_apply_stops_with_a_report_and_a_rerun_converges() {
     assert_eq!(report.done.len(), 2, "{error}");
     assert!(matches!(report.failed, Step::Add { .. }));
     assert_eq!(report.remaining.len(), 1);
-    assert!(matches!(report.reason, StopReason::Request(Error::Timeout)));
+    assert!(matches!(
+        report.reason,
+        StopReason::Request(Error::Timeout(_))
+    ));
 
     rt.block_on(apply_desired(
         &gate,

@@ -7,6 +7,7 @@
 
 pub mod logs;
 pub mod raw;
+pub mod vectors;
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha512};

@@ -548,7 +548,7 @@ fn sign(args: SignArgs) -> Result<(), Failure> {
             Failure::usage("sign needs the API secret (GATE_API_SECRET, --secret or a profile)")
         })?;
     let timestamp = args.timestamp.unwrap_or_else(|| {
-        std::time::SystemTime::now()
+        gate_stp::Clock::now(&gate_stp::SystemClock)
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or_default()

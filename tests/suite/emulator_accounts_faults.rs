@@ -3,7 +3,7 @@
 //! axum's extractors reject, still answered the way Gate answers.
 
 #![cfg(feature = "mock")]
-mod common;
+use crate::common;
 
 use std::time::{Duration, SystemTime};
 

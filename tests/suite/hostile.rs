@@ -5,7 +5,7 @@
 //! wiremock expresses what it can; the rest (trickling, never answering, resets, endless
 //! bodies, bad bytes) is written by hand on raw sockets (tests/common/raw.rs).
 
-mod common;
+use crate::common;
 
 use std::{
     future::Future,
@@ -184,6 +184,7 @@ async fn truncated_json_is_unexpected() {
         expect!(error, Error::UnexpectedResponse(response));
         assert_eq!(response.status.as_u16(), 200);
         assert_eq!(response.snippet, r#"[{"id":1,"name":"gr"#);
+        assert!(response.reason.contains("EOF"), "{}", response.reason);
     })
     .await;
 }
@@ -284,6 +285,10 @@ async fn invalid_signature_401_is_an_api_error() {
             (401, &Label::InvalidSignature)
         );
         assert_eq!(api.message.as_deref(), Some("Signature mismatch"));
+        assert_eq!(
+            error.to_string(),
+            "INVALID_SIGNATURE: Signature mismatch (HTTP 401)"
+        );
     })
     .await;
 }
@@ -486,6 +491,67 @@ async fn a_body_at_the_limit_is_read() {
     .await;
 }
 
+/// A raw server answering 200 with a JSON array of exactly `size` bytes (`[`, spaces,
+/// `]`), with a Content-Length or chunked in pieces of 1000 bytes (so that the count runs
+/// across many frames).
+async fn body_of_size(size: usize, chunked: bool) -> RawServer {
+    raw::serve(move |mut stream, _| async move {
+        let mut body = vec![b' '; size];
+        body[0] = b'[';
+        body[size - 1] = b']';
+        let mut out = if chunked {
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec()
+        } else {
+            format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {size}\r\n\r\n").into_bytes()
+        };
+        if chunked {
+            for piece in body.chunks(1000) {
+                out.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+                out.extend_from_slice(piece);
+                out.extend_from_slice(b"\r\n");
+            }
+            out.extend_from_slice(b"0\r\n\r\n");
+        } else {
+            out.extend_from_slice(&body);
+        }
+        let _ = stream.write_all(&out).await;
+        let _ = stream.flush().await;
+        // Keep the connection until the client is done reading.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    })
+    .await
+}
+
+/// The limit is inclusive in both framings: LIMIT bytes are read, LIMIT + 1 are refused.
+#[tokio::test]
+async fn the_limit_is_exact_with_content_length_and_chunked() {
+    bounded(async {
+        for chunked in [false, true] {
+            let at_limit = body_of_size(LIMIT, chunked).await;
+            let client = builder(at_limit.base_url())
+                .max_response_bytes(LIMIT)
+                .build()
+                .unwrap();
+            let groups = client.list_groups().await;
+            assert!(
+                groups.as_ref().is_ok_and(|g| g.is_empty()),
+                "chunked {chunked}: {groups:?}"
+            );
+            let over = body_of_size(LIMIT + 1, chunked).await;
+            let client = builder(over.base_url())
+                .max_response_bytes(LIMIT)
+                .build()
+                .unwrap();
+            let error = client.list_groups().await.unwrap_err();
+            assert!(
+                matches!(error, Error::BodyTooLarge { status, limit: LIMIT } if status.as_u16() == 200),
+                "chunked {chunked}: {error:?}"
+            );
+        }
+    })
+    .await;
+}
+
 // ---------------------------------------------------------------------------------------
 // Slow, silent and broken connections.
 
@@ -501,7 +567,7 @@ async fn trickling_body_times_out() {
         let client = short_timeout_client(server.base_url());
         let started = Instant::now();
         let error = client.list_groups().await.unwrap_err();
-        expect!(error, Error::Timeout);
+        expect!(error, Error::Timeout(_));
         let elapsed = started.elapsed();
         assert!(
             elapsed >= SHORT_TIMEOUT && elapsed < Duration::from_millis(1500),
@@ -521,7 +587,7 @@ async fn server_that_never_answers_times_out() {
         .await;
         let client = short_timeout_client(server.base_url());
         let started = Instant::now();
-        expect!(client.list_groups().await.unwrap_err(), Error::Timeout);
+        expect!(client.list_groups().await.unwrap_err(), Error::Timeout(_));
         assert!(
             started.elapsed() < Duration::from_millis(1500),
             "{:?}",
@@ -589,7 +655,15 @@ async fn chunked_body_cut_short_is_transport() {
         )
         .await;
         let error = client(server.base_url()).list_groups().await.unwrap_err();
-        expect!(error, Error::Transport(_e));
+        expect!(error, Error::Transport(e));
+        // The capped (chunked) body still belongs to its response: the error names the
+        // URL that was called.
+        let url = e.url().map(|url| url.as_str().to_owned());
+        assert_eq!(
+            url,
+            Some(format!("{}/account/stp_groups", server.base_url())),
+            "{e:?}"
+        );
     })
     .await;
 }
@@ -1007,7 +1081,7 @@ async fn timeouts_of_reads_are_retried_within_bounds() {
             .retry_policy(fast_retries().max_attempts(2))
             .build()
             .unwrap();
-        expect!(client.list_groups().await.unwrap_err(), Error::Timeout);
+        expect!(client.list_groups().await.unwrap_err(), Error::Timeout(_));
         assert_eq!(server.requests().len(), 2);
     })
     .await;

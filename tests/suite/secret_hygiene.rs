@@ -7,7 +7,7 @@
 //! One global subscriber writes into one buffer for the whole binary; each test tags its
 //! requests with its own client request id and inspects the span lines carrying it.
 
-mod common;
+use crate::common;
 
 use std::{future::Future, sync::OnceLock, time::Duration};
 
@@ -327,7 +327,7 @@ async fn timeout_and_transport_failures() {
             .client_request_id("hyg-timeout")
             .await
             .unwrap_err();
-        assert!(matches!(timeout, Error::Timeout), "{timeout:?}");
+        assert!(matches!(timeout, Error::Timeout(_)), "{timeout:?}");
         let signs: Vec<String> = silent
             .requests()
             .iter()
@@ -487,4 +487,60 @@ async fn missing_credentials_and_bad_input() {
         assert_clean("logs", &logs(), &[]);
     })
     .await;
+}
+
+// ---------------------------------------------------------------------------------------
+// reqwest's `connection_verbose` logs every byte written to the socket, headers included.
+// A caller's own `reqwest::ClientBuilder` with it switched on must not make the client log
+// `KEY` and `SIGN`.
+
+const VERBOSE_KEY: &str = "verbose-logging-key";
+const VERBOSE_SECRET: &str = "verbose-logging-secret";
+
+#[tokio::test]
+async fn a_verbose_http_client_builder_does_not_log_key_or_sign() {
+    // The binary's one global subscriber (TRACE, `log` records bridged): reqwest logs
+    // its verbose connection output through `log`.
+    logs();
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("[]"))
+        .mount(&server)
+        .await;
+
+    // Control: the capture does see what a verbose reqwest client writes, so the
+    // assertions below can fail.
+    let marker = "control-marker-5f0c";
+    reqwest::Client::builder()
+        .connection_verbose(true)
+        .build()
+        .unwrap()
+        .get(format!("{}/control", server.uri()))
+        .header("x-control", marker)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        logs().contains(marker),
+        "the test no longer captures reqwest's verbose connection log"
+    );
+
+    let client = Client::builder()
+        .base_url(format!("{}/api/v4", server.uri()))
+        .credentials(Credentials::new(VERBOSE_KEY, VERBOSE_SECRET).unwrap())
+        .http_client_builder(reqwest::Client::builder().connection_verbose(true))
+        .build()
+        .unwrap();
+    client.list_groups().await.unwrap();
+
+    let requests = server.received_requests().await.unwrap();
+    let signed = requests
+        .iter()
+        .find(|r| r.url.path() == "/api/v4/account/stp_groups")
+        .expect("the signed request reached the server");
+    let sign = signed.headers.get("sign").unwrap().to_str().unwrap();
+    let text = logs();
+    assert!(!text.contains(sign), "SIGN in the log:\n{text}");
+    assert!(!text.contains(VERBOSE_SECRET), "secret in the log:\n{text}");
+    assert!(!text.contains(VERBOSE_KEY), "full KEY in the log:\n{text}");
 }

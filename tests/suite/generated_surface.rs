@@ -3,7 +3,7 @@
 //! A change to the fragment (or to progenitor) that changes a method signature, a model's
 //! fields, derives or serde attributes, or the operations table fails here until the new
 //! snapshot is reviewed (`cargo insta review`, or `INSTA_UPDATE=always cargo test --test
-//! generated_surface` and read the diff). Bodies and doc comments are left out: they are
+//! suite generated_surface` and read the diff). Bodies and doc comments are left out: they are
 //! not surface, and prose edits in the fragment should not need a review here.
 
 use quote::quote;

@@ -14,7 +14,7 @@ use openapiv3::{
 use serde_yaml_ng::Value;
 
 /// The fragment; `include_str!` also makes cargo rebuild this test when it changes.
-const FRAGMENT: &str = include_str!("../openapi/gate-stp.yaml");
+const FRAGMENT: &str = include_str!("../../openapi/gate-stp.yaml");
 
 /// The only operation that is sent unsigned, and must say so with `security: []`.
 const PUBLIC_OPERATION: &str = "getSystemTime";

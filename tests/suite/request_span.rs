@@ -2,7 +2,7 @@
 //! are those of the last attempt, so an attempt that got no response at all must not
 //! leave an earlier attempt's status on the span.
 
-mod common;
+use crate::common;
 
 use std::{
     sync::{

@@ -13,7 +13,7 @@ use gate_stp::{
 use serde_json::{Value, json};
 
 fn fragment() -> Value {
-    serde_yaml_ng::from_str(include_str!("../openapi/gate-stp.yaml")).unwrap()
+    serde_yaml_ng::from_str(include_str!("../../openapi/gate-stp.yaml")).unwrap()
 }
 
 /// A validator for `schema`, with the fragment's components in scope for `$ref`.
@@ -51,7 +51,7 @@ async fn send(
     }
     let mut request = builder.build().unwrap();
     if !path_and_query.starts_with("/spot/") {
-        let now = std::time::SystemTime::now()
+        let now = gate_stp::Clock::now(&gate_stp::SystemClock)
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs() as i64;

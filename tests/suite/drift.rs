@@ -862,7 +862,7 @@ fn judge(
              \"When Gate changes the API\" steps: cargo build, review the surface snapshot, \
              update the emulator) or, if it is intended, record it with its reason in \
              {ALLOW_LIST}; delete stale entries. Re-check with \
-             `cargo test --all-features --test drift`; to adopt a new SDK release: \
+             `cargo test --all-features --test suite drift::`; to adopt a new SDK release: \
              `python3 openapi/upstream/derive.py refresh VERSION --pin`."
         );
     }

@@ -3,6 +3,8 @@
 //! run by hand with `gate-api` 7.2.161).
 
 use gate_stp::signing::{SigningInput, SigningKey, body_hash_hex, sign};
+
+use crate::common::vectors::GATE_PUBLISHED;
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -24,7 +26,7 @@ struct Vector {
 
 /// The vectors the official Python SDK produced.
 fn fixture() -> Fixture {
-    serde_json::from_str(include_str!("fixtures/signing_vectors.json")).unwrap()
+    serde_json::from_str(include_str!("../fixtures/signing_vectors.json")).unwrap()
 }
 
 impl Vector {
@@ -40,39 +42,18 @@ impl Vector {
 }
 
 #[test]
-fn gate_published_get_vector() {
-    let input = SigningInput {
-        method: "GET",
-        path: "/api/v4/futures/orders",
-        query: "contract=BTC_USD&status=finished&limit=50",
-        body: b"",
-        timestamp: "1541993715",
-    };
-    assert_eq!(
-        sign(b"secret", &input).to_hex(),
-        "55f84ea195d6fe57ce62464daaa7c3c02fa9d1dde954e4c898289c9a2407a3d6fb3faf24deff16790d726b66ac9f74526668b13bd01029199cc4fcc522418b8a"
-    );
-}
-
-#[test]
-fn gate_published_post_vector() {
-    let body =
-        br#"{"contract":"BTC_USD","type":"limit","size":100,"price":6800,"time_in_force":"gtc"}"#;
-    assert_eq!(
-        body_hash_hex(body),
-        "ad3c169203dc3026558f01b4df307641fa1fa361f086b2306658886d5708767b1854797c68d9e62fef2f991645aa82673622ebf417e091d0bd22bafe5d956cca"
-    );
-    let input = SigningInput {
-        method: "POST",
-        path: "/api/v4/futures/orders",
-        query: "",
-        body,
-        timestamp: "1541993715",
-    };
-    assert_eq!(
-        sign(b"secret", &input).to_hex(),
-        "eae42da914a590ddf727473aff25fc87d50b64783941061f47a3fdb92742541fc4c2c14017581b4199a1418d54471c269c03a38d788d802e2c306c37636389f0"
-    );
+fn gate_published_vectors() {
+    for v in GATE_PUBLISHED {
+        assert_eq!(body_hash_hex(v.body), v.body_sha512, "{v:?}");
+        let input = SigningInput {
+            method: v.method,
+            path: v.path,
+            query: v.query,
+            body: v.body,
+            timestamp: v.timestamp,
+        };
+        assert_eq!(sign(v.secret.as_bytes(), &input).to_hex(), v.sign, "{v:?}");
+    }
 }
 
 #[test]

@@ -5,6 +5,8 @@ use assert_cmd::Command;
 use gate_stp::mock::{Emulator, EmulatorConfig, RunningEmulator, World, demo};
 use serde_json::Value;
 
+use crate::common::vectors::GATE_GET;
+
 fn gate_stp(emulator: &RunningEmulator, key: &str, secret: &str) -> Command {
     let mut command = isolated();
     command
@@ -145,38 +147,18 @@ fn predicates_str(needle: &'static str) -> impl predicates::Predicate<str> {
 
 #[test]
 fn sign_reproduces_gates_published_vector() {
+    let v = GATE_GET;
     let mut sign = isolated();
-    sign.args([
-        "sign",
-        "--secret",
-        "secret",
-        "--method",
-        "GET",
-        "--path",
-        "/api/v4/futures/orders",
-    ])
-    .args([
-        "--query",
-        "contract=BTC_USD&status=finished&limit=50",
-        "--timestamp",
-        "1541993715",
-    ]);
+    sign.args(["sign", "--secret", v.secret, "--method", v.method])
+        .args(["--path", v.path, "--query", v.query])
+        .args(["--timestamp", v.timestamp]);
     let output = sign.output().unwrap();
     assert!(output.status.success());
     let stdout = String::from_utf8(output.stdout).unwrap();
-    assert_eq!(
-        stdout.lines().last(),
-        Some(
-            "55f84ea195d6fe57ce62464daaa7c3c02fa9d1dde954e4c898289c9a2407a3d6fb3faf24deff16790d726b66ac9f74526668b13bd01029199cc4fcc522418b8a"
-        )
-    );
+    assert_eq!(stdout.lines().last(), Some(v.sign));
     let stderr = String::from_utf8(output.stderr).unwrap();
-    assert!(
-        stderr.contains(
-            "GET\n/api/v4/futures/orders\ncontract=BTC_USD&status=finished&limit=50\ncf83e135"
-        ),
-        "{stderr}"
-    );
+    let signed_lines = format!("{}\n{}\n{}\n{}", v.method, v.path, v.query, v.body_sha512);
+    assert!(stderr.contains(&signed_lines), "{stderr}");
 }
 
 #[test]

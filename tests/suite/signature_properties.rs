@@ -45,7 +45,7 @@ proptest! {
             let emulator = Emulator::start(World::demo(), EmulatorConfig::default().without_rate_limit()).await.unwrap();
             let credentials = Credentials::new(demo::MAIN_KEY, demo::MAIN_SECRET).unwrap();
             let http = reqwest::Client::new();
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+            let now = gate_stp::Clock::now(&gate_stp::SystemClock).duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
             // A create with an arbitrary Unicode name (body) and a query the server ignores
             // but the signature covers.
             let body = serde_json::to_vec(&serde_json::json!({"name": name})).unwrap();

@@ -626,7 +626,7 @@ async fn disarm(emulator: &RunningEmulator) {
 /// README's example output byte for byte.
 #[tokio::test]
 async fn the_readme_example_is_what_plan_prints() {
-    let readme = include_str!("../README.md");
+    let readme = include_str!("../../README.md");
     let section = &readme[readme.find("## STP groups as code").unwrap()..];
     let block = |after: &str, fence: &str| -> String {
         let start = section.find(after).unwrap();

@@ -2,7 +2,7 @@
 //! signatures the way Gate does (tests/common, independent of the crate's signer): what
 //! goes on the wire, and how Gate's answers decode.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
