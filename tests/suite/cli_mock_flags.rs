@@ -6,7 +6,7 @@
 use std::{
     io::{BufRead, BufReader},
     process::{Child, Command, Stdio},
-    time::{Duration, SystemTime},
+    time::Duration,
 };
 
 use gate_stp::{Client, Credentials, Error, Label, mock::demo};
@@ -69,7 +69,7 @@ async fn join_two_groups(client: &Client) -> Result<(), Error> {
 
 /// A list whose x-gate-exptime deadline passed a minute ago.
 async fn list_after_deadline(client: &Client) -> Result<(), Error> {
-    let past = SystemTime::now() - Duration::from_secs(60);
+    let past = gate_stp::Clock::now(&gate_stp::SystemClock) - Duration::from_secs(60);
     client.list_groups().expires_at(past).await.map(drop)
 }
 

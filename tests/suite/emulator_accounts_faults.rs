@@ -238,7 +238,7 @@ async fn the_one_group_rule_can_be_switched_off() {
 
 #[tokio::test]
 async fn exptime_is_honoured_unless_switched_off() {
-    let past = SystemTime::now() - Duration::from_secs(30);
+    let past = gate_stp::Clock::now(&gate_stp::SystemClock) - Duration::from_secs(30);
 
     let strict = demo_emulator(EmulatorConfig::default()).await;
     let error = main_client(&strict)
@@ -438,7 +438,7 @@ async fn raw_signed(
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let timestamp = SystemTime::now()
+    let timestamp = gate_stp::Clock::now(&gate_stp::SystemClock)
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap()
         .as_secs()
