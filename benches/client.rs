@@ -2,12 +2,14 @@
 //!
 //! - `sign/hook/N` signs a built `reqwest::Request` with an N-byte body (what the client
 //!   does per request); `sign/primitive/N` is the floor: SHA-512 of the same body plus
-//!   HMAC-SHA512 of a message as long as the signature string.
+//!   HMAC-SHA512, from a state keyed once and cloned per call, of a message as long as the
+//!   signature string.
 //! - `loopback/gate_stp/X` sends one request through the typed client to an in-process
 //!   server on 127.0.0.1 (keep-alive); `loopback/raw_reqwest/X` sends the same bytes with a
-//!   bare `reqwest::Client`, its KEY, Timestamp and SIGN computed once beforehand, and
-//!   decodes the same response into the same types. A guard checks before measuring that
-//!   the server receives the same requests from both. `loopback` runs server and client on
+//!   bare `reqwest::Client`, signing each request itself (KEY, Timestamp, SIGN from a
+//!   keyed HMAC state, written here from the primitives), and decodes the same response
+//!   into the same types. A guard checks before measuring that the server receives the
+//!   same requests from both, SIGN included. `loopback` runs server and client on
 //!   one thread (the strict, low-noise setting); `loopback_multi_thread` on tokio's
 //!   default runtime.
 //! - `emulator/concurrent_64` is the emulator's throughput with 64 concurrent clients.
@@ -52,6 +54,7 @@ fn sign(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("hook", size), &size, |b, _| {
             b.iter(|| sign_request(black_box(&mut request), &credentials, TIMESTAMP).unwrap())
         });
+        let mut request = request.try_clone().unwrap();
 
         let timestamp = TIMESTAMP.to_string();
         let message_len = signing::signature_string(&SigningInput {
@@ -63,15 +66,74 @@ fn sign(c: &mut Criterion) {
         })
         .len();
         let message = vec![b'm'; message_len];
+        // Keyed once, as the client keys its secret once: each call pays only for hashing
+        // its own input (cloning the keyed state, then the HMAC's inner and outer hashes).
+        let keyed = <Hmac<Sha512> as KeyInit>::new_from_slice(SECRET.as_bytes()).unwrap();
+        let primitive = || {
+            let body_hash = Sha512::digest(black_box(&body));
+            let mut mac = black_box(&keyed).clone();
+            mac.update(black_box(&message));
+            black_box((body_hash, mac.finalize().into_bytes()));
+        };
         group.bench_with_input(BenchmarkId::new("primitive", size), &size, |b, _| {
-            b.iter(|| {
-                let body_hash = Sha512::digest(black_box(&body));
-                let mut mac = <Hmac<Sha512> as KeyInit>::new_from_slice(SECRET.as_bytes()).unwrap();
-                mac.update(black_box(&message));
-                (body_hash, mac.finalize().into_bytes())
+            b.iter(primitive)
+        });
+        // What the hook adds to the primitive, in interleaved pairs (as `loopback/overhead`):
+        // the machine's drift between two separate benches is larger than the target.
+        group.bench_with_input(BenchmarkId::new("overhead", size), &size, |b, _| {
+            b.iter_custom(|iters| {
+                paired_sync(
+                    iters,
+                    || sign_request(black_box(&mut request), &credentials, TIMESTAMP).unwrap(),
+                    primitive,
+                )
             })
         });
     }
+    group.finish();
+}
+
+/// `build/*`: what progenitor's request building costs beyond a plain one, for the same
+/// request (`GET .../stp_groups/7/users`, `Accept`): the generated code formats the URL with
+/// `encode_path` and adds an `api-version` header to a fresh `HeaderMap`, which our hook
+/// removes. `build/plain` formats the URL and builds the request, nothing else.
+fn build(c: &mut Criterion) {
+    use reqwest::header::{ACCEPT, HeaderMap, HeaderName, HeaderValue};
+    let http = reqwest::Client::new();
+    let base = String::from("http://127.0.0.1:1/api/v4");
+    let stp_id = 7i64;
+    let mut group = c.benchmark_group("build");
+    group.bench_function("plain", |b| {
+        b.iter(|| {
+            let url = format!("{}/account/stp_groups/{}/users", black_box(&base), stp_id);
+            http.get(url)
+                .header(ACCEPT, HeaderValue::from_static("application/json"))
+                .build()
+                .unwrap()
+        })
+    });
+    group.bench_function("progenitor_style", |b| {
+        b.iter(|| {
+            let url = format!(
+                "{}/account/stp_groups/{}/users",
+                black_box(&base),
+                progenitor_client::encode_path(&stp_id.to_string()),
+            );
+            let mut header_map = HeaderMap::with_capacity(1);
+            header_map.append(
+                HeaderName::from_static("api-version"),
+                HeaderValue::from_static("4.0.0"),
+            );
+            let mut request = http
+                .get(url)
+                .header(ACCEPT, HeaderValue::from_static("application/json"))
+                .headers(header_map)
+                .build()
+                .unwrap();
+            request.headers_mut().remove("api-version");
+            request
+        })
+    });
     group.finish();
 }
 
@@ -100,41 +162,74 @@ async fn fixed_server() -> SocketAddr {
 const USER_AGENT: &str = "bench-agent/1";
 const KEY: &str = "bench-key";
 
-/// The headers a signed request carries, computed once: the raw client sends them
-/// verbatim, so both clients put the same bytes on the wire and the difference is the
-/// work of signing and of our layer, not of the extra headers.
-fn fixed_signature_headers(method: &str, path: &str, body: &[u8]) -> [(&'static str, String); 3] {
-    let timestamp = TIMESTAMP.to_string();
-    let sign = signing::sign(
-        SECRET.as_bytes(),
-        &SigningInput {
-            method,
-            path,
-            query: "",
-            body,
-            timestamp: &timestamp,
-        },
-    );
-    [
-        ("key", KEY.to_owned()),
-        ("timestamp", timestamp),
-        ("sign", sign.to_hex()),
-    ]
+/// The floor's signing: what any correct Gate client must do for every request, written
+/// as plainly as possible from the primitives (SHA-512 of the body, HMAC-SHA512 from a
+/// state keyed once, lowercase hex, no allocation), independent of `gate_stp::signing`.
+struct FloorSigner {
+    keyed: Hmac<Sha512>,
+    key: reqwest::header::HeaderValue,
+}
+
+impl FloorSigner {
+    fn new() -> Self {
+        Self {
+            keyed: <Hmac<Sha512> as KeyInit>::new_from_slice(SECRET.as_bytes()).unwrap(),
+            key: reqwest::header::HeaderValue::from_static(KEY),
+        }
+    }
+
+    /// Sets KEY, Timestamp and SIGN on a request without a query string.
+    fn sign(
+        &self,
+        request: reqwest::RequestBuilder,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> reqwest::RequestBuilder {
+        let timestamp = TIMESTAMP.to_string();
+        let mut body_hash = [0u8; 128];
+        hex::encode_to_slice(Sha512::digest(body), &mut body_hash).unwrap();
+        let mut mac = self.keyed.clone();
+        for part in [
+            method.as_bytes(),
+            b"\n",
+            path.as_bytes(),
+            b"\n\n",
+            &body_hash,
+            b"\n",
+            timestamp.as_bytes(),
+        ] {
+            mac.update(part);
+        }
+        let mut sign = [0u8; 128];
+        hex::encode_to_slice(mac.finalize().into_bytes(), &mut sign).unwrap();
+        request
+            .header("key", self.key.clone())
+            .header("timestamp", timestamp)
+            .header(
+                "sign",
+                reqwest::header::HeaderValue::from_bytes(&sign).unwrap(),
+            )
+    }
 }
 
 fn raw_request(
     raw: &reqwest::Client,
+    signer: &FloorSigner,
     method: reqwest::Method,
-    url: String,
-    signature: &[(&'static str, String); 3],
+    (base, path): (&str, &str),
     body: Option<&[u8]>,
 ) -> reqwest::RequestBuilder {
+    let url = format!("{base}{path}");
     let mut request = raw
-        .request(method, url)
+        .request(method.clone(), url)
         .header("accept", "application/json");
-    for (name, value) in signature {
-        request = request.header(*name, value);
-    }
+    request = signer.sign(
+        request,
+        method.as_str(),
+        &format!("/api/v4{path}"),
+        body.unwrap_or_default(),
+    );
     if let Some(body) = body {
         request = request
             .header("content-type", "application/json")
@@ -143,8 +238,8 @@ fn raw_request(
     request
 }
 
-/// One request as a server saw it, with the values that change every second (Timestamp,
-/// SIGN) reduced to their length.
+/// One request as a server saw it, every header included: both clients sign with the same
+/// fixed timestamp, so even their SIGN values must agree.
 type Seen = Arc<Mutex<Vec<String>>>;
 
 async fn capture_server(seen: Seen) -> SocketAddr {
@@ -157,9 +252,8 @@ async fn capture_server(seen: Seen) -> SocketAddr {
             async move {
                 let mut lines: Vec<String> = headers
                     .iter()
-                    .map(|(name, value)| match name.as_str() {
-                        "timestamp" | "sign" => format!("{name}: <{} bytes>", value.len()),
-                        _ => format!("{name}: {}", value.to_str().unwrap_or("<binary>")),
+                    .map(|(name, value)| {
+                        format!("{name}: {}", value.to_str().unwrap_or("<binary>"))
                     })
                     .collect();
                 lines.sort();
@@ -219,6 +313,26 @@ where
     (ours_total.saturating_sub(floor_total) / PAIRS).max(Duration::from_nanos(1))
 }
 
+/// [`paired`] for synchronous work, `PAIRS` times per iteration each.
+fn paired_sync(iters: u64, mut ours: impl FnMut(), mut floor: impl FnMut()) -> Duration {
+    let (mut ours_total, mut floor_total) = (Duration::ZERO, Duration::ZERO);
+    let time = |run: &mut dyn FnMut()| {
+        let start = Instant::now();
+        run();
+        start.elapsed()
+    };
+    for i in 0..iters * u64::from(PAIRS) {
+        if i % 2 == 0 {
+            ours_total += time(&mut ours);
+            floor_total += time(&mut floor);
+        } else {
+            floor_total += time(&mut floor);
+            ours_total += time(&mut ours);
+        }
+    }
+    (ours_total.saturating_sub(floor_total) / PAIRS).max(Duration::from_nanos(1))
+}
+
 async fn timed<F: Fn() -> Fut, Fut: Future<Output = ()>>(run: &F) -> Duration {
     let start = Instant::now();
     run().await;
@@ -251,28 +365,21 @@ fn loopback_group(c: &mut Criterion, name: &str, runtime: &tokio::runtime::Runti
         .unwrap();
     let ids = [10001i64, 10002];
     let body = serde_json::to_vec(&ids).unwrap();
-    let list_signature = fixed_signature_headers("GET", "/api/v4/account/stp_groups", b"");
-    let add_signature =
-        fixed_signature_headers("POST", "/api/v4/account/stp_groups/7/users", &body);
+    let signer = FloorSigner::new();
 
-    // The raw client's two requests, URL formatting included (as the typed client does).
+    // The raw client's two requests, URL formatting and signing included, per request (as
+    // the typed client does).
     let raw_list = |base: &str| {
-        let url = format!("{base}/account/stp_groups");
-        raw_request(&raw, reqwest::Method::GET, url, &list_signature, None)
+        let target = (base, "/account/stp_groups");
+        raw_request(&raw, &signer, reqwest::Method::GET, target, None)
     };
     let raw_add = |base: &str| {
-        let url = format!("{base}/account/stp_groups/7/users");
-        raw_request(
-            &raw,
-            reqwest::Method::POST,
-            url,
-            &add_signature,
-            Some(&body),
-        )
+        let target = (base, "/account/stp_groups/7/users");
+        raw_request(&raw, &signer, reqwest::Method::POST, target, Some(&body))
     };
 
-    // Guard: both clients send the same request, byte for byte apart from the
-    // Timestamp and SIGN values, or the comparison means nothing.
+    // Guard: both clients send the same request, byte for byte (SIGN included), or the
+    // comparison means nothing.
     let seen = Seen::default();
     let capture = runtime.block_on(capture_server(Arc::clone(&seen)));
     let capture_base = format!("http://{capture}/api/v4");
@@ -359,6 +466,37 @@ fn loopback_group(c: &mut Criterion, name: &str, runtime: &tokio::runtime::Runti
             }
         })
     });
+    // What reqwest's per-request timeout timer costs on its own: the floor with the
+    // client's default timeout against the floor without, paired. The typed client always
+    // sets a timeout (10 s by default); the floor above does not.
+    let timed_raw = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(USER_AGENT)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    group.bench_function("timeout_timer/list_groups", |b| {
+        b.to_async(runtime).iter_custom(|iters| {
+            let (timed_raw, raw_list, base, signer) = (&timed_raw, &raw_list, &base, &signer);
+            async move {
+                paired(
+                    iters,
+                    || async {
+                        let target = (base.as_str(), "/account/stp_groups");
+                        let request =
+                            raw_request(timed_raw, signer, reqwest::Method::GET, target, None);
+                        let groups = request.send().await.unwrap().json::<Vec<StpGroup>>();
+                        black_box(groups.await.unwrap());
+                    },
+                    || async {
+                        let groups = raw_list(base).send().await.unwrap().json::<Vec<StpGroup>>();
+                        black_box(groups.await.unwrap());
+                    },
+                )
+                .await
+            }
+        })
+    });
     group.bench_function("overhead/add_users", |b| {
         b.to_async(runtime).iter_custom(|iters| {
             let (client, raw_add, base, ids) = (&client, &raw_add, &base, &ids);
@@ -421,5 +559,12 @@ fn emulator(c: &mut Criterion) {
     runtime.block_on(emulator.shutdown());
 }
 
-criterion_group!(benches, sign, loopback, loopback_multi_thread, emulator);
+criterion_group!(
+    benches,
+    sign,
+    build,
+    loopback,
+    loopback_multi_thread,
+    emulator
+);
 criterion_main!(benches);

@@ -191,14 +191,24 @@ fn body_hash_digits(body: &[u8]) -> [u8; 128] {
 /// Lowercase hex of a 64-byte digest. The sizes are in the types, so there is no length
 /// to get wrong and nothing to fall back on.
 fn hex_digits(bytes: &[u8; 64]) -> [u8; 128] {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = [0u8; 128];
     for (pair, byte) in out.chunks_exact_mut(2).zip(bytes) {
-        pair[0] = DIGITS[usize::from(byte >> 4)];
-        pair[1] = DIGITS[usize::from(byte & 0x0f)];
+        pair.copy_from_slice(&HEX_PAIRS[usize::from(*byte)]);
     }
     out
 }
+
+/// The two lowercase hex digits of every byte: one lookup per byte rather than per digit.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut table = [[0u8; 2]; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        table[byte] = [DIGITS[byte >> 4], DIGITS[byte & 0x0f]];
+        byte += 1;
+    }
+    table
+};
 
 #[cfg(test)]
 mod tests {

@@ -68,16 +68,17 @@ pub fn sign_request(
             "a streaming body cannot be signed".to_owned(),
         ))?,
     };
-    // One text for both the signature and the header: they cannot disagree.
-    let timestamp_text = timestamp_secs.to_string();
-    let timestamp = HeaderValue::from_str(&timestamp_text)
+    // The header's own text is what is signed: the two cannot disagree.
+    let timestamp = HeaderValue::from(timestamp_secs);
+    let timestamp_text = timestamp
+        .to_str()
         .map_err(|_| InvalidInput::InvalidHeaderValue("Timestamp"))?;
     let signature = credentials.signing_key().sign(&SigningInput {
         method: request.method().as_str(),
         path: request.url().path(),
         query: request.url().query().unwrap_or_default(),
         body,
-        timestamp: &timestamp_text,
+        timestamp: timestamp_text,
     });
     let mut sign = HeaderValue::from_bytes(&signature.hex_bytes())
         .map_err(|_| InvalidInput::InvalidHeaderValue("SIGN"))?;

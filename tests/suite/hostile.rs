@@ -256,7 +256,10 @@ async fn non_utf8_body_is_unexpected() {
 async fn non_utf8_header_values_are_ignored_not_fatal() {
     bounded(async {
         let server = raw::serve(|mut stream, _| async move {
-            let response = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Gate-Trace-Id: \xff\xfe\r\nX-Client-Request-Id: \xc3\x28\r\nContent-Length: 2\r\n\r\n[]".to_vec();
+            let response = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                X-Gate-Trace-Id: \xff\xfe\r\nX-Client-Request-Id: \xc3\x28\r\n\
+                Content-Length: 2\r\n\r\n[]"
+                .to_vec();
             let _ = stream.write_all(&response).await;
         })
         .await;
@@ -398,9 +401,14 @@ async fn huge_body_server(chunked: bool) -> (RawServer, mpsc::UnboundedReceiver<
         let report = report.clone();
         async move {
             let head = if chunked {
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".to_owned()
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                    Transfer-Encoding: chunked\r\n\r\n"
+                    .to_owned()
             } else {
-                format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {HUGE}\r\n\r\n")
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                    Content-Length: {HUGE}\r\n\r\n"
+                )
             };
             let piece = vec![b' '; 16 * 1024];
             let mut written = 0;
@@ -500,9 +508,15 @@ async fn body_of_size(size: usize, chunked: bool) -> RawServer {
         body[0] = b'[';
         body[size - 1] = b']';
         let mut out = if chunked {
-            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec()
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                Transfer-Encoding: chunked\r\n\r\n"
+                .to_vec()
         } else {
-            format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {size}\r\n\r\n").into_bytes()
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                Content-Length: {size}\r\n\r\n"
+            )
+            .into_bytes()
         };
         if chunked {
             for piece in body.chunks(1000) {
@@ -621,7 +635,8 @@ async fn writes_then_closes(bytes: &'static [u8], reset: bool) -> RawServer {
 async fn close_mid_body_with_content_length_is_transport() {
     bounded(async {
         let server = writes_then_closes(
-            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n[{\"id\":1,\"name\":\"ab",
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                Content-Length: 100\r\n\r\n[{\"id\":1,\"name\":\"ab",
             false,
         )
         .await;
@@ -636,7 +651,8 @@ async fn close_mid_body_with_content_length_is_transport() {
 async fn reset_mid_body_is_transport() {
     bounded(async {
         let server = writes_then_closes(
-            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n[{\"id\":1,",
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                Content-Length: 100\r\n\r\n[{\"id\":1,",
             true,
         )
         .await;
@@ -650,7 +666,8 @@ async fn reset_mid_body_is_transport() {
 async fn chunked_body_cut_short_is_transport() {
     bounded(async {
         let server = writes_then_closes(
-            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n[{\"id\":1,\"name\":\"\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                Transfer-Encoding: chunked\r\n\r\n10\r\n[{\"id\":1,\"name\":\"\r\n",
             false,
         )
         .await;
@@ -674,7 +691,8 @@ async fn chunked_body_cut_short_is_transport() {
 async fn close_delimited_body_cut_short_is_unexpected() {
     bounded(async {
         let server = writes_then_closes(
-            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n[{\"id\":1,\"na",
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                Connection: close\r\n\r\n[{\"id\":1,\"na",
             false,
         )
         .await;
@@ -729,24 +747,47 @@ async fn redirects_are_not_followed() {
         for status in [301, 302, 307, 308] {
             let elsewhere = raw::serve(|mut stream, _| async move {
                 let _ = stream
-                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n[]")
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                        Content-Length: 2\r\n\r\n[]",
+                    )
                     .await;
             })
             .await;
             let location = format!("{}/account/stp_groups", elsewhere.base_url());
-            let server = answering(ResponseTemplate::new(status).insert_header("Location", location.as_str())).await;
-            let client = builder(base(&server)).retry_policy(fast_retries()).build().unwrap();
+            let server = answering(
+                ResponseTemplate::new(status).insert_header("Location", location.as_str()),
+            )
+            .await;
+            let client = builder(base(&server))
+                .retry_policy(fast_retries())
+                .build()
+                .unwrap();
             for error in [
                 client.list_groups().await.unwrap_err(),
                 client.create_group("g").await.unwrap_err(),
             ] {
-                expect!(error, Error::Redirect { status: got, location: Some(got_location) });
+                expect!(
+                    error,
+                    Error::Redirect {
+                        status: got,
+                        location: Some(got_location)
+                    }
+                );
                 assert_eq!(got.as_u16(), status);
                 assert_eq!(got_location, &location);
             }
-            assert_eq!(server.received_requests().await.unwrap().len(), 2, "redirect retried");
+            assert_eq!(
+                server.received_requests().await.unwrap().len(),
+                2,
+                "redirect retried"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
-            assert_eq!(elsewhere.connections(), 0, "HTTP {status}: the redirect target was contacted");
+            assert_eq!(
+                elsewhere.connections(),
+                0,
+                "HTTP {status}: the redirect target was contacted"
+            );
         }
     })
     .await;

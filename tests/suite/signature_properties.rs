@@ -40,45 +40,75 @@ proptest! {
         stp_id in 1i64..i64::MAX,
         change in tamper(),
     ) {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        runtime.block_on(async {
-            let emulator = Emulator::start(World::demo(), EmulatorConfig::default().without_rate_limit()).await.unwrap();
-            let credentials = Credentials::new(demo::MAIN_KEY, demo::MAIN_SECRET).unwrap();
-            let http = reqwest::Client::new();
-            let now = gate_stp::Clock::now(&gate_stp::SystemClock).duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-            // A create with an arbitrary Unicode name (body) and a query the server ignores
-            // but the signature covers.
-            let body = serde_json::to_vec(&serde_json::json!({"name": name})).unwrap();
-            let mut url = reqwest::Url::parse(&format!("{}/account/stp_groups", emulator.base_url())).unwrap();
-            url.query_pairs_mut().append_pair("note", &query_value).append_pair("id", &stp_id.to_string());
-            let mut request = http.post(url).header("content-type", "application/json").body(body.clone()).build().unwrap();
-            sign_request(&mut request, &credentials, now).unwrap();
-            match change {
-                Tamper::None => {}
-                Tamper::Method => *request.method_mut() = reqwest::Method::GET,
-                Tamper::Path => request.url_mut().set_path("/api/v4/account/stp_groups/1/users"),
-                Tamper::Query => request.url_mut().set_query(Some("note=tampered")),
-                Tamper::Body => {
-                    let mut changed = body.clone();
-                    changed.insert(changed.len() - 1, b' ');
-                    *request.body_mut() = Some(changed.into());
-                }
-                Tamper::Timestamp => {
-                    request.headers_mut().insert("timestamp", (now + 1).into());
-                }
-            }
-            let response = http.execute(request).await.unwrap();
-            let status = response.status().as_u16();
-            let answer: serde_json::Value = response.json().await.unwrap();
-            match change {
-                Tamper::None => prop_assert_eq!(status, 200, "{}", answer),
-                _ => {
-                    prop_assert_eq!(status, 401, "{:?}: {}", change, answer);
-                    prop_assert_eq!(answer["label"].as_str(), Some("INVALID_SIGNATURE"));
-                }
-            }
-            emulator.shutdown().await;
-            Ok(())
-        })?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(sign_tamper_and_send(name, query_value, stp_id, change))?;
     }
+}
+
+/// One case of the property, outside the macro so that rustfmt formats it: a request
+/// signed by the client, tampered with as `change` says, sent to a fresh emulator.
+async fn sign_tamper_and_send(
+    name: String,
+    query_value: String,
+    stp_id: i64,
+    change: Tamper,
+) -> Result<(), TestCaseError> {
+    let emulator = Emulator::start(
+        World::demo(),
+        EmulatorConfig::default().without_rate_limit(),
+    )
+    .await
+    .unwrap();
+    let credentials = Credentials::new(demo::MAIN_KEY, demo::MAIN_SECRET).unwrap();
+    let http = reqwest::Client::new();
+    let now = gate_stp::Clock::now(&gate_stp::SystemClock)
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    // A create with an arbitrary Unicode name (body) and a query the server ignores
+    // but the signature covers.
+    let body = serde_json::to_vec(&serde_json::json!({"name": name})).unwrap();
+    let mut url =
+        reqwest::Url::parse(&format!("{}/account/stp_groups", emulator.base_url())).unwrap();
+    url.query_pairs_mut()
+        .append_pair("note", &query_value)
+        .append_pair("id", &stp_id.to_string());
+    let mut request = http
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.clone())
+        .build()
+        .unwrap();
+    sign_request(&mut request, &credentials, now).unwrap();
+    match change {
+        Tamper::None => {}
+        Tamper::Method => *request.method_mut() = reqwest::Method::GET,
+        Tamper::Path => request
+            .url_mut()
+            .set_path("/api/v4/account/stp_groups/1/users"),
+        Tamper::Query => request.url_mut().set_query(Some("note=tampered")),
+        Tamper::Body => {
+            let mut changed = body.clone();
+            changed.insert(changed.len() - 1, b' ');
+            *request.body_mut() = Some(changed.into());
+        }
+        Tamper::Timestamp => {
+            request.headers_mut().insert("timestamp", (now + 1).into());
+        }
+    }
+    let response = http.execute(request).await.unwrap();
+    let status = response.status().as_u16();
+    let answer: serde_json::Value = response.json().await.unwrap();
+    match change {
+        Tamper::None => prop_assert_eq!(status, 200, "{}", answer),
+        _ => {
+            prop_assert_eq!(status, 401, "{:?}: {}", change, answer);
+            prop_assert_eq!(answer["label"].as_str(), Some("INVALID_SIGNATURE"));
+        }
+    }
+    emulator.shutdown().await;
+    Ok(())
 }
