@@ -264,9 +264,23 @@ impl From<Error> for Failure {
         };
         Self {
             code,
-            message: error.to_string(),
+            message: with_causes(&error),
         }
     }
+}
+
+/// The error and its causes on one line, outermost first: the library's errors print
+/// their own line and leave what caused them (e.g. the refused connection behind a
+/// transport error) to `source()`.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
