@@ -115,7 +115,9 @@ fn usage_and_transport_failures_have_their_own_exit_codes() {
     refused
         .assert()
         .code(4)
-        .stderr(predicates_str("error: transport error"));
+        .stderr(predicates_str("error: transport error"))
+        // The cause, from the error's source chain, names what was called.
+        .stderr(predicates_str("127.0.0.1:9/api/v4/account/stp_groups"));
 
     let mut usage = isolated();
     usage.args(["users", "add"]);
