@@ -5,6 +5,8 @@
 //! bytes a server received and decodes the query byte by byte.
 #![allow(dead_code)]
 
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod logs;
 pub mod raw;
 pub mod vectors;

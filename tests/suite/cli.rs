@@ -126,21 +126,7 @@ fn usage_and_transport_failures_have_their_own_exit_codes() {
 
 /// The binary with no GATE_* settings from the caller's environment and no config file.
 fn isolated() -> Command {
-    let mut command = Command::cargo_bin("gate-stp").unwrap();
-    for var in [
-        "GATE_BASE_URL",
-        "GATE_API_KEY",
-        "GATE_API_SECRET",
-        "GATE_STP_PROFILE",
-        "RUST_LOG",
-    ] {
-        command.env_remove(var);
-    }
-    command.env(
-        "GATE_STP_CONFIG",
-        std::env::temp_dir().join("gate-stp-cli-tests-no-such-config.toml"),
-    );
-    command
+    Command::from_std(crate::common::cli::gate_stp())
 }
 
 fn predicates_str(needle: &'static str) -> impl predicates::Predicate<str> {

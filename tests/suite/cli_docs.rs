@@ -2,21 +2,10 @@
 //! refusal of nonsensical option values.
 #![cfg(feature = "cli")]
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn gate_stp(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gate-stp"))
-        .args(args)
-        .env_remove("GATE_API_KEY")
-        .env_remove("GATE_API_SECRET")
-        .env_remove("GATE_BASE_URL")
-        .env_remove("GATE_STP_PROFILE")
-        .env(
-            "GATE_STP_CONFIG",
-            std::env::temp_dir().join("gate-stp-cli-docs-no-such-config.toml"),
-        )
-        .output()
-        .unwrap()
+    crate::common::cli::gate_stp().args(args).output().unwrap()
 }
 
 fn stdout(args: &[&str]) -> String {

@@ -5,7 +5,7 @@
 
 use std::{
     io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
+    process::{Child, Stdio},
     time::Duration,
 };
 
@@ -19,10 +19,9 @@ struct MockProcess {
 
 impl MockProcess {
     fn start(flags: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_gate-stp"))
+        let mut child = crate::common::cli::gate_stp()
             .args(["mock", "--listen", "127.0.0.1:0"])
             .args(flags)
-            .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

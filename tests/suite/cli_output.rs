@@ -11,31 +11,7 @@ use wiremock::{
     matchers::{method, path},
 };
 
-/// The binary with no GATE_* settings from the caller's environment and no config file.
-fn gate_stp() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_gate-stp"));
-    for var in [
-        "GATE_BASE_URL",
-        "GATE_API_KEY",
-        "GATE_API_SECRET",
-        "GATE_STP_PROFILE",
-        "RUST_LOG",
-        "HTTPS_PROXY",
-        "https_proxy",
-        "HTTP_PROXY",
-        "http_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-    ] {
-        command.env_remove(var);
-    }
-    command.env(
-        "GATE_STP_CONFIG",
-        std::env::temp_dir().join("gate-stp-cli-output-no-such-config.toml"),
-    );
-    command.stdin(Stdio::null());
-    command
-}
+use crate::common::cli::gate_stp;
 
 /// `gate-stp` pointed at `base_url` with throwaway credentials.
 fn client_of(base_url: &str) -> Command {

@@ -35,18 +35,7 @@ fn write_config(text: &str) -> PathBuf {
 
 /// The binary reading `config`, with no GATE_* variable inherited.
 fn gate_stp(config: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_gate-stp"));
-    for var in [
-        "GATE_BASE_URL",
-        "GATE_API_KEY",
-        "GATE_API_SECRET",
-        "GATE_STP_PROFILE",
-        "RUST_LOG",
-    ] {
-        command.env_remove(var);
-    }
-    command.env("GATE_STP_CONFIG", config);
-    command
+    crate::common::cli::gate_stp_with_config(config)
 }
 
 async fn run(mut command: Command) -> Output {

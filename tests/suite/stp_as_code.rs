@@ -465,13 +465,11 @@ async fn reading_many_groups_survives_a_tight_rate_limit() {
 // ---- the binary ----------------------------------------------------------------------
 
 fn gate_stp(emulator: &RunningEmulator) -> Command {
-    let mut command = Command::cargo_bin("gate-stp").unwrap();
+    let mut command = Command::from_std(crate::common::cli::gate_stp());
     command
         .env("GATE_BASE_URL", emulator.base_url())
         .env("GATE_API_KEY", MAIN_KEY)
-        .env("GATE_API_SECRET", MAIN_SECRET)
-        .env_remove("RUST_LOG")
-        .env_remove("NO_COLOR");
+        .env("GATE_API_SECRET", MAIN_SECRET);
     command
 }
 
