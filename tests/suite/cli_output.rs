@@ -406,6 +406,7 @@ async fn a_closed_pipe_ends_every_command_quietly() {
         ("--help", main(&["--help"])),
         ("groups list --help", main(&["groups", "list", "--help"])),
         ("--version", main(&["--version"])),
+        ("export", main(&["export"])),
     ];
     for (what, command) in commands {
         let output = tokio::task::spawn_blocking(move || with_closed_stdout(command))
@@ -418,4 +419,47 @@ async fn a_closed_pipe_ends_every_command_quietly() {
         emulator.members(id.parse().unwrap()),
         Some(vec![demo::SUB_USER])
     );
+    // plan and apply on a file that moves the sub-account back out of the group.
+    let file = std::env::temp_dir().join(format!("gate-stp-pipe-{}.toml", std::process::id()));
+    std::fs::write(
+        &file,
+        format!(
+            "main_user_id = {}\n[[group]]\nname = \"pipe desk\"\nid = {id}\nmembers = []\n",
+            demo::MAIN_USER
+        ),
+    )
+    .unwrap();
+    let file_arg = file.to_str().unwrap();
+    for (what, command) in [
+        ("plan", main(&["plan", file_arg])),
+        ("apply", main(&["apply", file_arg, "--yes"])),
+    ] {
+        let output = tokio::task::spawn_blocking(move || with_closed_stdout(command))
+            .await
+            .unwrap();
+        assert_quiet_end(what, &output);
+    }
+    std::fs::remove_file(&file).unwrap();
+    // The apply ran to the end although its report had no reader.
+    assert_eq!(emulator.members(id.parse().unwrap()), Some(vec![]));
+}
+
+/// Output that cannot be written for another reason than a closed pipe (here a full
+/// device) is an error with its own exit code, not 1 (`plan --exit-code`'s "changes").
+#[cfg(target_os = "linux")]
+#[test]
+fn a_failed_write_to_stdout_exits_6() {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let output = gate_stp()
+        .args(["completions", "bash"])
+        .stdout(full)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(6), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot write to stdout"), "{stderr}");
 }

@@ -35,6 +35,9 @@ mod exit {
     pub const TRANSPORT: u8 = 4;
     /// The emulator could not start or failed.
     pub const SERVICE: u8 = 5;
+    /// Standard output could not be written (a full disk, say; a closed pipe is a normal
+    /// end). Not 1: `plan --exit-code` says "changes pending" with 1.
+    pub const OUTPUT: u8 = 6;
 }
 
 /// Where settings come from, shown under `--help`.
@@ -321,6 +324,7 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(run(cli)) {
+        Ok(()) if output::stdout_failed_meanwhile() => ExitCode::from(exit::OUTPUT),
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             // An empty message is an outcome, not an error (`plan --exit-code`: changes).

@@ -9,6 +9,7 @@
 use std::{
     fmt,
     io::{self, Write},
+    sync::atomic::{AtomicBool, Ordering},
     time::{SystemTime, UNIX_EPOCH},
 };
 
@@ -36,13 +37,32 @@ macro_rules! errln {
     ($($arg:tt)*) => { $crate::output::write_stderr(format_args!($($arg)*)) };
 }
 
-/// Exit code when stdout fails for another reason than a closed pipe (e.g. a full disk).
-const STDOUT_FAILED: i32 = 1;
+/// Set by a command that changes state (`apply`): once it has started, its work must not
+/// stop half-way because nobody reads its report. A failed stdout then only silences the
+/// report; the command finishes and its exit code says how the work went.
+static FINISH_WHEN_STDOUT_FAILS: AtomicBool = AtomicBool::new(false);
+/// Stdout failed while [`FINISH_WHEN_STDOUT_FAILS`] was set: nothing more is written.
+static STDOUT_GONE: AtomicBool = AtomicBool::new(false);
+/// ... and not because of a closed pipe: the process must not end with success.
+static STDOUT_FAILED: AtomicBool = AtomicBool::new(false);
+
+/// From now on a failure to write stdout silences it instead of ending the process.
+pub(crate) fn finish_even_if_stdout_fails() {
+    FINISH_WHEN_STDOUT_FAILS.store(true, Ordering::Relaxed);
+}
+
+/// Whether stdout failed (other than by a closed pipe) while a command finished its work.
+pub(crate) fn stdout_failed_meanwhile() -> bool {
+    STDOUT_FAILED.load(Ordering::Relaxed)
+}
 
 /// Every line is escaped at this sink, whatever built it: table cells and errors are
 /// escaped already (escaping is idempotent), anything else that came from a server or a
 /// file cannot slip through.
 pub(crate) fn write_stdout(line: fmt::Arguments<'_>) {
+    if STDOUT_GONE.load(Ordering::Relaxed) {
+        return;
+    }
     let text = line.to_string();
     let mut stdout = io::stdout().lock();
     let written = stdout
@@ -53,8 +73,11 @@ pub(crate) fn write_stdout(line: fmt::Arguments<'_>) {
     }
 }
 
-/// Writes bytes to stdout as they are (generated scripts and pages).
+/// Writes bytes to stdout as they are (generated scripts and pages, rendered plans).
 pub(crate) fn write_stdout_bytes(bytes: &[u8]) {
+    if STDOUT_GONE.load(Ordering::Relaxed) {
+        return;
+    }
     let mut stdout = io::stdout().lock();
     if let Err(error) = stdout.write_all(bytes).and_then(|()| stdout.flush()) {
         stdout_failed(&error);
@@ -62,13 +85,23 @@ pub(crate) fn write_stdout_bytes(bytes: &[u8]) {
 }
 
 /// A reader that stopped reading (`head`, `less` quit) is a normal end, as for any Unix
-/// filter: exit 0 without a word. Any other failure to write is reported.
-fn stdout_failed(error: &io::Error) -> ! {
-    if error.kind() == io::ErrorKind::BrokenPipe {
-        std::process::exit(0);
+/// filter: exit 0 without a word. Any other failure to write is reported. While a command
+/// finishes its work regardless ([`finish_even_if_stdout_fails`]), stdout only goes quiet.
+fn stdout_failed(error: &io::Error) {
+    let closed_pipe = error.kind() == io::ErrorKind::BrokenPipe;
+    if !closed_pipe {
+        write_stderr(format_args!("error: cannot write to stdout: {error}"));
     }
-    write_stderr(format_args!("error: cannot write to stdout: {error}"));
-    std::process::exit(STDOUT_FAILED);
+    if FINISH_WHEN_STDOUT_FAILS.load(Ordering::Relaxed) {
+        STDOUT_GONE.store(true, Ordering::Relaxed);
+        STDOUT_FAILED.fetch_or(!closed_pipe, Ordering::Relaxed);
+        return;
+    }
+    std::process::exit(if closed_pipe {
+        0
+    } else {
+        i32::from(crate::exit::OUTPUT)
+    });
 }
 
 pub(crate) fn write_stderr(line: fmt::Arguments<'_>) {

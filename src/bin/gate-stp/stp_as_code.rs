@@ -163,6 +163,8 @@ pub(crate) async fn plan(client: &Client, json: bool, args: PlanArgs) -> Result<
 
 /// `gate-stp apply FILE|PLAN.json [--yes] [--max-removals N]`.
 pub(crate) async fn apply(client: &Client, json: bool, args: ApplyArgs) -> Result<(), Failure> {
+    // `gate-stp apply --yes f.toml | head -3` must not stop half-way through the changes.
+    crate::output::finish_even_if_stdout_fails();
     let text = std::fs::read_to_string(&args.file)
         .map_err(|e| Failure::usage(format!("{}: cannot read: {e}", args.file.display())))?;
     let label = args.file.display().to_string();
