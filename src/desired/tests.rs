@@ -907,7 +907,11 @@ proptest! {
     }
 
     #[test]
-    fn the_fingerprint_changes_with_any_membership_change(case in case(), user in 0i64..12, slot in 0usize..5) {
+    fn the_fingerprint_changes_with_any_membership_change(
+        case in case(),
+        user in 0i64..12,
+        slot in 0usize..5,
+    ) {
         let mut changed = case.live.clone();
         if let Some(group) = changed.groups.get_mut(slot) {
             let id = MAIN + user;

@@ -659,7 +659,11 @@ mod tests {
             );
             let error = world(&text).unwrap_err();
             assert!(
-                matches!(&error, WorldError::InvalidLoginName { user_id: 2, login_name, line: 5 } if login_name == bad),
+                matches!(
+                    &error,
+                    WorldError::InvalidLoginName { user_id: 2, login_name, line: 5 }
+                        if login_name == bad
+                ),
                 "{bad:?}: {error:?}"
             );
         }

@@ -1201,7 +1201,10 @@ fn world_files_load_and_name_lines_on_errors() {
     ] {
         let error = parse(text);
         assert!(
-            matches!(error, WorldError::NonPositiveId { field: f, value: v, .. } if f == field && v == value),
+            matches!(
+                error,
+                WorldError::NonPositiveId { field: f, value: v, .. } if f == field && v == value
+            ),
             "{error:?}"
         );
     }

@@ -558,7 +558,10 @@ async fn the_limit_is_exact_with_content_length_and_chunked() {
                 .unwrap();
             let error = client.list_groups().await.unwrap_err();
             assert!(
-                matches!(error, Error::BodyTooLarge { status, limit: LIMIT } if status.as_u16() == 200),
+                matches!(
+                    error,
+                    Error::BodyTooLarge { status, limit: LIMIT } if status.as_u16() == 200
+                ),
                 "chunked {chunked}: {error:?}"
             );
         }
