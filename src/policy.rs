@@ -383,6 +383,15 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn attempts_reports_the_total_the_first_included() {
+        assert_eq!(RetryPolicy::default().attempts(), 3);
+        assert_eq!(RetryPolicy::none().attempts(), 1);
+        assert_eq!(RetryPolicy::default().max_attempts(5).attempts(), 5);
+        // Zero attempts would send nothing at all: it means one.
+        assert_eq!(RetryPolicy::default().max_attempts(0).attempts(), 1);
+    }
+
+    #[test]
     fn only_transient_failures_of_safe_operations_are_retried() {
         let policy = RetryPolicy::default();
         assert!(policy.allows(Idempotency::Read, &unexpected(502)));
