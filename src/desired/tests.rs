@@ -118,6 +118,11 @@ fn a_plan_creates_then_removes_then_adds() {
             },
         ]
     );
+    assert!(!plan.is_empty());
+    assert_eq!(
+        plan.steps.iter().map(Step::is_create).collect::<Vec<_>>(),
+        [true, false, false, false]
+    );
     assert_eq!(plan.unmanaged.len(), 1);
     assert_eq!(plan.unmanaged[0].name, "legacy");
     assert_eq!(
