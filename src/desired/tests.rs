@@ -321,6 +321,21 @@ fn members_must_be_the_main_account_or_its_sub_accounts() {
 }
 
 #[test]
+fn a_login_name_of_two_sub_accounts_is_ambiguous_not_unknown() {
+    let mut state = live();
+    state.sub_accounts.push(sub(10006, Some("bot-1")));
+    let file = desired(vec![group("desk", vec![Member::Login("bot-1".into())])]);
+    assert_eq!(
+        problems(Plan::compute(&state, &file)),
+        vec![Problem::AmbiguousLogin {
+            group: "desk".into(),
+            login: "bot-1".into(),
+            user_ids: vec![10001, 10006],
+        }]
+    );
+}
+
+#[test]
 fn a_user_in_two_groups_is_refused_even_under_two_spellings() {
     let file = desired(vec![
         group("desk", vec![Member::Id(10002)]),
