@@ -59,11 +59,6 @@ impl ManualClock {
         Self::new(UNIX_EPOCH + Duration::from_secs(secs))
     }
 
-    /// Sets the time.
-    pub fn set(&self, time: SystemTime) {
-        *self.now.lock().unwrap_or_else(PoisonError::into_inner) = time;
-    }
-
     /// Moves the clock forward (saturating at the largest time the platform can hold).
     pub fn advance(&self, by: Duration) {
         let mut now = self.now.lock().unwrap_or_else(PoisonError::into_inner);
@@ -84,5 +79,34 @@ pub(crate) fn unix_millis(time: SystemTime) -> i64 {
     match time.duration_since(UNIX_EPOCH) {
         Ok(after) => i64::try_from(after.as_millis()).unwrap_or(i64::MAX),
         Err(before) => -i64::try_from(before.duration().as_millis()).unwrap_or(i64::MAX),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unix_millis_counts_both_ways_from_the_epoch() {
+        let ms = Duration::from_millis(1_500);
+        assert_eq!(unix_millis(UNIX_EPOCH), 0);
+        assert_eq!(unix_millis(UNIX_EPOCH + ms), 1_500);
+        // A clock set before 1970 (a misconfigured host) signs a negative time rather
+        // than a positive one Gate would read as 1970 plus that much.
+        assert_eq!(unix_millis(UNIX_EPOCH - ms), -1_500);
+    }
+
+    #[test]
+    fn a_manual_clock_starts_where_told_and_its_clones_move_together() {
+        let clock = ManualClock::at_unix_secs(1_700_000_000);
+        let start = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(clock.now(), start);
+        let shared = clock.clone();
+        shared.advance(Duration::from_millis(250));
+        assert_eq!(
+            clock.now(),
+            start + Duration::from_millis(250),
+            "clones share the time"
+        );
     }
 }

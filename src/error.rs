@@ -113,7 +113,8 @@ impl Error {
             Error::RateLimited(e) => Some(e.meta.status),
             Error::Redirect { status, .. } | Error::BodyTooLarge { status, .. } => Some(*status),
             Error::UnexpectedResponse(e) => Some(e.status),
-            Error::Transport(e) => e.status(),
+            // A transport failure or timeout got no usable response: reqwest only puts a
+            // status in its error from `error_for_status`, which nothing here calls.
             _ => None,
         }
     }
@@ -447,6 +448,58 @@ pub(crate) mod tests {
         }
         assert_eq!(Label::parse("NEW_LABEL"), Label::Other("NEW_LABEL".into()));
         assert_eq!(Label::parse("NEW_LABEL").to_string(), "NEW_LABEL");
+    }
+
+    fn meta(status: StatusCode) -> ResponseMeta {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("x-gate-trace-id", "trace-42".parse().unwrap());
+        ResponseMeta::from_parts(status, &headers)
+    }
+
+    #[test]
+    fn the_status_of_every_answer_is_reported() {
+        let redirect = Error::Redirect {
+            status: StatusCode::MOVED_PERMANENTLY,
+            location: None,
+        };
+        assert_eq!(redirect.status(), Some(StatusCode::MOVED_PERMANENTLY));
+        let too_large = Error::BodyTooLarge {
+            status: StatusCode::BAD_GATEWAY,
+            limit: 10,
+        };
+        assert_eq!(too_large.status(), Some(StatusCode::BAD_GATEWAY));
+        assert_eq!(Error::from(InvalidInput::NoUserIds).status(), None);
+    }
+
+    #[test]
+    fn a_429_with_a_label_reports_it() {
+        let limited = Error::RateLimited(Box::new(RateLimited {
+            meta: meta(StatusCode::TOO_MANY_REQUESTS),
+            label: Some(Label::TooManyRequests),
+            message: None,
+        }));
+        assert_eq!(limited.label(), Some(&Label::TooManyRequests));
+        assert_eq!(
+            limited.meta().unwrap().trace_id.as_deref(),
+            Some("trace-42")
+        );
+    }
+
+    #[test]
+    fn an_unexpected_answer_keeps_its_trace_id() {
+        let unexpected = Error::UnexpectedResponse(Box::new(UnexpectedResponse {
+            status: StatusCode::BAD_GATEWAY,
+            content_type: Some("text/html".into()),
+            reason: "not JSON".into(),
+            snippet: "<html>".into(),
+            meta: Some(meta(StatusCode::BAD_GATEWAY)),
+        }));
+        // What a user quotes to Gate's support.
+        assert_eq!(
+            unexpected.meta().unwrap().trace_id.as_deref(),
+            Some("trace-42")
+        );
+        assert_eq!(unexpected.label(), None);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 
+use rand::{Rng, RngExt, SeedableRng, rngs::StdRng};
 use reqwest::StatusCode;
 
 use crate::{error::Error, response::RateLimit};
@@ -180,15 +181,27 @@ pub(crate) trait Jitter {
     fn pick(&mut self, ceiling: Duration) -> Duration;
 }
 
-/// "Full jitter": uniformly random in `[0, ceiling]` from the thread's generator, so that
-/// many clients failing together do not retry together.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct FullJitter;
+/// "Full jitter": uniformly random in `[0, ceiling]`, so that many clients failing
+/// together do not retry together.
+///
+/// The generator is a field so that tests can seed it and check every draw; a call gets
+/// its own, seeded from the thread's generator ([`FullJitter::from_thread_rng`]), because
+/// the thread's generator itself cannot be held across the awaits of a call (it is not
+/// `Send`).
+#[derive(Debug, Clone)]
+pub(crate) struct FullJitter<R = StdRng>(pub(crate) R);
 
-impl Jitter for FullJitter {
+impl FullJitter {
+    /// A generator for one call, seeded from the thread's.
+    pub(crate) fn from_thread_rng() -> Self {
+        Self(StdRng::from_rng(&mut rand::rng()))
+    }
+}
+
+impl<R: Rng> Jitter for FullJitter<R> {
     fn pick(&mut self, ceiling: Duration) -> Duration {
         let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
-        Duration::from_nanos(rand::random_range(0..=nanos))
+        Duration::from_nanos(self.0.random_range(0..=nanos))
     }
 }
 
@@ -249,14 +262,113 @@ pub(crate) mod tests {
         }
     }
 
-    #[test]
-    fn full_jitter_stays_in_range() {
-        let ceiling = Duration::from_millis(3);
-        for _ in 0..1000 {
-            assert!(FullJitter.pick(ceiling) <= ceiling);
-        }
-        assert_eq!(FullJitter.pick(Duration::ZERO), Duration::ZERO);
+    /// Full jitter from a seeded generator: the run is the same every time, and every
+    /// draw is checked against both ends of its range.
+    fn seeded() -> FullJitter<StdRng> {
+        FullJitter(StdRng::seed_from_u64(0x6a7e))
     }
+
+    #[test]
+    fn full_jitter_spreads_over_the_whole_range() {
+        let mut jitter = seeded();
+        let ceiling = Duration::from_millis(3);
+        let half = ceiling / 2;
+        let (mut low_half, mut high_half) = (0, 0);
+        for _ in 0..1000 {
+            let wait = jitter.pick(ceiling);
+            assert!(wait <= ceiling, "{wait:?}");
+            if wait < half {
+                low_half += 1;
+            } else {
+                high_half += 1;
+            }
+        }
+        // Uniform: each half gets about 500 of 1000 draws; a jitter stuck at one end (or
+        // "no jitter", always the ceiling or always zero) puts them all in one half.
+        assert!(
+            (400..=600).contains(&low_half),
+            "{low_half} low, {high_half} high"
+        );
+        assert_eq!(jitter.pick(Duration::ZERO), Duration::ZERO);
+    }
+
+    #[test]
+    fn full_jitter_takes_the_ceiling_whole() {
+        // A ceiling past u64 nanoseconds (584 years) is capped, not wrapped to a short wait.
+        let mut jitter = seeded();
+        let huge = Duration::from_secs(u64::MAX);
+        let cap = Duration::from_nanos(u64::MAX);
+        let mut above_a_year = 0;
+        for _ in 0..100 {
+            let wait = jitter.pick(huge);
+            assert!(wait <= cap, "{wait:?}");
+            if wait > Duration::from_secs(365 * 24 * 3600) {
+                above_a_year += 1;
+            }
+        }
+        assert!(above_a_year > 90, "{above_a_year}");
+    }
+
+    #[test]
+    fn seeded_backoff_draws_fill_a_doubling_range() {
+        let policy = RetryPolicy::default()
+            .max_attempts(8)
+            .initial_backoff(Duration::from_millis(100))
+            .max_backoff(Duration::from_millis(1_000))
+            .max_elapsed(Duration::from_secs(60));
+        let error = unexpected(503);
+        let mut jitter = seeded();
+        for next in 2..=8u32 {
+            let ceiling =
+                (Duration::from_millis(100) * (1 << (next - 2))).min(Duration::from_secs(1));
+            let draws: Vec<Duration> = (0..200)
+                .map(|_| {
+                    policy
+                        .wait_before(next, Duration::ZERO, &error, UNIX_EPOCH, &mut jitter)
+                        .unwrap()
+                })
+                .collect();
+            let (low, high) = (draws.iter().min().unwrap(), draws.iter().max().unwrap());
+            // Every draw is within [0, ceiling]; the draws reach both ends of it, so the
+            // ceiling really is 100 ms doubling up to 1 s (not shrinking, not fixed).
+            assert!(*high <= ceiling, "attempt {next}: {high:?} > {ceiling:?}");
+            assert!(
+                *high > ceiling * 9 / 10,
+                "attempt {next}: {high:?} never near {ceiling:?}"
+            );
+            assert!(
+                *low < ceiling / 10,
+                "attempt {next}: {low:?} never near zero"
+            );
+        }
+    }
+
+    #[test]
+    fn seeded_waits_after_a_429_are_at_least_the_reset() {
+        let now = UNIX_EPOCH + Duration::from_secs(1000);
+        let reset_in = Duration::from_millis(150);
+        let error = rate_limited_until(now + reset_in);
+        let policy = RetryPolicy::default()
+            .max_attempts(3)
+            .initial_backoff(Duration::from_millis(200))
+            .max_backoff(Duration::from_millis(200))
+            .max_elapsed(Duration::from_secs(10));
+        let mut jitter = seeded();
+        let mut above_the_reset = 0;
+        for _ in 0..200 {
+            let wait = policy
+                .wait_before(2, Duration::ZERO, &error, now, &mut jitter)
+                .unwrap();
+            assert!(
+                wait >= reset_in && wait <= Duration::from_millis(200),
+                "{wait:?} outside [150 ms, 200 ms]"
+            );
+            above_the_reset += usize::from(wait > reset_in);
+        }
+        // A draw above the reset is kept rather than cut to it (about a quarter of them).
+        assert!(above_the_reset > 20, "{above_the_reset}");
+    }
+
     use crate::{error::InvalidInput, response::ResponseMeta};
     use std::time::UNIX_EPOCH;
 
@@ -268,6 +380,15 @@ pub(crate) mod tests {
             snippet: String::new(),
             meta: None,
         }))
+    }
+
+    #[test]
+    fn attempts_reports_the_total_the_first_included() {
+        assert_eq!(RetryPolicy::default().attempts(), 3);
+        assert_eq!(RetryPolicy::none().attempts(), 1);
+        assert_eq!(RetryPolicy::default().max_attempts(5).attempts(), 5);
+        // Zero attempts would send nothing at all: it means one.
+        assert_eq!(RetryPolicy::default().max_attempts(0).attempts(), 1);
     }
 
     #[test]
@@ -324,24 +445,28 @@ pub(crate) mod tests {
         );
     }
 
-    #[test]
-    fn a_429_waits_for_the_reset() {
-        let now = UNIX_EPOCH + Duration::from_secs(1000);
+    fn rate_limited_until(reset_at: SystemTime) -> Error {
         let meta = ResponseMeta {
             status: StatusCode::TOO_MANY_REQUESTS,
             rate_limit: Some(RateLimit {
                 limit: 150,
                 remaining: 0,
-                reset_at: now + Duration::from_secs(3),
+                reset_at,
             }),
             trace_id: None,
             client_request_id: None,
         };
-        let error = Error::RateLimited(Box::new(crate::error::RateLimited {
+        Error::RateLimited(Box::new(crate::error::RateLimited {
             meta,
             label: None,
             message: None,
-        }));
+        }))
+    }
+
+    #[test]
+    fn a_429_waits_for_the_reset() {
+        let now = UNIX_EPOCH + Duration::from_secs(1000);
+        let error = rate_limited_until(now + Duration::from_secs(3));
         let policy = RetryPolicy::default().max_elapsed(Duration::from_secs(10));
         let wait = policy
             .wait_before(2, Duration::ZERO, &error, now, &mut Lowest)

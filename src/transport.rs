@@ -245,3 +245,64 @@ fn cap_body(response: reqwest::Response, limit: usize, call: &CallState) -> reqw
     };
     reqwest::Response::from(http::Response::from_parts(parts, body))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+    use crate::ManualClock;
+
+    fn shared(clock: ManualClock, offset_ms: i64) -> Shared {
+        Shared {
+            credentials: Some(Credentials::new("dbgk-1234567890", "dbg-secret-value").unwrap()),
+            clock: Arc::new(clock),
+            offset_ms: AtomicI64::new(offset_ms),
+            max_body_bytes: 12_345,
+        }
+    }
+
+    #[test]
+    fn the_timestamp_is_the_corrected_clock_in_whole_seconds_rounded_down() {
+        let at = |ms: u64| ManualClock::new(UNIX_EPOCH + Duration::from_millis(ms));
+        assert_eq!(
+            shared(at(1_700_000_000_999), 0).timestamp_secs(),
+            1_700_000_000
+        );
+        // Gate's clock 2.5 s ahead of ours.
+        assert_eq!(
+            shared(at(1_700_000_000_600), 2_500).timestamp_secs(),
+            1_700_000_003
+        );
+        // And 0.7 s behind.
+        assert_eq!(
+            shared(at(1_700_000_000_600), -700).timestamp_secs(),
+            1_699_999_999
+        );
+    }
+
+    #[test]
+    fn a_clock_before_1970_signs_a_negative_timestamp_rounded_down() {
+        let before = ManualClock::new(UNIX_EPOCH - Duration::from_millis(1_500));
+        // -1.5 s is in the second that starts at -2 s, as floor division says.
+        assert_eq!(shared(before.clone(), 0).timestamp_secs(), -2);
+        assert_eq!(shared(before, 2_000).timestamp_secs(), 0);
+    }
+
+    #[test]
+    fn shared_state_debug_shows_what_a_reader_needs_and_hides_the_secret() {
+        let text = format!("{:?}", shared(ManualClock::at_unix_secs(1_000), -321));
+        for needed in [
+            "credentials",
+            "dbgk",
+            "clock",
+            "ManualClock",
+            "-321",
+            "12345",
+        ] {
+            assert!(text.contains(needed), "{needed} missing from {text}");
+        }
+        assert!(!text.contains("dbg-secret-value"), "{text}");
+        assert!(!text.contains("dbgk-1234567890"), "{text}");
+    }
+}

@@ -200,7 +200,8 @@ impl Client {
         let mut headers = self.headers(op, options)?;
         let policy = options.retry.as_ref().unwrap_or(&inner.retry);
         let resync_allowed = inner.resync_on_expired && op.signed;
-        let mut attempts = Attempts::new(policy, kind, resync_allowed, FullJitter);
+        let mut attempts =
+            Attempts::new(policy, kind, resync_allowed, FullJitter::from_thread_rng());
         let span = request_span(op, self.credentials(), options);
         let started = Instant::now();
         let mut report = AttemptReport::default();

@@ -334,16 +334,18 @@ fn resolve(
                 Member::Id(id) if ours.contains(id) => *id,
                 Member::Login(login) => match logins.get(login.as_str()).map(Vec::as_slice) {
                     Some([id]) => *id,
-                    Some(several) if several.len() > 1 => {
+                    // No list is empty (an entry is made by its first push); the pattern
+                    // says so rather than a guard that could never be false.
+                    None | Some([]) => {
+                        problems.push(not_ours(name, written, live));
+                        continue;
+                    }
+                    Some(several) => {
                         problems.push(Problem::AmbiguousLogin {
                             group: name.to_owned(),
                             login: login.clone(),
                             user_ids: several.to_vec(),
                         });
-                        continue;
-                    }
-                    _ => {
-                        problems.push(not_ours(name, written, live));
                         continue;
                     }
                 },
@@ -359,13 +361,14 @@ fn resolve(
                 });
                 continue;
             }
-            match owner.insert(id, name) {
-                Some(other) if other != name => problems.push(Problem::UserInTwoGroups {
+            // `other` is another group: a repeat within this group was skipped above, and
+            // two groups of one name never get here (`validate::check` refuses them first).
+            if let Some(other) = owner.insert(id, name) {
+                problems.push(Problem::UserInTwoGroups {
                     member: format!("{written} (user {id})"),
                     group: other.to_owned(),
                     other: name.to_owned(),
-                }),
-                _ => {}
+                });
             }
             ids.push((written, id));
         }

@@ -118,6 +118,11 @@ fn a_plan_creates_then_removes_then_adds() {
             },
         ]
     );
+    assert!(!plan.is_empty());
+    assert_eq!(
+        plan.steps.iter().map(Step::is_create).collect::<Vec<_>>(),
+        [true, false, false, false]
+    );
     assert_eq!(plan.unmanaged.len(), 1);
     assert_eq!(plan.unmanaged[0].name, "legacy");
     assert_eq!(
@@ -313,6 +318,49 @@ fn members_must_be_the_main_account_or_its_sub_accounts() {
             },
         ]
     );
+}
+
+#[test]
+fn a_login_name_of_two_sub_accounts_is_ambiguous_not_unknown() {
+    let mut state = live();
+    state.sub_accounts.push(sub(10006, Some("bot-1")));
+    let file = desired(vec![group("desk", vec![Member::Login("bot-1".into())])]);
+    let found = problems(Plan::compute(&state, &file));
+    assert_eq!(
+        found,
+        vec![Problem::AmbiguousLogin {
+            group: "desk".into(),
+            login: "bot-1".into(),
+            user_ids: vec![10001, 10006],
+        }]
+    );
+    assert_eq!(
+        found[0].to_string(),
+        "group \"desk\": login name \"bot-1\" matches several sub-accounts (10001, 10006); \
+         use the user id"
+    );
+}
+
+#[test]
+fn a_group_is_changed_by_an_addition_or_a_removal_alone_and_unchanged_otherwise() {
+    let action = |members: Vec<Member>| {
+        let plan = Plan::compute(&live(), &desired(vec![group("desk", members)])).unwrap();
+        (plan.groups[0].action, plan.is_empty())
+    };
+    // Live "desk" is {10001 (bot-1), 10003}.
+    assert_eq!(
+        action(vec![Member::Login("bot-1".into()), Member::Id(10003)]),
+        (Action::Unchanged, true)
+    );
+    assert_eq!(
+        action(vec![
+            Member::Login("bot-1".into()),
+            Member::Id(10003),
+            Member::Id(10004),
+        ]),
+        (Action::Change, false)
+    );
+    assert_eq!(action(vec![Member::Id(10003)]), (Action::Change, false));
 }
 
 #[test]

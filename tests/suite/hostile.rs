@@ -21,7 +21,11 @@ use gate_stp::{
     Client, ClientBuilder, Credentials, Error, Label, ManualClock, RetryPolicy, error::ConfigError,
 };
 use serde_json::json;
-use tokio::{io::AsyncWriteExt, net::TcpStream, sync::mpsc};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+    sync::mpsc,
+};
 use wiremock::{
     Mock, MockServer, Request, Respond, ResponseTemplate,
     matchers::{any, method, path},
@@ -1319,6 +1323,37 @@ async fn undocumented_status_with_a_trickling_body_is_read_within_the_timeout() 
             "{}",
             response.snippet
         );
+    })
+    .await;
+}
+
+/// The snippet of an undocumented answer is at most 256 bytes, and reading stops as soon
+/// as it has them: a server that sends 256 bytes of a longer body and then stalls does not
+/// hold the call until the (here, long) timeout.
+#[tokio::test]
+async fn an_undocumented_answer_is_read_only_up_to_the_snippet() {
+    bounded(async {
+        let server = raw::serve(|mut stream, _| async move {
+            let mut answer = b"HTTP/1.1 201 Created\r\nContent-Type: text/plain\r\n\
+                Content-Length: 1000\r\n\r\n"
+                .to_vec();
+            answer.extend_from_slice(&[b'y'; 256]);
+            if stream.write_all(&answer).await.is_err() {
+                return;
+            }
+            // Never send the rest: wait for the client to hang up.
+            let mut sink = [0u8; 64];
+            while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+        })
+        .await;
+        let client = builder(server.base_url())
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let error = client.list_groups().await.unwrap_err();
+        expect!(error, Error::UnexpectedResponse(response));
+        assert_eq!(response.status.as_u16(), 201);
+        assert_eq!(response.snippet, "y".repeat(256));
     })
     .await;
 }

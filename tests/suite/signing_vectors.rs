@@ -107,3 +107,37 @@ fn a_reused_signing_key_matches_every_vector() {
         "Debug must not show key material"
     );
 }
+
+/// Gate's published `SIGN` as the 64 raw bytes it spells in hex, decoded here digit by
+/// digit rather than by the crate's own hex code.
+fn raw_bytes(hex_text: &str) -> Vec<u8> {
+    hex_text
+        .as_bytes()
+        .chunks(2)
+        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap())
+        .collect()
+}
+
+#[test]
+fn every_form_of_the_signature_is_gates_value() {
+    for v in GATE_PUBLISHED {
+        let input = SigningInput {
+            method: v.method,
+            path: v.path,
+            query: v.query,
+            body: v.body,
+            timestamp: v.timestamp,
+        };
+        let signature = sign(v.secret.as_bytes(), &input);
+        // The raw bytes, for callers that encode SIGN themselves or compare in constant time.
+        assert_eq!(
+            signature.as_bytes().as_slice(),
+            raw_bytes(v.sign).as_slice(),
+            "{v:?}"
+        );
+        assert_eq!(signature.to_hex(), v.sign, "{v:?}");
+        assert_eq!(signature.hex_bytes().as_slice(), v.sign.as_bytes(), "{v:?}");
+        let mut buffer = [0u8; 128];
+        assert_eq!(signature.write_hex(&mut buffer), v.sign, "{v:?}");
+    }
+}
