@@ -98,6 +98,14 @@ mod tests {
     }
 
     #[test]
+    fn ascii_controls_are_byte_escapes_and_the_rest_code_points() {
+        // U+007F is the last character below 0x80, U+0080 the first C1 control: written as
+        // `\x80` it would read as a raw byte of an invalid UTF-8 sequence, not a character.
+        assert_eq!(escape_control("\u{7f}"), "\\x7f");
+        assert_eq!(escape_control("\u{80}"), "\\u{80}");
+    }
+
+    #[test]
     fn printable_text_is_borrowed_unchanged() {
         for text in ["desk-1", "Déjà vu 取引 🚀", "back\\slash", "\u{fffd}", ""] {
             assert!(matches!(escape_control(text), Cow::Borrowed(t) if t == text));
