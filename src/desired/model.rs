@@ -48,6 +48,18 @@ pub struct DesiredGroup {
     pub protect: bool,
 }
 
+impl DesiredGroup {
+    /// A group declared by name with these members, not pinned to an id, not protected.
+    pub fn new(name: impl Into<String>, members: Vec<Member>) -> Self {
+        Self {
+            name: name.into(),
+            id: None,
+            members,
+            protect: false,
+        }
+    }
+}
+
 fn is_false(value: &bool) -> bool {
     !*value
 }

@@ -55,12 +55,7 @@ fn live() -> LiveState {
 }
 
 fn group(name: &str, members: Vec<Member>) -> DesiredGroup {
-    DesiredGroup {
-        name: name.to_owned(),
-        id: None,
-        members,
-        protect: false,
-    }
+    DesiredGroup::new(name, members)
 }
 
 fn desired(groups: Vec<DesiredGroup>) -> DesiredState {

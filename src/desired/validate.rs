@@ -370,10 +370,8 @@ mod tests {
 
     fn group(name: &str, id: Option<i64>, members: Vec<Member>) -> DesiredGroup {
         DesiredGroup {
-            name: name.into(),
             id,
-            members,
-            protect: false,
+            ..DesiredGroup::new(name, members)
         }
     }
 

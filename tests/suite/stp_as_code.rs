@@ -98,12 +98,7 @@ async fn seed(emulator: &RunningEmulator) -> (i64, i64) {
 }
 
 fn group(name: &str, members: Vec<Member>) -> DesiredGroup {
-    DesiredGroup {
-        name: name.to_owned(),
-        id: None,
-        members,
-        protect: false,
-    }
+    DesiredGroup::new(name, members)
 }
 
 /// "desk" loses bot_2 and gains bot_3 and the main account; new "arb" takes bot_2 (a

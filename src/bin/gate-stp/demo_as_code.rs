@@ -59,10 +59,11 @@ pub(crate) async fn run(base_url: &str, timeout: Duration, first: u32) -> Result
         Member::Login(demo::SUB_WITHOUT_KEY_LOGIN_NAME.to_owned()),
     ];
     edited.groups.push(DesiredGroup {
-        name: "arb-desk".to_owned(),
-        id: None,
-        members: vec![Member::Login(demo::SUB_LOGIN_NAME.to_owned())],
         protect: true,
+        ..DesiredGroup::new(
+            "arb-desk",
+            vec![Member::Login(demo::SUB_LOGIN_NAME.to_owned())],
+        )
     });
     out(edited.to_toml_string());
 
