@@ -80,6 +80,19 @@ fn no_progress() -> impl FnMut(Progress<'_>) + Send {
     |_| {}
 }
 
+/// Applies [`edited`] to `gate` with the default options.
+fn apply_edited(
+    rt: &tokio::runtime::Runtime,
+    gate: &FakeGate,
+) -> Result<(Plan, ApplyReport), ApplyError> {
+    rt.block_on(apply_desired(
+        gate,
+        &edited(),
+        ApplyOptions::default(),
+        &mut no_progress(),
+    ))
+}
+
 fn problems(result: Result<Plan, PlanError>) -> Vec<Problem> {
     result.expect_err("the plan must be refused").problems
 }
@@ -481,14 +494,7 @@ fn apply_converges_and_a_second_apply_only_reads() {
     let writes = gate.writes_seen();
     let (_, again) = rt.block_on(plan_of(&gate, &edited()));
     assert!(again.is_empty(), "{again:?}");
-    let (plan, report) = rt
-        .block_on(apply_desired(
-            &gate,
-            &edited(),
-            ApplyOptions::default(),
-            &mut no_progress(),
-        ))
-        .unwrap();
+    let (plan, report) = apply_edited(&rt, &gate).unwrap();
     assert!(plan.is_empty());
     assert_eq!(report, ApplyReport::default());
     assert_eq!(gate.writes_seen(), writes, "the second apply sent a change");
@@ -602,14 +608,7 @@ fn a_create_that_did_not_happen_stops_and_a_rerun_creates_once() {
     let gate = FakeGate::new(&live());
     gate.inject(Fault::CreateLost);
     let rt = runtime();
-    let error = rt
-        .block_on(apply_desired(
-            &gate,
-            &edited(),
-            ApplyOptions::default(),
-            &mut no_progress(),
-        ))
-        .expect_err("stops");
+    let error = apply_edited(&rt, &gate).expect_err("stops");
     let ApplyError::Stopped(report) = &error else {
         panic!("{error}")
     };
@@ -623,13 +622,7 @@ fn a_create_that_did_not_happen_stops_and_a_rerun_creates_once() {
         "{text}"
     );
 
-    rt.block_on(apply_desired(
-        &gate,
-        &edited(),
-        ApplyOptions::default(),
-        &mut no_progress(),
-    ))
-    .unwrap();
+    apply_edited(&rt, &gate).unwrap();
     assert_eq!(gate.groups_named("arb").len(), 1);
 }
 
@@ -638,14 +631,7 @@ fn a_fault_mid_apply_stops_with_a_report_and_a_rerun_converges() {
     let gate = FakeGate::new(&live());
     gate.inject(Fault::WriteLost { nth: 2 });
     let rt = runtime();
-    let error = rt
-        .block_on(apply_desired(
-            &gate,
-            &edited(),
-            ApplyOptions::default(),
-            &mut no_progress(),
-        ))
-        .expect_err("stops");
+    let error = apply_edited(&rt, &gate).expect_err("stops");
     let ApplyError::Stopped(report) = &error else {
         panic!("{error}")
     };
@@ -657,13 +643,7 @@ fn a_fault_mid_apply_stops_with_a_report_and_a_rerun_converges() {
         StopReason::Request(Error::Timeout(_))
     ));
 
-    rt.block_on(apply_desired(
-        &gate,
-        &edited(),
-        ApplyOptions::default(),
-        &mut no_progress(),
-    ))
-    .unwrap();
+    apply_edited(&rt, &gate).unwrap();
     assert_eq!(
         gate.groups_named("desk"),
         vec![(100001, vec![10001, 10002])]
@@ -680,14 +660,7 @@ fn a_divergent_answer_stops_the_apply() {
         user_id: 10003,
     });
     let rt = runtime();
-    let error = rt
-        .block_on(apply_desired(
-            &gate,
-            &edited(),
-            ApplyOptions::default(),
-            &mut no_progress(),
-        ))
-        .expect_err("stops");
+    let error = apply_edited(&rt, &gate).expect_err("stops");
     let ApplyError::Stopped(report) = &error else {
         panic!("{error}")
     };
