@@ -156,6 +156,32 @@ async fn flags_beat_environment_which_beats_the_profile() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_key_and_a_secret_from_different_places_are_refused() {
+    let emulator = emulator().await;
+    let config = desk_config(&emulator.base_url());
+    // The sub-account's key with the profile's (main account's) secret: never mixed.
+    let mut mixed = gate_stp(&config);
+    mixed.env("DESK_SECRET", demo::MAIN_SECRET).args([
+        "groups",
+        "list",
+        "--profile",
+        "desk",
+        "--key",
+        demo::SUB_KEY,
+    ]);
+    let output = run(mixed).await;
+    assert_eq!(code(&output), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("must come from the same place"), "{stderr}");
+    // The same with the secret given and the key left to the profile.
+    let mut mixed = gate_stp(&config);
+    mixed
+        .env("GATE_API_SECRET", demo::SUB_SECRET)
+        .args(["groups", "list", "--profile", "desk"]);
+    assert_eq!(code(&run(mixed).await), Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn the_default_profile_is_used_when_none_is_named() {
     let emulator = emulator().await;
     let config = write_config(&format!(

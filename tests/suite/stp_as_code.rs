@@ -687,3 +687,24 @@ async fn the_readme_example_is_what_plan_prints() {
     assert_eq!(String::from_utf8_lossy(&output.stdout), expected);
     emulator.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_cli_prints_a_stopped_apply_line_by_line_and_keeps_what_was_not_sent() {
+    let emulator = emulator().await;
+    seed(&emulator).await;
+    let file = std::env::temp_dir().join(format!("gate-stp-stopped-{}.toml", std::process::id()));
+    std::fs::write(&file, edited().to_toml_string()).unwrap();
+    emulator
+        .inject_fault(Fault::new("addSTPGroupUsers", 1, FaultKind::Status(500)))
+        .unwrap();
+    let stopped = run(&emulator, &["apply", file.to_str().unwrap(), "--yes"]).await;
+    std::fs::remove_file(&file).unwrap();
+    assert_eq!(stopped.code, 3, "{}", stopped.stderr);
+    // The report spans lines (done, failed, not sent); each arrives as a line of its own,
+    // not joined by escaped newlines.
+    assert!(stopped.stderr.lines().count() > 2, "{}", stopped.stderr);
+    assert!(!stopped.stderr.contains("\\x0a"), "{}", stopped.stderr);
+    assert!(stopped.stderr.starts_with("error: "), "{}", stopped.stderr);
+    assert!(stopped.stderr.contains("not sent"), "{}", stopped.stderr);
+    emulator.shutdown().await;
+}

@@ -328,11 +328,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             // An empty message is an outcome, not an error (`plan --exit-code`: changes).
-            if !failure.message.is_empty() {
-                errln!(
-                    "error: {}",
-                    truncate_chars(&failure.message, MAX_ERROR_CHARS)
-                );
+            // Line by line: a stopped apply's report (done, failed, not sent) spans
+            // several lines, and each must stay readable and whole.
+            for (index, line) in failure.message.lines().enumerate() {
+                let prefix = if index == 0 { "error: " } else { "" };
+                errln!("{prefix}{}", truncate_chars(line, MAX_ERROR_CHARS));
             }
             ExitCode::from(failure.code)
         }
@@ -521,7 +521,17 @@ fn client_builder(args: &ClientArgs) -> Result<ClientBuilder, Failure> {
         key: args.key.clone(),
         secret: args.secret.value.clone(),
     };
+    // A key and a secret belong together: one from the flags or environment and the other
+    // from a profile would sign with a secret of another key.
+    let half_given = given.key.is_some() != given.secret.is_some();
     let settings = settings(args.profile.as_deref(), given)?;
+    if half_given && settings.key.is_some() && settings.secret.is_some() {
+        return Err(Failure::usage(
+            "the key and the secret must come from the same place: give both --key and \
+             --secret (or GATE_API_KEY and GATE_API_SECRET), or neither and let the profile \
+             give both",
+        ));
+    }
     let mut builder = Client::builder().timeout(Duration::from_secs(args.timeout));
     if let Some(url) = &settings.base_url {
         builder = builder.base_url(url);

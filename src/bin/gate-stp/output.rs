@@ -104,6 +104,12 @@ fn stdout_failed(error: &io::Error) {
     });
 }
 
+/// Writes bytes to stderr as they are (progress built from escaped parts, with the
+/// colour codes meant); a failure to write is ignored: there is nowhere left to report it.
+pub(crate) fn write_stderr_bytes(bytes: &[u8]) {
+    let _ = io::stderr().lock().write_all(bytes);
+}
+
 pub(crate) fn write_stderr(line: fmt::Arguments<'_>) {
     let text = line.to_string();
     let mut stderr = io::stderr().lock();

@@ -1,7 +1,7 @@
 //! `gate-stp plan`, `apply` and `export`: STP groups as code, over `gate_stp::desired`.
 
 use std::{
-    io::{BufRead, IsTerminal, Write},
+    io::{BufRead, IsTerminal},
     path::{Path, PathBuf},
 };
 
@@ -76,12 +76,12 @@ pub(crate) fn out(text: impl AsRef<str>) {
 
 /// Writes progress to stderr; a failure to write is ignored (nowhere left to report it).
 pub(crate) fn err(text: impl AsRef<str>) {
-    let _ = std::io::stderr().lock().write_all(text.as_ref().as_bytes());
+    crate::output::write_stderr_bytes(text.as_ref().as_bytes());
 }
 
 /// A path or other local text with control characters escaped.
 fn escape(text: &str) -> String {
-    desired::quoted(text).trim_matches('"').to_owned()
+    gate_stp::text::escape_control(text).into_owned()
 }
 
 fn colour() -> bool {
@@ -222,7 +222,7 @@ pub(crate) async fn apply(client: &Client, json: bool, args: ApplyArgs) -> Resul
         print_report(&report);
     } else {
         out(format!(
-            "\nApply complete: {} created, {} added, {} removed ({} requests, each answer checked).",
+            "\nApply complete: {} created, {} added, {} removed ({} requests, each answer checked).\n",
             plural(plan.creates(), "group"),
             plural(plan.additions(), "member"),
             plan.removals(),
