@@ -1,7 +1,7 @@
 //! [`ClientBuilder`]: everything a [`Client`] is configured with, checked once in
 //! [`ClientBuilder::build`].
 
-use std::{net::IpAddr, sync::Arc, time::Duration};
+use std::{borrow::Cow, fmt, net::IpAddr, sync::Arc, time::Duration};
 
 use super::{Client, ClientInner};
 use crate::{
@@ -44,7 +44,7 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 1 << 20;
 #[derive(Debug)]
 #[must_use]
 pub struct ClientBuilder {
-    base_url: String,
+    base_url: BaseUrl,
     credentials: Option<Credentials>,
     timeout: Duration,
     connect_timeout: Duration,
@@ -62,7 +62,7 @@ pub struct ClientBuilder {
 impl Default for ClientBuilder {
     fn default() -> Self {
         Self {
-            base_url: LIVE_BASE_URL.to_owned(),
+            base_url: BaseUrl(LIVE_BASE_URL.to_owned()),
             credentials: None,
             timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
@@ -108,7 +108,7 @@ impl ClientBuilder {
 
     /// Where requests go, including `/api/v4` (default [`LIVE_BASE_URL`]).
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
-        self.base_url = url.into();
+        self.base_url = BaseUrl(url.into());
         self
     }
 
@@ -202,7 +202,7 @@ impl ClientBuilder {
 
     /// Builds the client, checking the base URL.
     pub fn build(self) -> Result<Client, Error> {
-        let base_url = check_base_url(&self.base_url, self.allow_insecure_http)?;
+        let base_url = check_base_url(&self.base_url.0, self.allow_insecure_http)?;
         let pacer = self.pacing.then(|| Pacer::new(PACING_MAX_WAIT));
         let http = self
             .http
@@ -236,9 +236,39 @@ impl ClientBuilder {
 
 /// Parses and checks the base URL: http(s) only, no query or fragment, and plain http only
 /// for loopback hosts unless explicitly allowed. Returns it without a trailing slash.
+/// The base URL as given, until `build` checks it. Its `Debug` hides a user and password
+/// (refused by `build`, but a builder may be logged before that).
+struct BaseUrl(String);
+
+impl fmt::Debug for BaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&without_userinfo(&self.0), f)
+    }
+}
+
+/// `url` with whatever stands between `://` and the host's `@` replaced by `***`: the URL
+/// in an error or a log line must not carry the password the error refuses.
+fn without_userinfo(url: &str) -> Cow<'_, str> {
+    let Some(scheme_end) = url.find("://").map(|at| at + 3) else {
+        return Cow::Borrowed(url);
+    };
+    let authority_end = url[scheme_end..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |at| scheme_end + at);
+    match url[scheme_end..authority_end].rfind('@') {
+        Some(at) => Cow::Owned(format!(
+            "{}***{}",
+            &url[..scheme_end],
+            &url[scheme_end + at..]
+        )),
+        None => Cow::Borrowed(url),
+    }
+}
+
 fn check_base_url(url: &str, allow_insecure_http: bool) -> Result<String, ConfigError> {
+    let shown = without_userinfo(url);
     let invalid = |reason: &str| ConfigError::InvalidBaseUrl {
-        url: url.to_owned(),
+        url: shown.clone().into_owned(),
         reason: reason.to_owned(),
     };
     let parsed = reqwest::Url::parse(url).map_err(|e| invalid(&e.to_string()))?;
@@ -256,7 +286,7 @@ fn check_base_url(url: &str, allow_insecure_http: bool) -> Result<String, Config
             let loopback = host.eq_ignore_ascii_case("localhost")
                 || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
             if !loopback && !allow_insecure_http {
-                return Err(ConfigError::InsecureBaseUrl(url.to_owned()));
+                return Err(ConfigError::InsecureBaseUrl(shown.into_owned()));
             }
         }
         _ => return Err(invalid("the scheme must be https (or http for loopback)")),
@@ -286,5 +316,24 @@ mod tests {
         assert!(check_base_url("not a url", false).is_err());
         assert!(check_base_url("https://h/api/v4?x=1", false).is_err());
         assert!(check_base_url("https://user:pw@h/api/v4", false).is_err());
+    }
+
+    #[test]
+    fn a_refused_url_never_shows_its_password() {
+        for url in [
+            "https://user:hunter2@h/api/v4",
+            "https://user:hunter2@h/api/v4?x=1",
+            "http://user:hunter2@example.com/api/v4",
+            "https://user:hunter2@[bad/api/v4",
+        ] {
+            let error = check_base_url(url, false).unwrap_err();
+            let text = format!("{error} {error:?}");
+            assert!(!text.contains("hunter2"), "{text}");
+            assert!(text.contains("***@"), "{text}");
+            let builder = Client::builder().base_url(url);
+            assert!(!format!("{builder:?}").contains("hunter2"));
+        }
+        assert_eq!(without_userinfo("https://h/a@b"), "https://h/a@b");
+        assert_eq!(without_userinfo("not a url"), "not a url");
     }
 }
