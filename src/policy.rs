@@ -184,24 +184,25 @@ pub(crate) trait Jitter {
 /// "Full jitter": uniformly random in `[0, ceiling]`, so that many clients failing
 /// together do not retry together.
 ///
-/// The generator is a field so that tests can seed it and check every draw; a call gets
-/// its own, seeded from the thread's generator ([`FullJitter::from_thread_rng`]), because
-/// the thread's generator itself cannot be held across the awaits of a call (it is not
-/// `Send`).
+/// The generator is a field so that tests can seed it and check every draw. A call's own
+/// is seeded from the thread's generator ([`FullJitter::from_thread_rng`]) at its first
+/// wait, so the calls that never retry (almost all) pay nothing for it; the thread's
+/// generator itself cannot be held across the awaits of a call (it is not `Send`).
 #[derive(Debug, Clone)]
-pub(crate) struct FullJitter<R = StdRng>(pub(crate) R);
+pub(crate) struct FullJitter<R = StdRng>(pub(crate) Option<R>);
 
 impl FullJitter {
-    /// A generator for one call, seeded from the thread's.
+    /// A generator for one call, seeded from the thread's when it is first needed.
     pub(crate) fn from_thread_rng() -> Self {
-        Self(StdRng::from_rng(&mut rand::rng()))
+        Self(None)
     }
 }
 
-impl<R: Rng> Jitter for FullJitter<R> {
+impl<R: Rng + SeedableRng> Jitter for FullJitter<R> {
     fn pick(&mut self, ceiling: Duration) -> Duration {
         let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
-        Duration::from_nanos(self.0.random_range(0..=nanos))
+        let rng = self.0.get_or_insert_with(|| R::from_rng(&mut rand::rng()));
+        Duration::from_nanos(rng.random_range(0..=nanos))
     }
 }
 
@@ -265,7 +266,18 @@ pub(crate) mod tests {
     /// Full jitter from a seeded generator: the run is the same every time, and every
     /// draw is checked against both ends of its range.
     fn seeded() -> FullJitter<StdRng> {
-        FullJitter(StdRng::seed_from_u64(0x6a7e))
+        FullJitter(Some(StdRng::seed_from_u64(0x6a7e)))
+    }
+
+    #[test]
+    fn a_calls_generator_is_seeded_at_its_first_wait_only() {
+        let mut jitter = FullJitter::from_thread_rng();
+        assert!(jitter.0.is_none(), "a call that never waits seeds nothing");
+        let ceiling = Duration::from_millis(5);
+        for _ in 0..64 {
+            assert!(jitter.pick(ceiling) <= ceiling);
+        }
+        assert!(jitter.0.is_some());
     }
 
     #[test]
