@@ -15,7 +15,7 @@
 use std::{
     fmt,
     sync::{
-        Arc, OnceLock,
+        Arc, Mutex, OnceLock, PoisonError,
         atomic::{AtomicBool, AtomicI64, Ordering},
     },
 };
@@ -140,6 +140,9 @@ pub(crate) struct CallState {
     head: OnceLock<ResponseHead>,
     /// The response declared a body longer than the limit; it was not read.
     declared_too_large: AtomicBool,
+    /// Why signing refused the request, kept typed: the generated client can only carry a
+    /// string back, and its text would be wrapped in a second "invalid input" prefix.
+    pub(super) refusal: Mutex<Option<Error>>,
 }
 
 /// What error mapping and the retry loop need from a response's head, read once per
@@ -176,6 +179,14 @@ impl CallState {
     pub(crate) fn declared_too_large(&self) -> bool {
         self.declared_too_large.load(Ordering::Relaxed)
     }
+
+    /// Why signing refused this attempt's request, if it did.
+    pub(crate) fn take_refusal(&self) -> Option<Error> {
+        self.refusal
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
 }
 
 impl ClientHooks<CallContext> for generated::Client {
@@ -198,8 +209,15 @@ impl ClientHooks<CallContext> for generated::Client {
                 info.operation_id
             )));
         };
-        sign_request(request, credentials, context.shared.timestamp_secs())
-            .map_err(|e| progenitor_client::Error::InvalidRequest(e.to_string()))
+        sign_request(request, credentials, context.shared.timestamp_secs()).map_err(|error| {
+            let text = error.to_string();
+            *context
+                .call
+                .refusal
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(error);
+            progenitor_client::Error::InvalidRequest(text)
+        })
     }
 
     async fn exec(

@@ -71,7 +71,11 @@ pub(crate) async fn from_generated(
         }
         G::UnexpectedResponse(response) => unexpected_response(response).await,
         G::CommunicationError(e) | G::ResponseBodyError(e) | G::InvalidUpgrade(e) => transport(e),
-        G::InvalidRequest(message) | G::Custom(message) => InvalidInput::Request(message).into(),
+        G::InvalidRequest(message) | G::Custom(message) => match call.take_refusal() {
+            // Signing refused the request: its own typed error, not its text re-wrapped.
+            Some(refusal) => refusal,
+            None => InvalidInput::Request(message).into(),
+        },
     }
 }
 
@@ -215,6 +219,37 @@ mod tests {
             .unwrap_err();
         drop(listener);
         error
+    }
+
+    #[tokio::test]
+    async fn a_refusal_by_the_signer_comes_back_typed_and_printed_once() {
+        let call = CallState::default();
+        let refusal: Error =
+            InvalidInput::Request("a streaming body cannot be signed".into()).into();
+        let text = refusal.to_string();
+        *call.refusal.lock().unwrap() = Some(refusal);
+        let error = from_generated(
+            progenitor_client::Error::InvalidRequest(text.clone()),
+            &call,
+            1024,
+        )
+        .await;
+        assert_eq!(error.to_string(), text);
+        assert!(matches!(
+            error,
+            Error::InvalidInput(InvalidInput::Request(_))
+        ));
+        // Without a recorded refusal, the generated client's own message is kept as is.
+        let error = from_generated(
+            progenitor_client::Error::InvalidRequest("bad header".into()),
+            &call,
+            1024,
+        )
+        .await;
+        assert_eq!(
+            error.to_string(),
+            "invalid input: request could not be built: bad header"
+        );
     }
 
     #[tokio::test]
