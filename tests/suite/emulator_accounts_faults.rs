@@ -406,12 +406,24 @@ async fn a_dropped_answer_sends_not_one_byte() {
             .await
             .unwrap();
         stream
-            .write_all(b"GET /api/v4/spot/time HTTP/1.1\r\nHost: emulator\r\n\r\n")
+            .write_all(
+                b"GET /api/v4/spot/time HTTP/1.1\r\nHost: emulator\r\nConnection: close\r\n\r\n",
+            )
             .await
             .unwrap();
         let mut received = Vec::new();
-        // Closed (EOF) or reset: either way, nothing arrived before the end.
-        let _ = stream.read_to_end(&mut received).await;
+        // Closed (EOF) or reset: either way, nothing arrived before the end. Bounded: if
+        // the fault did not fire, the emulator answers and closes, and the test fails
+        // instead of waiting on an open connection.
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            stream.read_to_end(&mut received),
+        )
+        .await;
+        assert!(
+            read.is_ok(),
+            "{kind:?}: the connection was neither closed nor answered"
+        );
         assert!(
             received.is_empty(),
             "{kind:?}: {}",

@@ -83,6 +83,18 @@ async fn sign_tamper_and_send(
         .build()
         .unwrap();
     sign_request(&mut request, &credentials, now).unwrap();
+    // The emulator's verifier ships with the crate; the SIGN sent is also checked against
+    // the independent signer of tests/common, written from Gate's documentation.
+    let header = |name: &str| request.headers()[name].to_str().unwrap().to_owned();
+    let expected = crate::common::gate_sign(
+        demo::MAIN_SECRET,
+        "POST",
+        request.url().path(),
+        request.url().query().unwrap_or_default(),
+        &body,
+        &header("timestamp"),
+    );
+    prop_assert_eq!(header("sign"), expected);
     match change {
         Tamper::None => {}
         Tamper::Method => *request.method_mut() = reqwest::Method::GET,
