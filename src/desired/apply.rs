@@ -9,7 +9,7 @@ use std::{
 use super::{
     live::{StpAdmin, read_live},
     model::{DesiredState, LiveState},
-    plan::{Plan, PlanError, Step},
+    plan::{Plan, PlanError, Step, steps},
     validate::{Ids, Quoted},
 };
 use crate::Error;
@@ -203,6 +203,12 @@ pub enum ApplyError {
         /// The live state's fingerprint now.
         live: String,
     },
+    /// A saved plan whose requests are not the ones its group changes describe (edited by
+    /// hand, or damaged): what it shows is not what it would send. Nothing was changed.
+    #[error(
+        "the saved plan's steps do not match its group changes (was it edited?); nothing was changed, compute the plan again"
+    )]
+    InconsistentPlan,
     /// The plan removes more members than allowed. Nothing was changed.
     #[error(
         "the plan removes {removals} members, more than the limit of {max}; nothing was changed (raise it with --max-removals if this is intended)"
@@ -272,6 +278,11 @@ pub fn check(plan: &Plan, live: &LiveState, options: ApplyOptions) -> Result<(),
             planned: plan.live_fingerprint.clone(),
             live: now,
         });
+    }
+    // What a plan shows (its group changes) and what it sends (its steps) must agree: a
+    // saved plan is a file anyone can edit, and the fingerprint covers only the live state.
+    if plan.steps != steps(&plan.groups, live) {
+        return Err(ApplyError::InconsistentPlan);
     }
     let removals = plan.removals();
     if removals > options.max_removals {

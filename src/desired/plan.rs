@@ -252,8 +252,7 @@ impl Plan {
         self.groups.iter().map(|group| group.add.len()).sum()
     }
 
-    /// Users the plan's steps remove, over all groups (counted from the steps, which is
-    /// what is sent, even in a hand-edited saved plan).
+    /// Users the plan's steps remove, over all groups (counted from the steps: what is sent).
     pub fn removals(&self) -> usize {
         self.steps
             .iter()
@@ -477,7 +476,8 @@ fn diff(declared: &DesiredGroup, live: Option<&LiveGroup>, wanted: &BTreeSet<i64
     }
 }
 
-fn steps(changes: &[GroupChange], live: &LiveState) -> Vec<Step> {
+/// The requests that carry out `changes` on `live`, in the order they are sent.
+pub(super) fn steps(changes: &[GroupChange], live: &LiveState) -> Vec<Step> {
     let mut members: Vec<BTreeSet<i64>> = changes
         .iter()
         .map(|change| {

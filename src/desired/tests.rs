@@ -573,6 +573,42 @@ fn a_stale_saved_plan_is_refused() {
 }
 
 #[test]
+fn a_saved_plan_whose_steps_were_edited_is_refused() {
+    let gate = FakeGate::new(&live());
+    let rt = runtime();
+    let (_, plan) = rt.block_on(plan_of(&gate, &edited()));
+    // The file still shows the same group changes, but sends one more removal.
+    let mut edited_plan: serde_json::Value = serde_json::from_str(&plan.to_json_string()).unwrap();
+    let steps = edited_plan["steps"].as_array_mut().unwrap();
+    let extra = steps
+        .iter()
+        .find(|step| step["op"] == "remove")
+        .cloned()
+        .expect("the plan removes someone");
+    steps.push(extra);
+    let saved = Plan::from_json(&edited_plan.to_string(), "plan.json").unwrap();
+    let error = rt
+        .block_on(apply_saved(
+            &gate,
+            &saved,
+            ApplyOptions::default(),
+            &mut no_progress(),
+        ))
+        .expect_err("inconsistent");
+    assert!(matches!(error, ApplyError::InconsistentPlan), "{error}");
+    assert_eq!(gate.writes_seen(), 0);
+    // The unedited plan passes the same check.
+    let saved = Plan::from_json(&plan.to_json_string(), "plan.json").unwrap();
+    rt.block_on(apply_saved(
+        &gate,
+        &saved,
+        ApplyOptions::default(),
+        &mut no_progress(),
+    ))
+    .unwrap();
+}
+
+#[test]
 fn a_lost_create_answer_is_adopted_not_repeated() {
     let gate = FakeGate::new(&live());
     gate.inject(Fault::CreateExecutedThenLost);
