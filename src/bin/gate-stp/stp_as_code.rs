@@ -192,7 +192,18 @@ pub(crate) async fn apply(client: &Client, json: bool, args: ApplyArgs) -> Resul
         }
         return Ok(());
     }
-    confirm(args.yes)?;
+    let live = if confirm(args.yes)? {
+        // A person took their time to answer: the state the plan was checked against may
+        // have changed meanwhile (a group created by someone else would be adopted or
+        // duplicated). Read it again and check once more; these are only reads.
+        let now = desired::read_live(client, Some(plan.main_user_id))
+            .await
+            .map_err(apply_failure)?;
+        desired::check(&plan, &now, options).map_err(apply_failure)?;
+        now
+    } else {
+        live
+    };
     let on_terminal = std::io::stderr().is_terminal();
     let mut progress = |event: Progress<'_>| {
         if !on_terminal {
@@ -252,9 +263,11 @@ fn print_report(report: &ApplyReport) {
 }
 
 /// On a terminal asks for `yes`; elsewhere requires `--yes`.
-fn confirm(yes: bool) -> Result<(), Failure> {
+/// Asks for confirmation unless `--yes`; says whether a person was asked (and so time
+/// passed).
+fn confirm(yes: bool) -> Result<bool, Failure> {
     if yes {
-        return Ok(());
+        return Ok(false);
     }
     if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
         return Err(Failure::usage(
@@ -268,7 +281,7 @@ fn confirm(yes: bool) -> Result<(), Failure> {
         .read_line(&mut answer)
         .map_err(|e| Failure::usage(format!("cannot read the answer: {e}")))?;
     if answer.trim() == "yes" {
-        Ok(())
+        Ok(true)
     } else {
         Err(Failure::usage("apply cancelled; nothing was changed"))
     }
