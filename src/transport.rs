@@ -111,8 +111,13 @@ pub(crate) struct Shared {
 impl Shared {
     /// The Timestamp to sign with now: our clock corrected by the measured offset.
     pub(crate) fn timestamp_secs(&self) -> i64 {
-        (unix_millis(self.clock.now()).saturating_add(self.offset_ms.load(Ordering::Relaxed)))
-            .div_euclid(1000)
+        self.now_ms().div_euclid(1000)
+    }
+
+    /// Our clock corrected by the measured offset, in Unix milliseconds: the one sum both
+    /// the signed Timestamp and the client's deadlines are read from.
+    pub(crate) fn now_ms(&self) -> i64 {
+        unix_millis(self.clock.now()).saturating_add(self.offset_ms.load(Ordering::Relaxed))
     }
 }
 

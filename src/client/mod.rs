@@ -128,8 +128,7 @@ impl Client {
 
     /// The time signing uses now: our clock corrected by the offset.
     pub fn now(&self) -> SystemTime {
-        let ms = unix_millis(self.inner.shared.clock.now()).saturating_add(self.clock_offset_ms());
-        from_unix_millis(ms)
+        from_unix_millis(self.inner.shared.now_ms())
     }
 
     /// `GET /spot/time`: Gate's clock (public, unsigned).
