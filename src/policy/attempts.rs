@@ -57,22 +57,6 @@ impl Moment {
     }
 }
 
-/// Where the loop stands between two events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    /// Before an attempt, pacing not yet consulted.
-    Ready,
-    /// Held by pacing; once the wait is over the attempt goes without asking again (a
-    /// clock that does not move would otherwise hold it forever).
-    Paced,
-    /// Backing off before a retry.
-    BackingOff,
-    /// An attempt is in flight.
-    Sent,
-    /// A clock resync is under way after a REQUEST_EXPIRED answer.
-    Resyncing,
-}
-
 /// The attempt loop of one call.
 #[derive(Debug)]
 pub(crate) struct Attempts<'p, J> {
@@ -85,7 +69,9 @@ pub(crate) struct Attempts<'p, J> {
     resynced: bool,
     /// Attempts sent so far.
     sent: u32,
-    phase: Phase,
+    /// Held by pacing: once the wait is over the attempt goes without asking again (a
+    /// clock that does not move would otherwise hold it forever).
+    paced: bool,
     /// The failure being resynced for, returned if the resync fails.
     pending: Option<Error>,
     jitter: J,
@@ -104,7 +90,7 @@ impl<'p, J: Jitter> Attempts<'p, J> {
             resync_allowed,
             resynced: false,
             sent: 0,
-            phase: Phase::Ready,
+            paced: false,
             pending: None,
             jitter,
         }
@@ -122,7 +108,7 @@ impl<'p, J: Jitter> Attempts<'p, J> {
 
     /// A [`Decision::Wait`] is over.
     pub(crate) fn waited(&mut self, at: Moment) -> Decision {
-        if self.phase == Phase::Paced {
+        if self.paced {
             return self.send();
         }
         self.before_attempt(at)
@@ -137,7 +123,6 @@ impl<'p, J: Jitter> Attempts<'p, J> {
         if self.resync_allowed && !self.resynced && error.label() == Some(&Label::RequestExpired) {
             self.resynced = true;
             self.pending = Some(error);
-            self.phase = Phase::Resyncing;
             return Decision::ResyncThenSend;
         }
         if !self.retry.allows(self.kind, &error) {
@@ -154,7 +139,6 @@ impl<'p, J: Jitter> Attempts<'p, J> {
             // The retry would only come back expired: the real failure says more.
             return self.give_up(error);
         }
-        self.phase = Phase::BackingOff;
         Decision::Wait(wait, WaitReason::Backoff)
     }
 
@@ -179,18 +163,18 @@ impl<'p, J: Jitter> Attempts<'p, J> {
             // Sent after the hold, the request would only come back expired.
             return self.give_up(Error::ExpiresBeforeRateLimitReset { reset_in: hold });
         }
-        self.phase = Phase::Paced;
+        self.paced = true;
         Decision::Wait(hold, WaitReason::Pacing)
     }
 
     fn send(&mut self) -> Decision {
         self.sent = self.sent.saturating_add(1);
-        self.phase = Phase::Sent;
+        self.paced = false;
         Decision::Send
     }
 
     fn give_up(&mut self, error: Error) -> Decision {
-        self.phase = Phase::Ready;
+        self.paced = false;
         Decision::GiveUp(error)
     }
 }
