@@ -230,23 +230,9 @@ fn erase_names(path: &str) -> String {
 }
 
 /// `listSTPGroupsUsers` -> `list_stp_groups_users`: the SDK keeps operationIds only so.
+/// The same conversion build.rs names the generated methods with.
 fn snake_case(id: &str) -> String {
-    let chars: Vec<char> = id.chars().collect();
-    let mut snake = String::new();
-    for (i, &c) in chars.iter().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
-            let previous = chars[i - 1];
-            let next_is_lower = chars.get(i + 1).is_some_and(char::is_ascii_lowercase);
-            let word_starts = previous.is_ascii_lowercase()
-                || previous.is_ascii_digit()
-                || (previous.is_ascii_uppercase() && next_is_lower);
-            if word_starts {
-                snake.push('_');
-            }
-        }
-        snake.push(c.to_ascii_lowercase());
-    }
-    snake
+    heck::ToSnakeCase::to_snake_case(id)
 }
 
 // ------------------------------------------------------------------------- comparison
