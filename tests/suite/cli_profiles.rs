@@ -240,9 +240,12 @@ async fn a_secret_command_supplies_the_secret_and_its_failures_show_no_output() 
     assert_eq!(code(&output), Some(2), "{output:?}");
     assert!(String::from_utf8_lossy(&output.stderr).contains("could not start"));
 
-    // A secret given in the environment means the command is never run.
+    // Credentials given in the environment mean the command is never run (a secret alone
+    // would not do: key and secret come from one place).
     let mut env_secret = with("marks");
-    env_secret.env("GATE_API_SECRET", demo::MAIN_SECRET);
+    env_secret
+        .env("GATE_API_KEY", demo::MAIN_KEY)
+        .env("GATE_API_SECRET", demo::MAIN_SECRET);
     let output = run(env_secret).await;
     assert_eq!(code(&output), Some(0), "{output:?}");
     assert!(!marker.exists());

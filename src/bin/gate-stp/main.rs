@@ -46,7 +46,7 @@ Each client setting is taken from, in this order: its flag; its environment vari
 (GATE_BASE_URL, GATE_API_KEY, GATE_API_SECRET); the selected profile (--profile or
 GATE_STP_PROFILE, else the profile named `default` if there is one) in the config file
 (GATE_STP_CONFIG, else gate-stp/config.toml in the platform's config directory); the
-built-in default (Gate's live API).";
+built-in default (Gate's live API). The key and the secret come as a pair from one place.";
 
 #[derive(Debug, Parser)]
 #[command(
