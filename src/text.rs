@@ -8,7 +8,7 @@
 //! turns such characters into visible escapes; the crate's error `Display` and the CLI both
 //! use it.
 
-use std::{borrow::Cow, fmt::Write as _};
+use std::{borrow::Cow, fmt, fmt::Write as _};
 
 /// Whether `c` must not reach a terminal or a log line as is: C0 controls (including tab,
 /// newline and carriage return: one error or one table cell stays on one line), DEL, C1
@@ -77,6 +77,79 @@ pub fn truncate_chars(text: &str, max_chars: usize) -> Cow<'_, str> {
             Cow::Owned(format!("{}…({left_out} more characters)", &text[..end]))
         }
     }
+}
+
+/// Pretty JSON of ours made terminal-safe (see [`escape_json_controls`]); takes and returns
+/// the owned text so that the common case (nothing to escape) copies nothing.
+pub(crate) fn terminal_safe_json(json: String) -> String {
+    match escape_json_controls(&json) {
+        Cow::Borrowed(_) => json,
+        Cow::Owned(safe) => safe,
+    }
+}
+
+/// A TOML basic string: `"` and `\` escaped, every [`needs_escape`] character as `\uXXXX`.
+///
+/// Hand-written on purpose: the `toml` crate is optional (feature `desired-toml`), and a plan
+/// or an export must write TOML-safe names without it.
+pub(crate) fn toml_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if needs_escape(c) => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// `"name"` with control characters escaped: names come from files and from Gate.
+pub(crate) struct Quoted<'a>(pub(crate) &'a str);
+
+impl fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "\"{}\"", escape_control(self.0))
+    }
+}
+
+/// Ids as `1, 2, 3`.
+pub(crate) struct Ids<'a>(pub(crate) &'a [i64]);
+
+impl fmt::Display for Ids<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, id) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{id}")?;
+        }
+        Ok(())
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset of `text`; an offset inside a
+/// character counts as that character's start, one past the end as the end. Used for the
+/// positions of parse errors in desired-state files and emulator world files.
+#[cfg_attr(
+    not(any(feature = "desired-toml", feature = "mock", test)),
+    allow(dead_code)
+)]
+pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = &text[..end];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
 }
 
 #[cfg(test)]

@@ -166,17 +166,16 @@ pub enum PlanFileError {
 }
 
 impl Plan {
-    /// Compares `live` with `desired` and lists the requests that converge them. Pure: no
+    /// Compares `live` (the state of `desired.main_user_id`'s account, as [`Proposal`](super::Proposal)
+    /// reads it) with `desired` and lists the requests that converge them. Pure: no
     /// I/O. Refuses (with every problem found) a file that cannot be applied safely: see
     /// [`Problem`].
     pub fn compute(live: &LiveState, desired: &DesiredState) -> Result<Plan, PlanError> {
+        // `live` is the state of the key's account; that it is the file's account is the
+        // read's refusal (`ReadError::KeyOfAnotherAccount`), made in one place. A plan
+        // computed from another account's state still cannot be sent: its fingerprint
+        // covers the main account, so it is refused as stale.
         let mut problems = validate::check(desired);
-        if live.main_user_id != desired.main_user_id {
-            problems.push(Problem::KeyOfAnotherAccount {
-                key_user_id: live.main_user_id,
-                main_user_id: desired.main_user_id,
-            });
-        }
         if !problems.is_empty() {
             return Err(PlanError { problems });
         }
@@ -265,7 +264,7 @@ impl Plan {
 
     /// The plan as JSON, to save (`--out`) or for programs (`--json`).
     pub fn to_json_string(&self) -> String {
-        let mut text = super::render::terminal_safe_json(
+        let mut text = crate::text::terminal_safe_json(
             serde_json::to_string_pretty(self).unwrap_or_default(),
         );
         text.push('\n');

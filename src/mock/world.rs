@@ -12,6 +12,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::demo;
+use crate::text::line_column;
 
 /// One Gate account of the emulated world.
 ///
@@ -594,19 +595,6 @@ fn default_login_name(user_id: i64) -> String {
 /// Gate's rule for sub-account login names: letters, digits and underscores.
 fn is_valid_login_name(name: &str) -> bool {
     !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-/// 1-based line and column (in characters) of a byte offset of `text`.
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let mut end = offset.min(text.len());
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    let before = &text[..end];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let column = before[line_start..].chars().count() + 1;
-    (line, column)
 }
 
 #[cfg(test)]
