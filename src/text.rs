@@ -158,6 +158,35 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(escape_control("desk"), "desk");
+        assert_eq!(escape_control("a\nb\u{1b}[2J"), "a\\x0ab\\x1b[2J");
+        assert_eq!(escape_control("r\u{202e}l\u{85}"), "r\\u{202e}l\\u{85}");
+        assert_eq!(
+            terminal_safe_json(serde_json::to_string("a\u{202e}\u{7f}").unwrap()),
+            "\"a\\u202e\\u007f\""
+        );
+        assert_eq!(toml_string("q\"b\\\u{1b}"), "\"q\\\"b\\\\\\u001b\"");
+        assert!(matches!(escape_control("plain"), Cow::Borrowed(_)));
+        assert_eq!(Quoted("a\u{1b}").to_string(), "\"a\\x1b\"");
+        assert_eq!(Ids(&[3, 1, 2]).to_string(), "3, 1, 2");
+        assert_eq!(Ids(&[]).to_string(), "");
+    }
+
+    #[test]
+    fn line_column_counts_characters_from_one() {
+        assert_eq!(line_column("ab\ncd", 4), (2, 2));
+        assert_eq!(line_column("é\nxé!", 6), (2, 3));
+        assert_eq!(line_column("", 10), (1, 1));
+        let text = "a\nbé c\n";
+        assert_eq!(line_column(text, 0), (1, 1));
+        assert_eq!(line_column(text, 2), (2, 1));
+        assert_eq!(line_column(text, 5), (2, 3));
+        assert_eq!(line_column(text, 4), (2, 2)); // inside 'é': floor to its start
+        assert_eq!(line_column(text, 999), (3, 1));
+    }
+
+    #[test]
     fn escapes_are_visible_and_distinct() {
         assert_eq!(
             escape_control("a\u{1b}[2Jb\u{7}\r\n\0"),

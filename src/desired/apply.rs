@@ -120,7 +120,6 @@ impl ApplyError {
     }
 }
 
-
 /// A plan together with the live state it was computed or checked against, and when that
 /// read finished. Built only by reading; the first step of an apply.
 ///
@@ -240,7 +239,11 @@ impl Checked {
 /// are not its changes, and the removal limit. (A key of another account is refused by the
 /// read, [`ReadError::KeyOfAnotherAccount`]: `live` always comes from a read for
 /// `plan.main_user_id`.)
-fn check(plan: &Plan, live: &LiveState, options: ApplyOptions) -> Result<(), ApplyError> {
+pub(super) fn check(
+    plan: &Plan,
+    live: &LiveState,
+    options: ApplyOptions,
+) -> Result<(), ApplyError> {
     let now = live.fingerprint();
     if plan.live_fingerprint != now {
         return Err(ApplyError::StalePlan {
@@ -262,4 +265,3 @@ fn check(plan: &Plan, live: &LiveState, options: ApplyOptions) -> Result<(), App
     }
     Ok(())
 }
-

@@ -197,10 +197,7 @@ fn from_toml(_text: &str, file: &str) -> Result<DesiredState, ParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{
-        desired::DesiredGroup,
-        text::{line_column, needs_escape},
-    };
+    use crate::{desired::DesiredGroup, text::needs_escape};
 
     #[test]
     fn json_errors_name_file_line_and_column() {
@@ -225,13 +222,6 @@ mod tests {
             error.to_string(),
             "f.json: group \"a\" is declared more than once (names are the key of a file)"
         );
-    }
-
-    #[test]
-    fn line_and_column_count_characters() {
-        assert_eq!(line_column("ab\ncd", 4), (2, 2));
-        assert_eq!(line_column("é\nxé!", 6), (2, 3));
-        assert_eq!(line_column("", 10), (1, 1));
     }
 
     #[test]

@@ -170,21 +170,3 @@ impl fmt::Display for Step {
         }
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn control_characters_are_escaped() {
-        assert_eq!(escape_control("desk"), "desk");
-        assert_eq!(escape_control("a\nb\u{1b}[2J"), "a\\x0ab\\x1b[2J");
-        assert_eq!(escape_control("r\u{202e}l\u{85}"), "r\\u{202e}l\\u{85}");
-        assert_eq!(
-            terminal_safe_json(serde_json::to_string("a\u{202e}\u{7f}").unwrap()),
-            "\"a\\u202e\\u007f\""
-        );
-        assert_eq!(toml_string("q\"b\\\u{1b}"), "\"q\\\"b\\\\\\u001b\"");
-        assert!(matches!(escape_control("plain"), Cow::Borrowed(_)));
-    }
-}

@@ -6,9 +6,7 @@ use std::{
     fmt,
 };
 
-use super::{
-    model::{DesiredState, Member},
-};
+use super::model::{DesiredState, Member};
 use crate::text::{Ids, Quoted, escape_control};
 
 /// One reason a file or a plan is refused. Every problem names the group and, where it

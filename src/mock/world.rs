@@ -618,16 +618,6 @@ mod tests {
     }
 
     #[test]
-    fn line_column_counts_characters() {
-        let text = "a\nbé c\n";
-        assert_eq!(line_column(text, 0), (1, 1));
-        assert_eq!(line_column(text, 2), (2, 1));
-        assert_eq!(line_column(text, 5), (2, 3));
-        assert_eq!(line_column(text, 4), (2, 2)); // inside 'é': floor to its start
-        assert_eq!(line_column(text, 999), (3, 1));
-    }
-
-    #[test]
     fn login_names_follow_gates_charset_and_are_unique_per_main() {
         let world = |body: &str| World::from_toml_str(body);
         let ok = world(

@@ -226,15 +226,12 @@ pub(crate) async fn apply(client: &Client, json: bool, args: ApplyArgs) -> Resul
             _ => {}
         }
     };
-    let report = checked
-        .send(client, &mut progress)
-        .await
-        .map_err(|error| {
-            if on_terminal {
-                err("FAILED\n");
-            }
-            apply_failure(error)
-        })?;
+    let report = checked.send(client, &mut progress).await.map_err(|error| {
+        if on_terminal {
+            err("FAILED\n");
+        }
+        apply_failure(error)
+    })?;
     if json {
         print_report(&report);
     } else {
