@@ -215,7 +215,7 @@ impl Checked {
     /// ([`ApplyError::StalePlan`]) with nothing sent. Then sends the steps one at a time,
     /// checking each answer, and stops at the first surprise ([`ApplyError::Stopped`]).
     /// A create whose answer is lost is settled by listing again (see
-    /// [`LOST_CREATE_LISTINGS`](super::LOST_CREATE_LISTINGS)), never sent twice.
+    /// [`LOST_CREATE_LISTINGS`](super::send::LOST_CREATE_LISTINGS)), never sent twice.
     pub async fn send<A: StpAdmin>(
         self,
         admin: &A,

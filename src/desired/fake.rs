@@ -9,7 +9,10 @@ use std::{
 
 use reqwest::StatusCode;
 
-use super::{GroupInfo, LiveState, StpAdmin, SubAccount};
+use super::{
+    live::StpAdmin,
+    model::{GroupInfo, LiveState, SubAccount},
+};
 use crate::{ApiError, Error, Label, response::ResponseMeta};
 
 /// A fault, triggered on the `nth` (1-based) matching request from when it was injected.

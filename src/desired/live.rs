@@ -71,7 +71,7 @@ pub enum ReadError {
 /// made), then the sub-accounts and the groups, then every group's members,
 /// [`READ_CONCURRENCY`] groups at a time. Sends only reads.
 ///
-/// Applying reads through [`Proposal`](super::Proposal); this is for reading alone (an
+/// Applying reads through `Proposal`; this is for reading alone (an
 /// export).
 pub async fn read_live<A: StpAdmin>(
     admin: &A,

@@ -171,7 +171,7 @@ impl LiveGroup {
     }
 }
 
-/// What Gate holds for one main account: read by [`read_live`](super::read_live), or
+/// What Gate holds for one main account: read by `read_live`, or
 /// built by hand in tests.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LiveState {

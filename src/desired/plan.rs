@@ -166,7 +166,7 @@ pub enum PlanFileError {
 }
 
 impl Plan {
-    /// Compares `live` (the state of `desired.main_user_id`'s account, as [`Proposal`](super::Proposal)
+    /// Compares `live` (the state of `desired.main_user_id`'s account, as `Proposal`
     /// reads it) with `desired` and lists the requests that converge them. Pure: no
     /// I/O. Refuses (with every problem found) a file that cannot be applied safely: see
     /// [`Problem`].

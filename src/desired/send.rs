@@ -178,7 +178,7 @@ impl fmt::Display for StopReport {
 /// difference or error. A create whose outcome is unknown is settled by [`settle_lost_create`];
 /// it is never sent twice.
 ///
-/// Only [`Checked::send`](super::Checked::send) calls this, right after its re-check: the
+/// Only `Checked::send` calls this, right after its re-check: the
 /// refusals are not repeated here. Kept apart so that another schedule (a dependency graph)
 /// can replace this loop without touching the refusals.
 pub(super) async fn send_steps<A: StpAdmin>(

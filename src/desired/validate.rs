@@ -1,5 +1,5 @@
 //! What can be wrong with a desired state: on its own (checked when it is parsed), or
-//! against the live state (checked by [`Plan::compute`](super::Plan::compute)).
+//! against the live state (checked by `Plan::compute`).
 
 use std::{
     collections::{BTreeMap, HashMap},
