@@ -21,8 +21,9 @@ use crate::{
 /// timeout, a dropped connection, a 5xx) before concluding that Gate did not create it.
 ///
 /// A create whose connection dropped may still be executing when the first listing
-/// arrives, so one empty listing is no proof: concluding "not created" too early leaves a
-/// group the next run would find unmanaged beside the one it creates. Four listings
+/// arrives, so one empty listing is no proof: concluding "not created" too early stops an
+/// apply that could have gone on and tells the operator that a group about to appear does
+/// not exist (a run sent again before it lands creates a second one). Four listings
 /// [`LOST_CREATE_INTERVAL`] apart bound the wait to three seconds, longer than a request
 /// normally spends inside Gate (our reading: Gate does not document it), short enough that
 /// an apply that really failed says so promptly.
@@ -175,12 +176,12 @@ impl fmt::Display for StopReport {
 
 /// Sends the steps of a plan checked against `live` in order, one request at a time. After
 /// each add or remove compares Gate's member list with the plan's; stops at the first
-/// difference or error. A create whose outcome is unknown is settled by [`settle_lost_create`];
-/// it is never sent twice.
+/// difference or error. A create whose outcome is unknown is settled by
+/// [`settle_lost_create`]; it is never sent twice.
 ///
-/// Only `Checked::send` calls this, right after its re-check: the
-/// refusals are not repeated here. Kept apart so that another schedule (a dependency graph)
-/// can replace this loop without touching the refusals.
+/// Only `Checked::send` calls this, right after its re-check: the refusals are not repeated
+/// here. Kept apart so that another schedule (a dependency graph) can replace this loop
+/// without touching the refusals.
 pub(super) async fn send_steps<A: StpAdmin>(
     admin: &A,
     plan: &Plan,

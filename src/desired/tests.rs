@@ -752,6 +752,15 @@ fn a_group_created_between_proposal_and_send_is_refused_as_stale_with_nothing_se
 }
 
 #[test]
+fn proposals_can_be_kept_and_shared() {
+    // A server (the MCP one to come) stores a proposal between a request and its
+    // confirmation, possibly on another task.
+    fn storable<T: Send + Sync + Clone + 'static>() {}
+    storable::<Proposal>();
+    storable::<Checked>();
+}
+
+#[test]
 fn a_fresh_read_is_not_repeated_before_sending() {
     let gate = FakeGate::new(&live());
     let rt = runtime();
