@@ -25,6 +25,8 @@ pub(crate) enum Fault {
     /// The create's answer is lost and the first `listings` listings after it do not show
     /// the group yet (a create still executing when its connection dropped).
     CreateLandsLate { listings: usize },
+    /// The nth listing of the groups fails with a 503 (nothing executed).
+    ListingFails { nth: usize },
     /// The nth add or remove times out without happening.
     WriteLost { nth: usize },
     /// The nth add also adds this user (someone else changed the group meanwhile).
@@ -264,6 +266,22 @@ impl StpAdmin for FakeGate {
             false
         });
         state.landing = landing;
+        let mut failing = false;
+        state.faults.retain_mut(|fault| match fault {
+            Fault::ListingFails { nth } => {
+                *nth = nth.saturating_sub(1);
+                failing |= *nth == 0;
+                *nth > 0
+            }
+            _ => true,
+        });
+        if failing {
+            return Err(api(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Label::Other("SERVER_ERROR".into()),
+                "injected: listing failed",
+            ));
+        }
         let key = state.key_user_id;
         Ok(state
             .groups

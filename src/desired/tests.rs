@@ -565,6 +565,8 @@ fn apply_converges_and_a_second_apply_only_reads() {
 
 async fn plan_of(gate: &FakeGate, file: &DesiredState) -> (LiveState, Plan) {
     let proposal = Proposal::for_desired(gate, file).await.unwrap();
+    // What the proposal holds is what a read gives now (nothing changed in between).
+    assert_eq!(proposal.live(), &read_live(gate, Some(MAIN)).await.unwrap());
     (proposal.live().clone(), proposal.into_plan())
 }
 
@@ -864,6 +866,63 @@ fn a_create_landing_after_the_wait_stops_without_a_second_create() {
         .filter(|l| l.starts_with("create:"))
         .count();
     assert_eq!(creates, 1);
+}
+
+/// Proposes and checks [`edited`], injects `faults`, then sends.
+fn send_edited_with(
+    rt: &tokio::runtime::Runtime,
+    gate: &FakeGate,
+    faults: &[Fault],
+) -> Result<ApplyReport, ApplyError> {
+    let proposal = rt.block_on(Proposal::for_desired(gate, &edited()))?;
+    let checked = proposal.check(ApplyOptions::default())?;
+    for fault in faults {
+        gate.inject(*fault);
+    }
+    rt.block_on(checked.send(gate, &mut no_progress()))
+}
+
+#[test]
+fn a_failed_listing_after_a_lost_create_is_not_the_last_word() {
+    // The first listing fails, the second shows the group that landed: adopted.
+    let gate = FakeGate::new(&live());
+    let rt = runtime();
+    let faults = [
+        Fault::CreateLandsLate { listings: 1 },
+        Fault::ListingFails { nth: 1 },
+    ];
+    let report = send_edited_with(&rt, &gate, &faults).unwrap();
+    assert_eq!(report.adopted, vec!["arb".to_owned()]);
+    assert_eq!(gate.groups_named("arb").len(), 1);
+
+    // Every listing fails: the apply stops and says the listing failed, not "not created".
+    let gate = FakeGate::new(&live());
+    let mut faults = vec![Fault::CreateLost];
+    faults.extend((1..=LOST_CREATE_LISTINGS as usize).map(|nth| Fault::ListingFails { nth }));
+    let error = send_edited_with(&rt, &gate, &faults).expect_err("stops");
+    let ApplyError::Stopped(report) = &error else {
+        panic!("{error}")
+    };
+    let StopReason::CreateUnresolved { finding, .. } = &report.reason else {
+        panic!("{error}")
+    };
+    assert!(
+        finding.contains("listing the groups to check failed too"),
+        "{finding}"
+    );
+    assert!(finding.contains("injected: listing failed"), "{finding}");
+
+    // The last listing alone failing after empty ones still reports the failure: the
+    // group may have landed in between.
+    let gate = FakeGate::new(&live());
+    let faults = [
+        Fault::CreateLost,
+        Fault::ListingFails {
+            nth: LOST_CREATE_LISTINGS as usize,
+        },
+    ];
+    let error = send_edited_with(&rt, &gate, &faults).expect_err("stops");
+    assert!(error.to_string().contains("failed too"), "{error}");
 }
 
 #[test]
