@@ -73,7 +73,9 @@ pub enum ApplyError {
     /// The file cannot be planned against the live state. Nothing was changed.
     #[error("{0}")]
     Plan(#[from] PlanError),
-    /// The saved plan was computed from another live state. Nothing was changed.
+    /// The plan was computed from another live state than the one read now: a saved plan
+    /// the account changed since, or a change made between a [`Proposal`]'s read and an
+    /// aged [`Checked::send`]. Nothing was changed.
     #[error(
         "stale plan: the live state changed since the plan was computed (plan {}, live now {}); nothing was changed, compute the plan again",
         short(planned),
