@@ -100,7 +100,7 @@ fn stdout_failed(error: &io::Error) {
     std::process::exit(if closed_pipe {
         0
     } else {
-        i32::from(crate::exit::OUTPUT)
+        i32::from(crate::failure::exit::OUTPUT)
     });
 }
 
@@ -114,6 +114,17 @@ pub(crate) fn write_stderr(line: fmt::Arguments<'_>) {
     let text = line.to_string();
     let mut stderr = io::stderr().lock();
     let _ = writeln!(stderr, "{}", escape_control(&text));
+}
+
+/// Logs go to stderr, filtered by `RUST_LOG` (nothing below WARN by default). For now
+/// coloured as tracing-subscriber chooses; see [`init_logs`] callers.
+pub(crate) fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 /// Printer chosen by `--json`.

@@ -14,7 +14,7 @@ use gate_stp::{
     },
 };
 
-use crate::{Failure, exit};
+use crate::failure::{Failure, exit};
 
 /// Exit code of `plan --exit-code` when the plan has changes (as `git diff --exit-code`).
 pub(crate) const CHANGES_PENDING: u8 = 1;

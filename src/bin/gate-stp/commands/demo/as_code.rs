@@ -11,7 +11,7 @@ use gate_stp::{
 };
 
 use crate::{
-    Failure,
+    failure::Failure,
     stp_as_code::{self, out},
 };
 
