@@ -9,8 +9,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use crate::{
     commands,
     failure::Failure,
-    settings::{ClientArgs, LeadingClientArgs, PRECEDENCE, TypedAfter},
-    stp_as_code,
+    settings::{LeadingClientArgs, PRECEDENCE, TypedAfter},
 };
 
 #[derive(Debug, Parser)]
@@ -40,26 +39,11 @@ enum Command {
     /// Gate's clock and this machine's offset from it.
     Time(commands::time::Args),
     /// Compare a desired-state file with the live STP groups and show what apply would do.
-    Plan {
-        #[command(flatten)]
-        args: stp_as_code::PlanArgs,
-        #[command(flatten)]
-        client: ClientArgs,
-    },
+    Plan(commands::plan::Args),
     /// Bring the live STP groups to a desired-state file (or a saved plan).
-    Apply {
-        #[command(flatten)]
-        args: stp_as_code::ApplyArgs,
-        #[command(flatten)]
-        client: ClientArgs,
-    },
+    Apply(commands::apply::Args),
     /// Write the live STP groups as a desired-state file, ids pinned.
-    Export {
-        #[command(flatten)]
-        args: stp_as_code::ExportArgs,
-        #[command(flatten)]
-        client: ClientArgs,
-    },
+    Export(commands::export::Args),
     /// Run the Gate STP emulator until interrupted.
     Mock(commands::mock::Args),
     /// Run the whole workflow against an in-process emulator.
@@ -110,29 +94,20 @@ impl Cli {
                 args.client = args.client.with_leading(leading, typed_after)?;
                 commands::time::run(args).await
             }
-            Command::Plan {
-                args,
-                client: given,
-            } => {
-                let given = given.with_leading(leading, typed_after)?;
-                let api = stp_as_code::client(given.builder()?)?;
-                stp_as_code::plan(&api, given.json, args).await
+            Command::Plan(mut args) => {
+                args.client = args.client.with_leading(leading, typed_after)?;
+                let api = commands::as_code::client(args.client.builder()?)?;
+                commands::plan::run(&api, args.client.json, args).await
             }
-            Command::Apply {
-                args,
-                client: given,
-            } => {
-                let given = given.with_leading(leading, typed_after)?;
-                let api = stp_as_code::client(given.builder()?)?;
-                stp_as_code::apply(&api, given.json, args).await
+            Command::Apply(mut args) => {
+                args.client = args.client.with_leading(leading, typed_after)?;
+                let api = commands::as_code::client(args.client.builder()?)?;
+                commands::apply::run(&api, args.client.json, args).await
             }
-            Command::Export {
-                args,
-                client: given,
-            } => {
-                let given = given.with_leading(leading, typed_after)?;
-                let api = stp_as_code::client(given.builder()?)?;
-                stp_as_code::export(&api, args).await
+            Command::Export(mut args) => {
+                args.client = args.client.with_leading(leading, typed_after)?;
+                let api = commands::as_code::client(args.client.builder()?)?;
+                commands::export::run(&api, args).await
             }
             Command::Mock(args) => {
                 leading.refuse_for("mock")?;

@@ -15,7 +15,6 @@ mod commands;
 mod failure;
 mod output;
 mod settings;
-mod stp_as_code;
 
 use std::process::ExitCode;
 

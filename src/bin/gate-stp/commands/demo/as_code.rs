@@ -11,8 +11,8 @@ use gate_stp::{
 };
 
 use crate::{
+    commands::as_code::{self, out},
     failure::Failure,
-    stp_as_code::{self, out},
 };
 
 fn step(number: u32, text: &str) {
@@ -25,7 +25,7 @@ fn failed(error: impl std::fmt::Display) -> Failure {
 
 /// Runs steps `first`.. against the emulator at `base_url`.
 pub(crate) async fn run(base_url: &str, timeout: Duration, first: u32) -> Result<(), Failure> {
-    let client = stp_as_code::client(
+    let client = as_code::client(
         Client::builder()
             .base_url(base_url)
             .credentials(Credentials::new(demo::MAIN_KEY, demo::MAIN_SECRET)?)

@@ -1,0 +1,160 @@
+//! `gate-stp apply FILE|PLAN.json`: bring the live STP groups to a file or a saved plan.
+
+use std::{
+    io::{BufRead, IsTerminal},
+    path::PathBuf,
+};
+
+use gate_stp::{
+    Client,
+    desired::{
+        self, ApplyOptions, ApplyReport, DEFAULT_MAX_REMOVALS, DesiredState, Format, LiveState,
+        Plan, Progress,
+    },
+};
+
+use crate::{
+    commands::as_code::{apply_failure, err, out, render},
+    failure::Failure,
+    settings::ClientArgs,
+};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Desired-state file (TOML/JSON), or a plan saved with `plan --out`.
+    file: PathBuf,
+    /// Apply without asking (required when not on a terminal).
+    #[arg(long)]
+    yes: bool,
+    /// Refuse, before sending anything, a plan that removes more members than this.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_REMOVALS)]
+    max_removals: usize,
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+}
+
+/// `gate-stp apply FILE|PLAN.json [--yes] [--max-removals N]`.
+pub(crate) async fn run(client: &Client, json: bool, args: Args) -> Result<(), Failure> {
+    // `gate-stp apply --yes f.toml | head -3` must not stop half-way through the changes.
+    crate::output::finish_even_if_stdout_fails();
+    let text = std::fs::read_to_string(&args.file)
+        .map_err(|e| Failure::usage(format!("{}: cannot read: {e}", args.file.display())))?;
+    let label = args.file.display().to_string();
+    let (live, plan): (LiveState, Plan) = if Plan::looks_like_saved_plan(&text) {
+        let plan = Plan::from_json(&text, &label).map_err(|e| Failure::usage(e.to_string()))?;
+        let live = desired::read_live(client, Some(plan.main_user_id))
+            .await
+            .map_err(apply_failure)?;
+        (live, plan)
+    } else {
+        let file = DesiredState::parse(&text, Format::from_path(&args.file), &label)
+            .map_err(|e| Failure::usage(e.to_string()))?;
+        desired::plan(client, &file).await.map_err(apply_failure)?
+    };
+    let options = ApplyOptions {
+        max_removals: args.max_removals,
+    };
+    desired::check(&plan, &live, options).map_err(apply_failure)?;
+    if !json {
+        out(render(&plan));
+    }
+    if plan.is_empty() {
+        if json {
+            print_report(&ApplyReport::default());
+        }
+        return Ok(());
+    }
+    let live = if confirm(args.yes)? {
+        // A person took their time to answer: the state the plan was checked against may
+        // have changed meanwhile (a group created by someone else would be adopted or
+        // duplicated). Read it again and check once more; these are only reads.
+        let now = desired::read_live(client, Some(plan.main_user_id))
+            .await
+            .map_err(apply_failure)?;
+        desired::check(&plan, &now, options).map_err(apply_failure)?;
+        now
+    } else {
+        live
+    };
+    let on_terminal = std::io::stderr().is_terminal();
+    let mut progress = |event: Progress<'_>| {
+        if !on_terminal {
+            return;
+        }
+        match event {
+            Progress::Sending { index, total, step } => {
+                err(format!("[{}/{total}] {step} ... ", index + 1));
+            }
+            Progress::Done { .. } => err("ok\n"),
+            Progress::Adopted { group, stp_id } => err(format!(
+                "(answer lost; found group {} as id {stp_id}, adopted) ",
+                desired::quoted(group)
+            )),
+            _ => {}
+        }
+    };
+    let report = desired::apply_steps(client, &plan, &live, &mut progress)
+        .await
+        .map_err(|error| {
+            if on_terminal {
+                err("FAILED\n");
+            }
+            apply_failure(error)
+        })?;
+    if json {
+        print_report(&report);
+    } else {
+        out(format!(
+            "\nApply complete: {} created, {} added, {} removed ({} requests, each answer checked).\n",
+            plural(plan.creates(), "group"),
+            plural(plan.additions(), "member"),
+            plan.removals(),
+            report.steps_done,
+        ));
+        for name in &report.adopted {
+            out(format!(
+                "note: the answer to creating {} was lost; the group was found by listing and adopted (no second group created)\n",
+                desired::quoted(name)
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn plural(count: usize, noun: &str) -> String {
+    format!("{count} {noun}{}", if count == 1 { "" } else { "s" })
+}
+
+fn print_report(report: &ApplyReport) {
+    let value = serde_json::json!({
+        "steps_done": report.steps_done,
+        "created": report.created,
+        "adopted": report.adopted,
+    });
+    out(format!("{value}\n"));
+}
+
+/// On a terminal asks for `yes`; elsewhere requires `--yes`.
+/// Asks for confirmation unless `--yes`; says whether a person was asked (and so time
+/// passed).
+fn confirm(yes: bool) -> Result<bool, Failure> {
+    if yes {
+        return Ok(false);
+    }
+    if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
+        return Err(Failure::usage(
+            "apply changes the live STP groups: pass --yes to confirm (there is no terminal to ask on)",
+        ));
+    }
+    out("\nApply these changes to the live STP groups? Only 'yes' is accepted: ");
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| Failure::usage(format!("cannot read the answer: {e}")))?;
+    if answer.trim() == "yes" {
+        Ok(true)
+    } else {
+        Err(Failure::usage("apply cancelled; nothing was changed"))
+    }
+}
