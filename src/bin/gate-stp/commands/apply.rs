@@ -14,8 +14,9 @@ use gate_stp::{
 };
 
 use crate::{
-    commands::as_code::{apply_failure, err, out, render},
+    commands::as_code::{apply_failure, render},
     failure::Failure,
+    output::{Output, err, out, plural},
     settings::ClientArgs,
 };
 
@@ -34,7 +35,7 @@ pub(crate) struct Args {
 }
 
 /// `gate-stp apply FILE|PLAN.json [--yes] [--max-removals N]`.
-pub(crate) async fn run(client: &Client, json: bool, args: Args) -> Result<(), Failure> {
+pub(crate) async fn run(client: &Client, printer: &Output, args: Args) -> Result<(), Failure> {
     // `gate-stp apply --yes f.toml | head -3` must not stop half-way through the changes.
     crate::output::finish_even_if_stdout_fails();
     let text = std::fs::read_to_string(&args.file)
@@ -55,12 +56,12 @@ pub(crate) async fn run(client: &Client, json: bool, args: Args) -> Result<(), F
         max_removals: args.max_removals,
     };
     desired::check(&plan, &live, options).map_err(apply_failure)?;
-    if !json {
+    if !printer.json() {
         out(render(&plan));
     }
     if plan.is_empty() {
-        if json {
-            print_report(&ApplyReport::default());
+        if printer.json() {
+            print_report(printer, &ApplyReport::default());
         }
         return Ok(());
     }
@@ -101,8 +102,8 @@ pub(crate) async fn run(client: &Client, json: bool, args: Args) -> Result<(), F
             }
             apply_failure(error)
         })?;
-    if json {
-        print_report(&report);
+    if printer.json() {
+        print_report(printer, &report);
     } else {
         out(format!(
             "\nApply complete: {} created, {} added, {} removed ({} requests, each answer checked).\n",
@@ -121,17 +122,13 @@ pub(crate) async fn run(client: &Client, json: bool, args: Args) -> Result<(), F
     Ok(())
 }
 
-fn plural(count: usize, noun: &str) -> String {
-    format!("{count} {noun}{}", if count == 1 { "" } else { "s" })
-}
-
-fn print_report(report: &ApplyReport) {
+fn print_report(printer: &Output, report: &ApplyReport) {
     let value = serde_json::json!({
         "steps_done": report.steps_done,
         "created": report.created,
         "adopted": report.adopted,
     });
-    out(format!("{value}\n"));
+    printer.json_value(&value);
 }
 
 /// On a terminal asks for `yes`; elsewhere requires `--yes`.

@@ -2,14 +2,17 @@
 //! share: their client, the file loader, the rendering of plans and the exit code of
 //! each refusal.
 
-use std::{io::IsTerminal, path::Path};
+use std::path::Path;
 
 use gate_stp::{
     Client, ClientBuilder, RetryPolicy,
     desired::{self, ApplyError, DesiredState, Plan, RenderOptions, StopReason},
 };
 
-use crate::failure::{Failure, exit};
+use crate::{
+    failure::{Failure, exit},
+    output::colour_on_stdout,
+};
 
 /// The client for these commands: pacing on Gate's rate-limit headers, and retries of
 /// idempotent writes (adding or removing members twice leaves the same state; creates are
@@ -21,38 +24,14 @@ pub(crate) fn client(builder: ClientBuilder) -> Result<Client, Failure> {
         .build()?)
 }
 
-/// Writes to stdout as it is: plans, files and reports are built with every server- or
-/// file-controlled string escaped already, and the colour codes are meant. A closed pipe
-/// (`gate-stp plan stp.toml | head -3`) ends the process quietly, as for any Unix filter.
-pub(crate) fn out(text: impl AsRef<str>) {
-    crate::output::write_stdout_bytes(text.as_ref().as_bytes());
-}
-
-/// Writes progress to stderr; a failure to write is ignored (nowhere left to report it).
-pub(crate) fn err(text: impl AsRef<str>) {
-    crate::output::write_stderr_bytes(text.as_ref().as_bytes());
-}
-
-/// A path or other local text with control characters escaped.
-pub(crate) fn escape(text: &str) -> String {
-    gate_stp::text::escape_control(text).into_owned()
-}
-
-fn colour() -> bool {
-    colour_wanted(
-        std::io::stdout().is_terminal(),
-        std::env::var_os("NO_COLOR").as_deref(),
-    )
-}
-
-/// Colour only on a terminal, and never when `NO_COLOR` is set to anything but empty
-/// (no-color.org).
-fn colour_wanted(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
-    terminal && no_color.is_none_or(|value| value.is_empty())
-}
-
+/// The plan for a person: coloured only where [`colour_on_stdout`] says so.
 pub(crate) fn render(plan: &Plan) -> String {
-    desired::render_plan(plan, RenderOptions { colour: colour() })
+    desired::render_plan(
+        plan,
+        RenderOptions {
+            colour: colour_on_stdout(),
+        },
+    )
 }
 
 pub(crate) fn load_desired(path: &Path) -> Result<DesiredState, Failure> {
@@ -73,20 +52,5 @@ pub(crate) fn apply_failure(error: ApplyError) -> Failure {
     Failure {
         code,
         message: error.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::ffi::OsStr;
-
-    use super::colour_wanted;
-
-    #[test]
-    fn colour_only_on_a_terminal_without_no_color() {
-        assert!(colour_wanted(true, None));
-        assert!(colour_wanted(true, Some(OsStr::new(""))));
-        assert!(!colour_wanted(true, Some(OsStr::new("1"))));
-        assert!(!colour_wanted(false, None));
     }
 }

@@ -7,9 +7,7 @@ use gate_stp::{
 };
 
 use crate::{
-    commands::as_code::{apply_failure, out},
-    failure::Failure,
-    settings::ClientArgs,
+    commands::as_code::apply_failure, failure::Failure, output::out, settings::ClientArgs,
 };
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

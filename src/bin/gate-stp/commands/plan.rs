@@ -8,8 +8,9 @@ use gate_stp::{
 };
 
 use crate::{
-    commands::as_code::{apply_failure, escape, load_desired, out, render},
+    commands::as_code::{apply_failure, load_desired, render},
     failure::Failure,
+    output::{Output, escape, out},
     settings::ClientArgs,
 };
 
@@ -32,7 +33,7 @@ pub(crate) struct Args {
 }
 
 /// `gate-stp plan FILE [--out PLAN.json] [--exit-code]`.
-pub(crate) async fn run(client: &Client, json: bool, args: Args) -> Result<(), Failure> {
+pub(crate) async fn run(client: &Client, printer: &Output, args: Args) -> Result<(), Failure> {
     let file = load_desired(&args.file)?;
     let (_, plan) = desired::plan(client, &file).await.map_err(apply_failure)?;
     if let Some(path) = &args.out {
@@ -43,8 +44,8 @@ pub(crate) async fn run(client: &Client, json: bool, args: Args) -> Result<(), F
             ))
         })?;
     }
-    if json {
-        out(plan.to_json_string());
+    if printer.json() {
+        printer.json_document(&plan.to_json_string());
     } else {
         out(render(&plan));
         if plan.removals() > DEFAULT_MAX_REMOVALS {

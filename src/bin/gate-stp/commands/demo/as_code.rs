@@ -10,10 +10,7 @@ use gate_stp::{
     mock::demo,
 };
 
-use crate::{
-    commands::as_code::{self, out},
-    failure::Failure,
-};
+use crate::{commands::as_code, failure::Failure, output::out};
 
 fn step(number: u32, text: &str) {
     out(format!("\n== step {number}: {text}\n"));
