@@ -46,6 +46,7 @@ mod stp_as_code;
 // emulator's switches.
 mod cli;
 mod cli_docs;
+mod cli_habits;
 mod cli_mock_flags;
 mod cli_output;
 mod cli_profiles;

@@ -156,13 +156,20 @@ fn colour_wanted(terminal: bool, no_color: Option<&OsStr>) -> bool {
     terminal && no_color.is_none_or(|value| value.is_empty())
 }
 
-/// Logs go to stderr, filtered by `RUST_LOG` (nothing below WARN by default).
+/// Logs go to stderr, filtered by `RUST_LOG` (nothing below WARN by default), coloured by
+/// the same rule as the rest of the output: tracing-subscriber colours by default, which
+/// fills a log file (`2>log`) with escape sequences.
 pub(crate) fn init_logs() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let colour = colour_wanted(
+        io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .try_init();
 }
 
