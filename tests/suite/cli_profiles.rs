@@ -339,3 +339,65 @@ fn profiles_are_listed_without_secrets() {
     assert_eq!(code(&output), Some(0), "{output:?}");
     assert!(String::from_utf8_lossy(&output.stdout).contains("(no profiles)"));
 }
+
+/// `gate-stp profiles` with `HOME` and, when given, `XDG_CONFIG_HOME` (no GATE_STP_CONFIG
+/// unless `config` is given): the first line names the file it read.
+#[cfg(target_os = "linux")]
+fn profiles_with(home: &Path, xdg: Option<&std::ffi::OsStr>, config: Option<&Path>) -> String {
+    let mut command = crate::common::cli::gate_stp();
+    command
+        .env_remove("GATE_STP_CONFIG")
+        .env_remove("XDG_CONFIG_HOME")
+        .env("HOME", home)
+        .arg("profiles");
+    if let Some(xdg) = xdg {
+        command.env("XDG_CONFIG_HOME", xdg);
+    }
+    if let Some(config) = config {
+        command.env("GATE_STP_CONFIG", config);
+    }
+    let output = command.output().unwrap();
+    assert_eq!(code(&output), Some(0), "{output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn the_config_file_is_found_in_xdg_config_home_then_home_unless_gate_stp_config_says() {
+    let home = temp_dir();
+    let xdg = home.join("xdg");
+    let in_xdg = xdg.join("gate-stp").join("config.toml");
+    let in_home = home.join(".config").join("gate-stp").join("config.toml");
+    for (path, profile) in [(&in_xdg, "from-xdg"), (&in_home, "from-home")] {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, format!("[profiles.{profile}]\nkey = \"k\"\n")).unwrap();
+    }
+    let listed = |text: &str, profile: &str| text.lines().any(|line| line.starts_with(profile));
+
+    // XDG_CONFIG_HOME is used on Linux.
+    let text = profiles_with(&home, Some(xdg.as_os_str()), None);
+    assert!(
+        text.starts_with(&format!("config file: {}\n", in_xdg.display())),
+        "{text}"
+    );
+    assert!(listed(&text, "from-xdg") && !listed(&text, "from-home"), "{text}");
+
+    // Unset, or not an absolute path (the XDG rule): ~/.config.
+    for xdg in [None, Some(std::ffi::OsStr::new("relative/xdg"))] {
+        let text = profiles_with(&home, xdg, None);
+        assert!(
+            text.starts_with(&format!("config file: {}\n", in_home.display())),
+            "{xdg:?}: {text}"
+        );
+        assert!(listed(&text, "from-home"), "{text}");
+    }
+
+    // GATE_STP_CONFIG overrides both.
+    let elsewhere = write_config("[profiles.from-variable]\nkey = \"k\"\n");
+    let text = profiles_with(&home, Some(xdg.as_os_str()), Some(&elsewhere));
+    assert!(
+        text.starts_with(&format!("config file: {}\n", elsewhere.display())),
+        "{text}"
+    );
+    assert!(listed(&text, "from-variable") && !listed(&text, "from-xdg"), "{text}");
+}
