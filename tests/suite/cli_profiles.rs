@@ -380,7 +380,10 @@ fn the_config_file_is_found_in_xdg_config_home_then_home_unless_gate_stp_config_
         text.starts_with(&format!("config file: {}\n", in_xdg.display())),
         "{text}"
     );
-    assert!(listed(&text, "from-xdg") && !listed(&text, "from-home"), "{text}");
+    assert!(
+        listed(&text, "from-xdg") && !listed(&text, "from-home"),
+        "{text}"
+    );
 
     // Unset, or not an absolute path (the XDG rule): ~/.config.
     for xdg in [None, Some(std::ffi::OsStr::new("relative/xdg"))] {
@@ -399,5 +402,8 @@ fn the_config_file_is_found_in_xdg_config_home_then_home_unless_gate_stp_config_
         text.starts_with(&format!("config file: {}\n", elsewhere.display())),
         "{text}"
     );
-    assert!(listed(&text, "from-variable") && !listed(&text, "from-xdg"), "{text}");
+    assert!(
+        listed(&text, "from-variable") && !listed(&text, "from-xdg"),
+        "{text}"
+    );
 }
