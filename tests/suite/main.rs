@@ -45,6 +45,7 @@ mod stp_as_code;
 // The `gate-stp` command line: every command, its output and docs, profiles, and the
 // emulator's switches.
 mod cli;
+mod cli_as_code;
 mod cli_docs;
 mod cli_habits;
 mod cli_mock_flags;
