@@ -65,7 +65,7 @@ pub(crate) async fn run(client: &Client, printer: &Output, args: Args) -> Result
         }
         return Ok(());
     }
-    let live = if confirm(args.yes)? {
+    let live = if confirm(args.yes, Prompt::stdin())? {
         // A person took their time to answer: the state the plan was checked against may
         // have changed meanwhile (a group created by someone else would be adopted or
         // duplicated). Read it again and check once more; these are only reads.
@@ -131,27 +131,86 @@ fn print_report(printer: &Output, report: &ApplyReport) {
     printer.json_value(&value);
 }
 
-/// On a terminal asks for `yes`; elsewhere requires `--yes`.
-/// Asks for confirmation unless `--yes`; says whether a person was asked (and so time
-/// passed).
-fn confirm(yes: bool) -> Result<bool, Failure> {
+/// Where a person could be asked: whether both stdin and stdout are terminals, and what
+/// is read from. Tests hand in their own, as no test runs on a terminal.
+pub(crate) struct Prompt<R> {
+    pub(crate) terminal: bool,
+    pub(crate) input: R,
+}
+
+impl Prompt<std::io::StdinLock<'static>> {
+    /// The process's terminal, if it runs on one.
+    fn stdin() -> Self {
+        Self {
+            terminal: std::io::stdin().is_terminal() && std::io::stdout().is_terminal(),
+            input: std::io::stdin().lock(),
+        }
+    }
+}
+
+/// Asks for confirmation unless `--yes`: on a terminal only `yes` proceeds, elsewhere
+/// `--yes` is required. Says whether a person was asked (and so time passed).
+fn confirm(yes: bool, mut prompt: Prompt<impl BufRead>) -> Result<bool, Failure> {
     if yes {
         return Ok(false);
     }
-    if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
+    if !prompt.terminal {
         return Err(Failure::usage(
             "apply changes the live STP groups: pass --yes to confirm (there is no terminal to ask on)",
         ));
     }
     out("\nApply these changes to the live STP groups? Only 'yes' is accepted: ");
     let mut answer = String::new();
-    std::io::stdin()
-        .lock()
+    prompt
+        .input
         .read_line(&mut answer)
         .map_err(|e| Failure::usage(format!("cannot read the answer: {e}")))?;
     if answer.trim() == "yes" {
         Ok(true)
     } else {
         Err(Failure::usage("apply cancelled; nothing was changed"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Prompt, confirm};
+    use crate::failure::exit;
+
+    fn on_terminal(answer: &str) -> Prompt<&[u8]> {
+        Prompt {
+            terminal: true,
+            input: answer.as_bytes(),
+        }
+    }
+
+    #[test]
+    fn only_yes_on_a_terminal_proceeds_and_says_a_person_was_asked() {
+        assert_eq!(confirm(false, on_terminal("yes\n")).ok(), Some(true));
+        assert_eq!(confirm(false, on_terminal("  yes  \n")).ok(), Some(true));
+        for answer in ["no\n", "y\n", "YES\n", "yes please\n", "\n", ""] {
+            let failure = confirm(false, on_terminal(answer)).unwrap_err();
+            assert_eq!(failure.code, exit::USAGE, "{answer:?}");
+            assert!(
+                failure.message.contains("cancelled"),
+                "{answer:?}: {failure:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn yes_asks_nobody_and_no_terminal_needs_yes() {
+        // --yes: nothing read, nobody asked (no time passed for a re-read).
+        let unread = Prompt {
+            terminal: false,
+            input: "no\n".as_bytes(),
+        };
+        assert_eq!(confirm(true, unread).ok(), Some(false));
+        let no_terminal = Prompt {
+            terminal: false,
+            input: "yes\n".as_bytes(),
+        };
+        let failure = confirm(false, no_terminal).unwrap_err();
+        assert!(failure.message.contains("--yes"), "{failure:?}");
     }
 }
