@@ -20,7 +20,7 @@ use std::process::ExitCode;
 
 use gate_stp::text::truncate_chars;
 
-use crate::failure::exit;
+use crate::{failure::exit, output::errln};
 
 /// Longest error line printed, in characters: a server's message may be any length.
 const MAX_ERROR_CHARS: usize = 2000;

@@ -2,8 +2,8 @@
 //! only on a terminal and never with `NO_COLOR`, escaping, plurals, and the stdout and
 //! stderr sinks.
 //!
-//! Everything the CLI writes goes through [`outln!`](crate::outln) (stdout) or
-//! [`errln!`](crate::errln) (stderr): a closed stdout (`gate-stp groups list | head -1`) ends
+//! Everything the CLI writes goes through [`outln!`] (stdout) or
+//! [`errln!`] (stderr): a closed stdout (`gate-stp groups list | head -1`) ends
 //! the process quietly, and text that came from a server or a file is escaped on its way to
 //! the terminal. `clippy::print_stdout` and `clippy::print_stderr` are denied in this binary
 //! so that no path bypasses them.
@@ -27,7 +27,6 @@ use serde::Serialize;
 pub(crate) const MAX_CELL_CHARS: usize = 64;
 
 /// Writes one line to stdout; a closed pipe ends the process quietly.
-#[macro_export]
 macro_rules! outln {
     () => { $crate::output::write_stdout(format_args!("")) };
     ($($arg:tt)*) => { $crate::output::write_stdout(format_args!($($arg)*)) };
@@ -35,10 +34,13 @@ macro_rules! outln {
 
 /// Writes one line to stderr, control characters escaped. Failure to write is ignored:
 /// there is nowhere left to report it.
-#[macro_export]
 macro_rules! errln {
     ($($arg:tt)*) => { $crate::output::write_stderr(format_args!($($arg)*)) };
 }
+
+// Imported by path (`use crate::output::outln`) like any other item of this module, rather
+// than exported at the crate root where they would look like part of main.rs.
+pub(crate) use {errln, outln};
 
 /// Set by a command that changes state (`apply`): once it has started, its work must not
 /// stop half-way because nobody reads its report. A failed stdout then only silences the

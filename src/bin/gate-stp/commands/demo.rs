@@ -10,7 +10,10 @@ use gate_stp::{
     mock::{Emulator, EmulatorConfig, World, demo},
 };
 
-use crate::{failure::Failure, outln, output::Output};
+use crate::{
+    failure::Failure,
+    output::{Output, outln},
+};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {

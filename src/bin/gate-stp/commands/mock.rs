@@ -4,7 +4,7 @@ use std::{net::SocketAddr, path::PathBuf};
 
 use gate_stp::mock::{Emulator, EmulatorConfig, World};
 
-use crate::{errln, failure::Failure};
+use crate::{failure::Failure, output::errln};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {

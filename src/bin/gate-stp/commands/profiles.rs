@@ -4,8 +4,7 @@ use std::path::Path;
 
 use crate::{
     failure::Failure,
-    outln,
-    output::{cell, print_table},
+    output::{cell, outln, print_table},
     settings::{CONFIG_ENV, config_path, key_prefix, load},
 };
 

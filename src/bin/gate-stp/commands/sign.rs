@@ -4,9 +4,8 @@ use gate_stp::signing::{self, SigningInput};
 use secrecy::ExposeSecret;
 
 use crate::{
-    errln,
     failure::Failure,
-    outln,
+    output::{errln, outln},
     settings::{SecretArg, Settings, settings},
 };
 

@@ -27,7 +27,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use zeroize::Zeroize;
 
-use crate::{errln, failure::Failure};
+use crate::{failure::Failure, output::errln};
 
 /// Environment variable holding the config file's path, overriding the platform default.
 pub(crate) const CONFIG_ENV: &str = "GATE_STP_CONFIG";
