@@ -407,3 +407,71 @@ fn the_config_file_is_found_in_xdg_config_home_then_home_unless_gate_stp_config_
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn settings_edge_cases() {
+    let emulator = emulator().await;
+    let missing = temp_dir().join("none.toml");
+
+    // --profile with no config file: refused, the file named.
+    let mut command = gate_stp(&missing);
+    command.args(["groups", "list", "--profile", "desk"]);
+    let output = run(command).await;
+    assert_eq!(code(&output), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot read the config file"), "{stderr}");
+    assert!(stderr.contains("none.toml"), "{stderr}");
+
+    // No credentials at all: refused before anything is sent, the operation named.
+    let mut command = gate_stp(&missing);
+    command.args(["groups", "list", "--base-url", &emulator.base_url()]);
+    let output = run(command).await;
+    assert_eq!(code(&output), Some(2), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("listSTPGroups"),
+        "{output:?}"
+    );
+
+    // Everything given by flags: a broken config file is never read.
+    let broken = write_config("this is not toml [");
+    let mut command = gate_stp(&broken);
+    command
+        .args(["groups", "list", "--base-url", &emulator.base_url()])
+        .args(["--key", demo::MAIN_KEY, "--secret", demo::MAIN_SECRET]);
+    let output = run(command).await;
+    assert_eq!(code(&output), Some(0), "{output:?}");
+    // ... while a profile-dependent run reports it.
+    let mut command = gate_stp(&broken);
+    command.args(["groups", "list", "--base-url", &emulator.base_url()]);
+    assert_eq!(code(&run(command).await), Some(2));
+}
+
+#[test]
+fn sign_takes_the_secret_of_a_profile() {
+    let config = write_config(&format!(
+        "[profiles.desk]\nkey = \"{}\"\nsecret_env = \"DESK_SECRET\"\n",
+        demo::MAIN_KEY
+    ));
+    let sign = |extra: &[&str]| {
+        let output = gate_stp(&config)
+            .env("DESK_SECRET", demo::MAIN_SECRET)
+            .args(["sign", "--method", "GET", "--path", "/api/v4/spot/time"])
+            .args(["--timestamp", "1700000000"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(code(&output), Some(0), "{extra:?}: {output:?}");
+        String::from_utf8(output.stdout)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap()
+            .to_owned()
+    };
+    let by_profile = sign(&["--profile", "desk"]);
+    let by_flag = sign(&["--secret", demo::MAIN_SECRET]);
+    let by_other = sign(&["--secret", demo::SUB_SECRET]);
+    assert_eq!(by_profile, by_flag);
+    assert_ne!(by_profile, by_other);
+    assert_eq!(by_profile.len(), 128, "{by_profile}");
+}
