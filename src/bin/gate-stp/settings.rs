@@ -330,3 +330,58 @@ fn client_builder(args: &ClientArgs) -> Result<ClientBuilder, Failure> {
     }
     Ok(builder)
 }
+
+#[cfg(test)]
+mod tests {
+    use secrecy::{ExposeSecret, SecretString};
+
+    use super::{pick, pick_secret};
+
+    #[test]
+    fn an_option_typed_after_the_command_wins_over_its_variable_but_not_over_a_clash() {
+        // Typed only before: beats whatever the environment gave after.
+        assert_eq!(
+            pick("key", Some("env"), false, Some("before")).ok(),
+            Some(Some("before"))
+        );
+        // Typed only after, or nothing before: the after value (typed, variable or default).
+        assert_eq!(
+            pick("key", Some("after"), true, None).ok(),
+            Some(Some("after"))
+        );
+        assert_eq!(
+            pick("key", Some("env"), false, None).ok(),
+            Some(Some("env"))
+        );
+        assert_eq!(pick::<&str>("key", None, false, None).ok(), Some(None));
+        // Typed on both sides: the same value is one setting, two values are refused.
+        assert_eq!(
+            pick("key", Some("a"), true, Some("a")).ok(),
+            Some(Some("a"))
+        );
+        let clash = pick("key", Some("a"), true, Some("b")).unwrap_err();
+        assert!(clash.message.contains("--key"), "{clash:?}");
+    }
+
+    #[test]
+    fn secrets_follow_the_same_rule() {
+        let secret = |text: &str| Some(SecretString::from(text));
+        let exposed = |value: Option<SecretString>| value.map(|s| s.expose_secret().to_owned());
+        assert_eq!(
+            exposed(pick_secret(secret("env"), false, secret("before")).unwrap()),
+            Some("before".to_owned())
+        );
+        assert_eq!(
+            exposed(pick_secret(secret("same"), true, secret("same")).unwrap()),
+            Some("same".to_owned())
+        );
+        let clash = pick_secret(secret("hunter2-a"), true, secret("hunter2-b")).unwrap_err();
+        // The refusal names the option, never a value.
+        assert!(clash.message.contains("--secret"), "{clash:?}");
+        assert!(!clash.message.contains("hunter2"), "{clash:?}");
+        assert_eq!(
+            exposed(pick_secret(secret("after"), true, None).unwrap()),
+            Some("after".to_owned())
+        );
+    }
+}
