@@ -111,7 +111,7 @@ fn raw_server_time(base_url: &str) -> i64 {
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now()
+    gate_stp::Clock::now(&gate_stp::SystemClock)
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64
