@@ -209,7 +209,7 @@ impl Client {
             let result = loop {
                 decision = match decision {
                     Decision::Send => {
-                        span.record("attempt", attempts.attempt());
+                        report.attempt = attempts.attempt();
                         match self.attempt(op, &headers, &send, &mut report).await {
                             Ok(response) => break Ok(response),
                             Err(error) => {
@@ -377,8 +377,8 @@ impl Headers {
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// The `gate_stp.request` span of one call; `attempt`, `status`, `latency_ms` and
-/// `trace_id` are filled in as the call goes.
+/// The `gate_stp.request` span of one call; `attempt` (the last one's number), `status`,
+/// `latency_ms` and `trace_id` are filled in once, when the call is over.
 fn request_span(
     op: &OperationSpec,
     credentials: Option<&Credentials>,
@@ -406,10 +406,17 @@ struct AttemptReport {
     /// on the span.
     last_call: Option<Arc<CallState>>,
     latency: Option<Duration>,
+    /// The number of the last attempt sent. Recorded on the span once, when the call is
+    /// over: a field recorded again is appended, not replaced, by `tracing_subscriber::fmt`
+    /// (a retried call would read `attempt=1 attempt=2`).
+    attempt: u32,
 }
 
 impl AttemptReport {
     fn record_on(&self, span: &tracing::Span) {
+        if self.attempt > 0 {
+            span.record("attempt", self.attempt);
+        }
         let head = self.last_call.as_deref().and_then(CallState::head);
         if let Some(meta) = head.map(|head| &head.meta) {
             span.record("status", meta.status.as_u16());

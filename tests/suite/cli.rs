@@ -85,6 +85,12 @@ async fn every_command_works_against_the_emulator() {
     assert_eq!(output.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("error: FORBIDDEN: "), "{stderr}");
+    // The control: TRACE logs were written, so "no secret in them" means something.
+    assert!(
+        stderr.contains("gate_stp.request{"),
+        "no request logged: {stderr}"
+    );
+    assert!(stderr.contains("attempt failed"), "{stderr}");
     assert!(
         !stderr.contains(demo::SUB_SECRET)
             && !String::from_utf8_lossy(&output.stdout).contains(demo::SUB_SECRET)

@@ -147,7 +147,9 @@ fn nonsensical_timeouts_are_usage_errors() {
             let output = gate_stp(&args);
             assert_eq!(output.status.code(), Some(2), "{args:?}: {output:?}");
             let stderr = String::from_utf8_lossy(&output.stderr);
-            assert!(stderr.contains(value), "{args:?}: {stderr}");
+            // The value itself, quoted, as clap names what it refused (a bare "0" would
+            // be found in almost any message).
+            assert!(stderr.contains(&format!("'{value}'")), "{args:?}: {stderr}");
         }
     }
     assert_eq!(
@@ -156,4 +158,82 @@ fn nonsensical_timeouts_are_usage_errors() {
             .code(),
         Some(2)
     );
+}
+
+/// What bash offers after `line` (which ends where the cursor is), with the script
+/// `gate-stp completions bash` prints loaded as a user would load it.
+fn bash_offers(script: &std::path::Path, line: &str) -> Vec<String> {
+    let program = r#"
+        source "$1"
+        function=$(complete -p gate-stp | sed -n 's/.*-F \([^ ]*\) .*/\1/p')
+        COMP_LINE="$2"
+        COMP_POINT=${#COMP_LINE}
+        read -r -a COMP_WORDS <<< "$COMP_LINE"
+        # A line ending in a space starts a new, empty word.
+        [[ "$COMP_LINE" == *" " ]] && COMP_WORDS+=("")
+        COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 ))
+        cur="${COMP_WORDS[COMP_CWORD]}"
+        prev="${COMP_WORDS[COMP_CWORD-1]}"
+        "$function" gate-stp "$cur" "$prev"
+        printf '%s\n' "${COMPREPLY[@]}"
+    "#;
+    let output = std::process::Command::new("bash")
+        .args(["-c", program, "bash"])
+        .arg(script)
+        .arg(line)
+        .output()
+        .expect("bash runs");
+    assert!(output.status.success(), "{line:?}: {output:?}");
+    let mut offered: Vec<String> = String::from_utf8(output.stdout)
+        .unwrap()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    offered.sort();
+    offered
+}
+
+#[cfg(unix)]
+#[test]
+fn bash_offers_each_commands_own_words() {
+    let dir = std::env::temp_dir().join(format!("gate-stp-bash-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("gate-stp.bash");
+    std::fs::write(&script, stdout(&["completions", "bash"])).unwrap();
+
+    let offered = bash_offers(&script, "gate-stp users ");
+    for word in ["add", "list", "remove"] {
+        assert!(offered.iter().any(|w| w == word), "{offered:?}");
+    }
+    assert!(!offered.iter().any(|w| w == "create"), "{offered:?}");
+
+    let offered = bash_offers(&script, "gate-stp ");
+    for command in [
+        "groups",
+        "users",
+        "time",
+        "plan",
+        "apply",
+        "export",
+        "mock",
+        "demo",
+        "sign",
+        "profiles",
+        "completions",
+        "man",
+    ] {
+        assert!(
+            offered.iter().any(|w| w == command),
+            "{command}: {offered:?}"
+        );
+    }
+
+    let offered = bash_offers(&script, "gate-stp plan --");
+    for option in ["--out", "--exit-code", "--profile", "--json"] {
+        assert!(offered.iter().any(|w| w == option), "{option}: {offered:?}");
+    }
+    let offered = bash_offers(&script, "gate-stp mock --");
+    assert!(offered.iter().any(|w| w == "--listen"), "{offered:?}");
+    assert!(!offered.iter().any(|w| w == "--profile"), "{offered:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -1,6 +1,6 @@
 //! `gate-stp mock`'s switches for the two rules Gate does not document on STP calls:
 //! `--ignore-exptime` and `--allow-multiple-groups`, observed through the real client
-//! against the running binary.
+//! against the running binary; `--clock-offset` read over raw HTTP; a failed bind.
 #![cfg(feature = "cli")]
 
 use std::{
@@ -88,4 +88,61 @@ async fn the_flags_lift_the_one_group_rule_and_ignore_exptime() {
     let client = mock.client();
     join_two_groups(&client).await.unwrap();
     list_after_deadline(&client).await.unwrap();
+}
+
+/// `GET /api/v4/spot/time` over a plain socket (no client of ours): Gate's `server_time`.
+fn raw_server_time(base_url: &str) -> i64 {
+    use std::io::{Read, Write};
+    let address = base_url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap();
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .write_all(b"GET /api/v4/spot/time HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{response}");
+    let value: serde_json::Value = serde_json::from_str(body.trim()).unwrap();
+    value["server_time"].as_i64().unwrap()
+}
+
+fn now_ms() -> i64 {
+    gate_stp::Clock::now(&gate_stp::SystemClock)
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+#[test]
+fn the_clock_offset_moves_the_emulators_clock_either_way() {
+    for (flag, offset_ms) in [("1h", 3_600_000), ("-2m", -120_000), ("500ms", 500)] {
+        let mock = MockProcess::start(&["--clock-offset", flag]);
+        let before = now_ms();
+        let server_time = raw_server_time(&mock.base_url);
+        let after = now_ms();
+        assert!(
+            server_time >= before + offset_ms - 5 && server_time <= after + offset_ms + 5,
+            "{flag}: {server_time} not within [{before}, {after}] + {offset_ms}"
+        );
+    }
+}
+
+#[test]
+fn an_address_in_use_is_a_service_failure() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let output = crate::common::cli::gate_stp()
+        .args(["mock", "--listen", &address])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(5), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen on {address}")),
+        "{stderr}"
+    );
 }

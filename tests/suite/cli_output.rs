@@ -463,3 +463,55 @@ fn a_failed_write_to_stdout_exits_6() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("cannot write to stdout"), "{stderr}");
 }
+
+/// `gate-stp time` against an emulator whose clock is `offset_ms` off this machine's: the
+/// JSON offset and the sentence for people.
+async fn time_with_offset(offset_ms: i64) -> (Value, String) {
+    let emulator = Emulator::start(
+        World::demo(),
+        EmulatorConfig::default().clock_offset_ms(offset_ms),
+    )
+    .await
+    .unwrap();
+    let main = |json: bool| {
+        let mut command = gate_stp();
+        command
+            .env("GATE_BASE_URL", emulator.base_url())
+            .env("GATE_API_KEY", demo::MAIN_KEY)
+            .env("GATE_API_SECRET", demo::MAIN_SECRET)
+            .arg("time");
+        if json {
+            command.arg("--json");
+        }
+        command
+    };
+    let json = run(main(true)).await;
+    assert!(json.status.success(), "{json:?}");
+    let text = run(main(false)).await;
+    assert!(text.status.success(), "{text:?}");
+    (
+        serde_json::from_slice(&json.stdout).unwrap(),
+        String::from_utf8(text.stdout).unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn time_reports_the_emulators_known_offset_with_its_sign_and_direction() {
+    // Gate's clock 5 minutes ahead: this machine is behind, the offset positive.
+    let (json, text) = time_with_offset(300_000).await;
+    let offset = json["offset_ms"].as_i64().unwrap();
+    // Within the round trip and the millisecond rounding of a local request.
+    assert!((offset - 300_000).abs() < 2_000, "{json}");
+    assert!(text.contains(" ms behind Gate)"), "{text}");
+    assert!(
+        text.contains("offset:       +29") || text.contains("offset:       +30"),
+        "{text}"
+    );
+
+    // Two minutes behind: this machine is ahead, the offset negative.
+    let (json, text) = time_with_offset(-120_000).await;
+    let offset = json["offset_ms"].as_i64().unwrap();
+    assert!((offset + 120_000).abs() < 2_000, "{json}");
+    assert!(text.contains(" ms ahead of Gate)"), "{text}");
+    assert!(text.contains("offset:       -1"), "{text}");
+}

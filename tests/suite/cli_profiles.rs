@@ -339,3 +339,139 @@ fn profiles_are_listed_without_secrets() {
     assert_eq!(code(&output), Some(0), "{output:?}");
     assert!(String::from_utf8_lossy(&output.stdout).contains("(no profiles)"));
 }
+
+/// `gate-stp profiles` with `HOME` and, when given, `XDG_CONFIG_HOME` (no GATE_STP_CONFIG
+/// unless `config` is given): the first line names the file it read.
+#[cfg(target_os = "linux")]
+fn profiles_with(home: &Path, xdg: Option<&std::ffi::OsStr>, config: Option<&Path>) -> String {
+    let mut command = crate::common::cli::gate_stp();
+    command
+        .env_remove("GATE_STP_CONFIG")
+        .env_remove("XDG_CONFIG_HOME")
+        .env("HOME", home)
+        .arg("profiles");
+    if let Some(xdg) = xdg {
+        command.env("XDG_CONFIG_HOME", xdg);
+    }
+    if let Some(config) = config {
+        command.env("GATE_STP_CONFIG", config);
+    }
+    let output = command.output().unwrap();
+    assert_eq!(code(&output), Some(0), "{output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn the_config_file_is_found_in_xdg_config_home_then_home_unless_gate_stp_config_says() {
+    let home = temp_dir();
+    let xdg = home.join("xdg");
+    let in_xdg = xdg.join("gate-stp").join("config.toml");
+    let in_home = home.join(".config").join("gate-stp").join("config.toml");
+    for (path, profile) in [(&in_xdg, "from-xdg"), (&in_home, "from-home")] {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, format!("[profiles.{profile}]\nkey = \"k\"\n")).unwrap();
+    }
+    let listed = |text: &str, profile: &str| text.lines().any(|line| line.starts_with(profile));
+
+    // XDG_CONFIG_HOME is used on Linux.
+    let text = profiles_with(&home, Some(xdg.as_os_str()), None);
+    assert!(
+        text.starts_with(&format!("config file: {}\n", in_xdg.display())),
+        "{text}"
+    );
+    assert!(
+        listed(&text, "from-xdg") && !listed(&text, "from-home"),
+        "{text}"
+    );
+
+    // Unset, or not an absolute path (the XDG rule): ~/.config.
+    for xdg in [None, Some(std::ffi::OsStr::new("relative/xdg"))] {
+        let text = profiles_with(&home, xdg, None);
+        assert!(
+            text.starts_with(&format!("config file: {}\n", in_home.display())),
+            "{xdg:?}: {text}"
+        );
+        assert!(listed(&text, "from-home"), "{text}");
+    }
+
+    // GATE_STP_CONFIG overrides both.
+    let elsewhere = write_config("[profiles.from-variable]\nkey = \"k\"\n");
+    let text = profiles_with(&home, Some(xdg.as_os_str()), Some(&elsewhere));
+    assert!(
+        text.starts_with(&format!("config file: {}\n", elsewhere.display())),
+        "{text}"
+    );
+    assert!(
+        listed(&text, "from-variable") && !listed(&text, "from-xdg"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn settings_edge_cases() {
+    let emulator = emulator().await;
+    let missing = temp_dir().join("none.toml");
+
+    // --profile with no config file: refused, the file named.
+    let mut command = gate_stp(&missing);
+    command.args(["groups", "list", "--profile", "desk"]);
+    let output = run(command).await;
+    assert_eq!(code(&output), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot read the config file"), "{stderr}");
+    assert!(stderr.contains("none.toml"), "{stderr}");
+
+    // No credentials at all: refused before anything is sent, the operation named.
+    let mut command = gate_stp(&missing);
+    command.args(["groups", "list", "--base-url", &emulator.base_url()]);
+    let output = run(command).await;
+    assert_eq!(code(&output), Some(2), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("listSTPGroups"),
+        "{output:?}"
+    );
+
+    // Everything given by flags: a broken config file is never read.
+    let broken = write_config("this is not toml [");
+    let mut command = gate_stp(&broken);
+    command
+        .args(["groups", "list", "--base-url", &emulator.base_url()])
+        .args(["--key", demo::MAIN_KEY, "--secret", demo::MAIN_SECRET]);
+    let output = run(command).await;
+    assert_eq!(code(&output), Some(0), "{output:?}");
+    // ... while a profile-dependent run reports it.
+    let mut command = gate_stp(&broken);
+    command.args(["groups", "list", "--base-url", &emulator.base_url()]);
+    assert_eq!(code(&run(command).await), Some(2));
+}
+
+#[test]
+fn sign_takes_the_secret_of_a_profile() {
+    let config = write_config(&format!(
+        "[profiles.desk]\nkey = \"{}\"\nsecret_env = \"DESK_SECRET\"\n",
+        demo::MAIN_KEY
+    ));
+    let sign = |extra: &[&str]| {
+        let output = gate_stp(&config)
+            .env("DESK_SECRET", demo::MAIN_SECRET)
+            .args(["sign", "--method", "GET", "--path", "/api/v4/spot/time"])
+            .args(["--timestamp", "1700000000"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(code(&output), Some(0), "{extra:?}: {output:?}");
+        String::from_utf8(output.stdout)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap()
+            .to_owned()
+    };
+    let by_profile = sign(&["--profile", "desk"]);
+    let by_flag = sign(&["--secret", demo::MAIN_SECRET]);
+    let by_other = sign(&["--secret", demo::SUB_SECRET]);
+    assert_eq!(by_profile, by_flag);
+    assert_ne!(by_profile, by_other);
+    assert_eq!(by_profile.len(), 128, "{by_profile}");
+}

@@ -42,10 +42,12 @@ mod emulator_rules;
 // STP groups as code: export, plan and apply against the emulator, library and binary.
 mod stp_as_code;
 
-// The `gate-stp` command line: every command, its output and docs, profiles, and the
-// emulator's switches.
+// The `gate-stp` command line: every command, its output and docs, profiles, the
+// emulator's switches, option placement and help layout, and plan/apply/export options.
 mod cli;
+mod cli_as_code;
 mod cli_docs;
+mod cli_habits;
 mod cli_mock_flags;
 mod cli_output;
 mod cli_profiles;

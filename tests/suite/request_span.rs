@@ -76,6 +76,8 @@ async fn a_last_attempt_without_response_leaves_no_status() {
     let (error, close) = call_and_close_line(|n| (n == 0).then_some(UNAVAILABLE)).await;
     assert!(matches!(error, Error::Transport(_)), "{error:?}");
     assert!(close.contains("attempt=2"), "{close}");
+    // One field, the last attempt's: recorded per attempt, fmt would print `attempt=1 attempt=2`.
+    assert_eq!(close.matches("attempt=").count(), 1, "{close}");
     assert!(
         !close.contains("status="),
         "stale status on the span: {close}"

@@ -1,14 +1,17 @@
-//! How results are printed: aligned tables for people, JSON for programs.
+//! The one output layer: aligned tables for people, JSON for programs (`--json`), colour
+//! only on a terminal and never with `NO_COLOR`, escaping, plurals, and the stdout and
+//! stderr sinks.
 //!
-//! Everything the CLI writes goes through [`outln!`](crate::outln) (stdout) or
-//! [`errln!`](crate::errln) (stderr): a closed stdout (`gate-stp groups list | head -1`) ends
+//! Everything the CLI writes goes through [`outln!`] (stdout) or
+//! [`errln!`] (stderr): a closed stdout (`gate-stp groups list | head -1`) ends
 //! the process quietly, and text that came from a server or a file is escaped on its way to
 //! the terminal. `clippy::print_stdout` and `clippy::print_stderr` are denied in this binary
 //! so that no path bypasses them.
 
 use std::{
+    ffi::OsStr,
     fmt,
-    io::{self, Write},
+    io::{self, IsTerminal, Write},
     sync::atomic::{AtomicBool, Ordering},
     time::{SystemTime, UNIX_EPOCH},
 };
@@ -24,7 +27,6 @@ use serde::Serialize;
 pub(crate) const MAX_CELL_CHARS: usize = 64;
 
 /// Writes one line to stdout; a closed pipe ends the process quietly.
-#[macro_export]
 macro_rules! outln {
     () => { $crate::output::write_stdout(format_args!("")) };
     ($($arg:tt)*) => { $crate::output::write_stdout(format_args!($($arg)*)) };
@@ -32,10 +34,13 @@ macro_rules! outln {
 
 /// Writes one line to stderr, control characters escaped. Failure to write is ignored:
 /// there is nowhere left to report it.
-#[macro_export]
 macro_rules! errln {
     ($($arg:tt)*) => { $crate::output::write_stderr(format_args!($($arg)*)) };
 }
+
+// Imported by path (`use crate::output::outln`) like any other item of this module, rather
+// than exported at the crate root where they would look like part of main.rs.
+pub(crate) use {errln, outln};
 
 /// Set by a command that changes state (`apply`): once it has started, its work must not
 /// stop half-way because nobody reads its report. A failed stdout then only silences the
@@ -100,7 +105,7 @@ fn stdout_failed(error: &io::Error) {
     std::process::exit(if closed_pipe {
         0
     } else {
-        i32::from(crate::exit::OUTPUT)
+        i32::from(crate::failure::exit::OUTPUT)
     });
 }
 
@@ -116,6 +121,60 @@ pub(crate) fn write_stderr(line: fmt::Arguments<'_>) {
     let _ = writeln!(stderr, "{}", escape_control(&text));
 }
 
+/// Writes text to stdout as it is: plans, files and reports are built with every server-
+/// or file-controlled string escaped already, and the colour codes are meant. A closed pipe
+/// (`gate-stp plan stp.toml | head -3`) ends the process quietly, as for any Unix filter.
+pub(crate) fn out(text: impl AsRef<str>) {
+    write_stdout_bytes(text.as_ref().as_bytes());
+}
+
+/// Writes progress to stderr as it is (built from escaped parts); a failure to write is
+/// ignored (nowhere left to report it).
+pub(crate) fn err(text: impl AsRef<str>) {
+    write_stderr_bytes(text.as_ref().as_bytes());
+}
+
+/// A path or other local text with control characters escaped.
+pub(crate) fn escape(text: &str) -> String {
+    escape_control(text).into_owned()
+}
+
+/// `1 group`, `2 groups`.
+pub(crate) fn plural(count: usize, noun: &str) -> String {
+    format!("{count} {noun}{}", if count == 1 { "" } else { "s" })
+}
+
+/// Whether what goes to stdout may be coloured.
+pub(crate) fn colour_on_stdout() -> bool {
+    colour_wanted(
+        io::stdout().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    )
+}
+
+/// Colour only on a terminal, and never when `NO_COLOR` is set to anything but empty
+/// (no-color.org).
+fn colour_wanted(terminal: bool, no_color: Option<&OsStr>) -> bool {
+    terminal && no_color.is_none_or(|value| value.is_empty())
+}
+
+/// Logs go to stderr, filtered by `RUST_LOG` (nothing below WARN by default), coloured by
+/// the same rule as the rest of the output: tracing-subscriber colours by default, which
+/// fills a log file (`2>log`) with escape sequences.
+pub(crate) fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let colour = colour_wanted(
+        io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(colour)
+        .try_init();
+}
+
 /// Printer chosen by `--json`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Output {
@@ -125,6 +184,21 @@ pub(crate) struct Output {
 impl Output {
     pub(crate) fn new(json: bool) -> Self {
         Self { json }
+    }
+
+    /// Whether programs read the output (`--json`).
+    pub(crate) fn json(&self) -> bool {
+        self.json
+    }
+
+    /// A value as one line of JSON, nothing raw a terminal would act on.
+    pub(crate) fn json_value(&self, value: &impl Serialize) {
+        print_json(value);
+    }
+
+    /// A JSON document the library wrote terminal-safe already (a plan), as it is.
+    pub(crate) fn json_document(&self, text: &str) {
+        out(text);
     }
 
     pub(crate) fn groups(&self, groups: &[StpGroup]) {
@@ -338,6 +412,21 @@ mod tests {
         );
         let back: serde_json::Value = serde_json::from_str(&safe).unwrap();
         assert_eq!(back["name"], name);
+    }
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(colour_wanted(true, None));
+        assert!(colour_wanted(true, Some(OsStr::new(""))));
+        assert!(!colour_wanted(true, Some(OsStr::new("1"))));
+        assert!(!colour_wanted(false, None));
+    }
+
+    #[test]
+    fn plurals_count() {
+        assert_eq!(plural(0, "group"), "0 groups");
+        assert_eq!(plural(1, "group"), "1 group");
+        assert_eq!(plural(2, "member"), "2 members");
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Named profiles for several main accounts, read from a TOML config file.
+//! The config file: named profiles for several main accounts, and where their secrets
+//! come from.
 //!
 //! ```toml
 //! [profiles.desk-a]
@@ -22,14 +23,11 @@ use std::{
     process::{Command, Stdio},
 };
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::Deserialize;
 use zeroize::Zeroize;
 
-use crate::{
-    Failure, errln, outln,
-    output::{cell, print_table},
-};
+use crate::{failure::Failure, output::errln};
 
 /// Environment variable holding the config file's path, overriding the platform default.
 pub(crate) const CONFIG_ENV: &str = "GATE_STP_CONFIG";
@@ -159,29 +157,13 @@ fn run_secret_command(name: &str, argv: &[String]) -> Result<SecretString, Failu
 }
 
 /// The config file's path: `GATE_STP_CONFIG`, else `gate-stp/config.toml` in the platform's
-/// config directory. `None` when no home directory is known.
+/// config directory (`$XDG_CONFIG_HOME` or `~/.config`, `~/Library/Application Support`,
+/// `%APPDATA%`, as the `dirs` crate knows them). `None` when no home directory is known.
 pub(crate) fn config_path() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os(CONFIG_ENV).filter(|p| !p.is_empty()) {
         return Some(PathBuf::from(path));
     }
-    platform_config_dir().map(|dir| dir.join("gate-stp").join("config.toml"))
-}
-
-/// `%APPDATA%` on Windows, `~/Library/Application Support` on macOS, `$XDG_CONFIG_HOME` or
-/// `~/.config` elsewhere: the same directories the `dirs` crate picks, without the crate.
-fn platform_config_dir() -> Option<PathBuf> {
-    let env_dir = |name: &str| {
-        std::env::var_os(name)
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute())
-    };
-    if cfg!(windows) {
-        env_dir("APPDATA")
-    } else if cfg!(target_os = "macos") {
-        env_dir("HOME").map(|home| home.join("Library").join("Application Support"))
-    } else {
-        env_dir("XDG_CONFIG_HOME").or_else(|| env_dir("HOME").map(|home| home.join(".config")))
-    }
+    dirs::config_dir().map(|dir| dir.join("gate-stp").join("config.toml"))
 }
 
 /// Reads the config file. A missing file is an empty config unless `required`.
@@ -265,37 +247,6 @@ pub(crate) fn select<'a>(
     }
 }
 
-/// `gate-stp profiles`: one row per profile; secrets are described, never shown.
-pub(crate) fn list() -> Result<(), Failure> {
-    let path = config_path();
-    let config = load(path.as_deref(), false)?;
-    match &path {
-        Some(path) => outln!("config file: {}", cell_path(path)),
-        None => outln!("config file: none (no home directory; set {})", CONFIG_ENV),
-    }
-    let rows: Vec<Vec<String>> = config
-        .profiles
-        .iter()
-        .map(|(name, profile)| {
-            vec![
-                cell(name),
-                profile.base_url.as_deref().map_or("-".into(), cell),
-                profile
-                    .key
-                    .as_deref()
-                    .map_or("-".into(), |k| cell(&key_prefix(k))),
-                cell(&profile.describe_secret(name)),
-            ]
-        })
-        .collect();
-    print_table(&["PROFILE", "BASE URL", "KEY", "SECRET"], &rows, "profiles");
-    Ok(())
-}
-
-fn cell_path(path: &Path) -> String {
-    gate_stp::text::escape_control(&path.display().to_string()).into_owned()
-}
-
 /// The first 4 characters of a key (as in the library's request spans), never the whole.
 pub(crate) fn key_prefix(key: &str) -> String {
     let prefix: String = key.chars().take(4).collect();
@@ -304,11 +255,6 @@ pub(crate) fn key_prefix(key: &str) -> String {
     } else {
         prefix
     }
-}
-
-/// Exposes a secret for the one call that keys the signer.
-pub(crate) fn expose(secret: &SecretString) -> String {
-    secret.expose_secret().to_owned()
 }
 
 #[cfg(test)]

@@ -12,10 +12,7 @@ use gate_stp::{
     mock::demo,
 };
 
-use crate::{
-    Failure,
-    stp_as_code::{self, out},
-};
+use crate::{commands::as_code, failure::Failure, output::out};
 
 fn step(number: u32, text: &str) {
     out(format!("\n== step {number}: {text}\n"));
@@ -27,7 +24,7 @@ fn failed(error: impl std::fmt::Display) -> Failure {
 
 /// Runs steps `first`.. against the emulator at `base_url`.
 pub(crate) async fn run(base_url: &str, timeout: Duration, first: u32) -> Result<(), Failure> {
-    let client = stp_as_code::client(
+    let client = as_code::client(
         Client::builder()
             .base_url(base_url)
             .credentials(Credentials::new(demo::MAIN_KEY, demo::MAIN_SECRET)?)

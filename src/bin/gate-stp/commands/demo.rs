@@ -1,6 +1,8 @@
 //! `gate-stp demo`: the whole workflow through the real signed client, over HTTP, against
 //! an in-process emulator with the built-in demo world.
 
+mod as_code;
+
 use std::time::Duration;
 
 use gate_stp::{
@@ -8,9 +10,24 @@ use gate_stp::{
     mock::{Emulator, EmulatorConfig, World, demo},
 };
 
-use crate::{Failure, outln, output::Output};
+use crate::{
+    failure::Failure,
+    output::{Output, outln},
+};
 
-pub(crate) async fn run(out: &Output, timeout: Duration) -> Result<(), Failure> {
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Print responses as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Timeout of each request, in seconds (1 to 3600).
+    #[arg(long, default_value_t = 10, value_name = "SECS",
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    timeout: u64,
+}
+
+pub(crate) async fn run(args: Args) -> Result<(), Failure> {
+    let (out, timeout) = (&Output::new(args.json), Duration::from_secs(args.timeout));
     let emulator = Emulator::start(World::demo(), EmulatorConfig::default())
         .await
         .map_err(|e| Failure::service(format!("cannot start the emulator: {e}")))?;
@@ -92,7 +109,7 @@ async fn workflow(base_url: &str, out: &Output, timeout: Duration) -> Result<(),
     step(9, "the refused request changed nothing: members are still");
     out.users(&main.list_users(stp_id).await?);
 
-    crate::demo_as_code::run(base_url, timeout, 10).await?;
+    as_code::run(base_url, timeout, 10).await?;
 
     outln!();
     outln!("demo finished: every step behaved as Gate documents");

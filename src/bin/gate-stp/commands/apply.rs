@@ -1,0 +1,202 @@
+//! `gate-stp apply FILE|PLAN.json`: bring the live STP groups to a file or a saved plan.
+
+use std::{
+    io::{BufRead, IsTerminal},
+    path::PathBuf,
+};
+
+use gate_stp::{
+    Client,
+    desired::{
+        self, ApplyOptions, ApplyReport, DEFAULT_MAX_REMOVALS, DesiredState, Format, Plan,
+        Progress, Proposal,
+    },
+};
+
+use crate::{
+    commands::as_code::{apply_failure, render},
+    failure::Failure,
+    output::{Output, err, out, plural},
+    settings::ClientArgs,
+};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Desired-state file (TOML/JSON), or a plan saved with `plan --out`.
+    file: PathBuf,
+    /// Apply without asking (required when not on a terminal).
+    #[arg(long)]
+    yes: bool,
+    /// Refuse, before sending anything, a plan that removes more members than this.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_REMOVALS)]
+    max_removals: usize,
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+}
+
+/// `gate-stp apply FILE|PLAN.json [--yes] [--max-removals N]`.
+pub(crate) async fn run(client: &Client, printer: &Output, args: Args) -> Result<(), Failure> {
+    // `gate-stp apply --yes f.toml | head -3` must not stop half-way through the changes.
+    crate::output::finish_even_if_stdout_fails();
+    let text = std::fs::read_to_string(&args.file)
+        .map_err(|e| Failure::usage(format!("{}: cannot read: {e}", args.file.display())))?;
+    let label = args.file.display().to_string();
+    let proposal = if Plan::looks_like_saved_plan(&text) {
+        let plan = Plan::from_json(&text, &label).map_err(|e| Failure::usage(e.to_string()))?;
+        Proposal::for_saved(client, plan).await
+    } else {
+        let file = DesiredState::parse(&text, Format::from_path(&args.file), &label)
+            .map_err(|e| Failure::usage(e.to_string()))?;
+        Proposal::for_desired(client, &file).await
+    }
+    .map_err(apply_failure)?;
+    let options = ApplyOptions::default().with_max_removals(args.max_removals);
+    // The refusals come before the question; the re-read after a person's answer is the
+    // library's (`Checked::send` reads again when the read has aged).
+    let checked = proposal.check(options).map_err(apply_failure)?;
+    let plan = checked.plan().clone();
+    if !printer.json() {
+        out(render(&plan));
+    }
+    if plan.is_empty() {
+        if printer.json() {
+            print_report(printer, &ApplyReport::default());
+        }
+        return Ok(());
+    }
+    confirm(args.yes, Prompt::stdin())?;
+    let on_terminal = std::io::stderr().is_terminal();
+    let mut progress = |event: Progress<'_>| {
+        if !on_terminal {
+            return;
+        }
+        match event {
+            Progress::Sending { index, total, step } => {
+                err(format!("[{}/{total}] {step} ... ", index + 1));
+            }
+            Progress::Done { .. } => err("ok\n"),
+            Progress::Adopted { group, stp_id } => err(format!(
+                "(answer lost; found group {} as id {stp_id}, adopted) ",
+                desired::quoted(group)
+            )),
+            _ => {}
+        }
+    };
+    let report = checked.send(client, &mut progress).await.map_err(|error| {
+        if on_terminal {
+            err("FAILED\n");
+        }
+        apply_failure(error)
+    })?;
+    if printer.json() {
+        print_report(printer, &report);
+    } else {
+        out(format!(
+            "\nApply complete: {} created, {} added, {} removed ({} requests, each answer checked).\n",
+            plural(plan.creates(), "group"),
+            plural(plan.additions(), "member"),
+            plan.removals(),
+            report.steps_done,
+        ));
+        for name in &report.adopted {
+            out(format!(
+                "note: the answer to creating {} was lost; the group was found by listing and adopted (no second group created)\n",
+                desired::quoted(name)
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn print_report(printer: &Output, report: &ApplyReport) {
+    let value = serde_json::json!({
+        "steps_done": report.steps_done,
+        "created": report.created,
+        "adopted": report.adopted,
+    });
+    printer.json_value(&value);
+}
+
+/// Where a person could be asked: whether both stdin and stdout are terminals, and what
+/// is read from. Tests hand in their own, as no test runs on a terminal.
+pub(crate) struct Prompt<R> {
+    pub(crate) terminal: bool,
+    pub(crate) input: R,
+}
+
+impl Prompt<std::io::StdinLock<'static>> {
+    /// The process's terminal, if it runs on one.
+    fn stdin() -> Self {
+        Self {
+            terminal: std::io::stdin().is_terminal() && std::io::stdout().is_terminal(),
+            input: std::io::stdin().lock(),
+        }
+    }
+}
+
+/// Asks for confirmation unless `--yes`: on a terminal only `yes` proceeds, elsewhere
+/// `--yes` is required. Says whether a person was asked (and so time passed).
+fn confirm(yes: bool, mut prompt: Prompt<impl BufRead>) -> Result<bool, Failure> {
+    if yes {
+        return Ok(false);
+    }
+    if !prompt.terminal {
+        return Err(Failure::usage(
+            "apply changes the live STP groups: pass --yes to confirm (there is no terminal to ask on)",
+        ));
+    }
+    out("\nApply these changes to the live STP groups? Only 'yes' is accepted: ");
+    let mut answer = String::new();
+    prompt
+        .input
+        .read_line(&mut answer)
+        .map_err(|e| Failure::usage(format!("cannot read the answer: {e}")))?;
+    if answer.trim() == "yes" {
+        Ok(true)
+    } else {
+        Err(Failure::usage("apply cancelled; nothing was changed"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Prompt, confirm};
+    use crate::failure::exit;
+
+    fn on_terminal(answer: &str) -> Prompt<&[u8]> {
+        Prompt {
+            terminal: true,
+            input: answer.as_bytes(),
+        }
+    }
+
+    #[test]
+    fn only_yes_on_a_terminal_proceeds_and_says_a_person_was_asked() {
+        assert_eq!(confirm(false, on_terminal("yes\n")).ok(), Some(true));
+        assert_eq!(confirm(false, on_terminal("  yes  \n")).ok(), Some(true));
+        for answer in ["no\n", "y\n", "YES\n", "yes please\n", "\n", ""] {
+            let failure = confirm(false, on_terminal(answer)).unwrap_err();
+            assert_eq!(failure.code, exit::USAGE, "{answer:?}");
+            assert!(
+                failure.message.contains("cancelled"),
+                "{answer:?}: {failure:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn yes_asks_nobody_and_no_terminal_needs_yes() {
+        // --yes: nothing read, nobody asked (no time passed for a re-read).
+        let unread = Prompt {
+            terminal: false,
+            input: "no\n".as_bytes(),
+        };
+        assert_eq!(confirm(true, unread).ok(), Some(false));
+        let no_terminal = Prompt {
+            terminal: false,
+            input: "yes\n".as_bytes(),
+        };
+        let failure = confirm(false, no_terminal).unwrap_err();
+        assert!(failure.message.contains("--yes"), "{failure:?}");
+    }
+}

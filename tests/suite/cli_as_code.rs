@@ -1,0 +1,150 @@
+//! `plan`, `apply` and `export` options through the binary, judged by what they mean:
+//! `--max-removals` refuses with nothing sent, `apply --json` and `export --format json`
+//! are the documents they promise (compared with the emulator's own state).
+#![cfg(feature = "cli")]
+
+use std::{path::PathBuf, process::Output};
+
+use gate_stp::{
+    Client, Credentials,
+    mock::{Emulator, EmulatorConfig, Fault, FaultKind, RunningEmulator, World, demo},
+};
+use serde_json::{Value, json};
+
+async fn emulator() -> RunningEmulator {
+    Emulator::start(World::demo(), EmulatorConfig::default())
+        .await
+        .unwrap()
+}
+
+/// Live: group "desk" with the demo's sub-account; its id.
+async fn seed(emulator: &RunningEmulator) -> i64 {
+    let client = Client::builder()
+        .base_url(emulator.base_url())
+        .credentials(Credentials::new(demo::MAIN_KEY, demo::MAIN_SECRET).unwrap())
+        .build()
+        .unwrap();
+    let desk = client.create_group("desk").await.unwrap().id.unwrap();
+    client.add_users(desk, &[demo::SUB_USER]).await.unwrap();
+    desk
+}
+
+async fn run(emulator: &RunningEmulator, args: &[&str]) -> Output {
+    let mut command = crate::common::cli::gate_stp();
+    command
+        .env("GATE_BASE_URL", emulator.base_url())
+        .env("GATE_API_KEY", demo::MAIN_KEY)
+        .env("GATE_API_SECRET", demo::MAIN_SECRET)
+        .args(args);
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
+}
+
+/// A fresh file in a fresh directory for this test.
+fn file(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "gate-stp-cli-as-code-{}-{name}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+const WRITES: [&str; 3] = ["createSTPGroup", "addSTPGroupUsers", "deleteSTPGroupUsers"];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn max_removals_zero_refuses_a_removal_with_nothing_sent() {
+    let emulator = emulator().await;
+    let desk = seed(&emulator).await;
+    let path = file(
+        "remove.toml",
+        &format!(
+            "main_user_id = {}\n[[group]]\nname = \"desk\"\nid = {desk}\nmembers = []\n",
+            demo::MAIN_USER
+        ),
+    );
+    for operation in WRITES {
+        emulator
+            .inject_fault(Fault::new(operation, 1, FaultKind::Status(599)))
+            .unwrap();
+    }
+    let path = path.to_str().unwrap();
+    let output = run(&emulator, &["apply", path, "--yes", "--max-removals", "0"]).await;
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("max-removals"), "{stderr}");
+    assert_eq!(emulator.pending_faults(), WRITES.len(), "a write was sent");
+    assert_eq!(emulator.members(desk), Some(vec![demo::SUB_USER]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_json_is_the_report_of_what_was_done() {
+    let emulator = emulator().await;
+    let path = file(
+        "create.toml",
+        &format!(
+            "main_user_id = {}\n[[group]]\nname = \"arb\"\nmembers = [{}]\n",
+            demo::MAIN_USER,
+            demo::SUB_USER
+        ),
+    );
+    let output = run(
+        &emulator,
+        &["apply", path.to_str().unwrap(), "--yes", "--json"],
+    )
+    .await;
+    assert!(output.status.success(), "{output:?}");
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let arb = emulator.groups()[0].id.unwrap();
+    assert_eq!(emulator.members(arb), Some(vec![demo::SUB_USER]));
+    // One create and one add, the group by the id the emulator gave it.
+    assert_eq!(
+        report,
+        json!({"steps_done": 2, "created": {"arb": arb}, "adopted": []})
+    );
+
+    // Nothing left to do: an empty report, still JSON.
+    let output = run(
+        &emulator,
+        &["apply", path.to_str().unwrap(), "--yes", "--json"],
+    )
+    .await;
+    assert!(output.status.success(), "{output:?}");
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        report,
+        json!({"steps_done": 0, "created": {}, "adopted": []})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn export_json_is_the_live_state_as_a_file() {
+    let emulator = emulator().await;
+    let desk = seed(&emulator).await;
+    let output = run(&emulator, &["export", "--format", "json"]).await;
+    assert!(output.status.success(), "{output:?}");
+    let exported: Value = serde_json::from_slice(&output.stdout).unwrap();
+    // Members by login name where the account has one (the demo world's names).
+    let login = |user: i64| match user {
+        demo::SUB_USER => demo::SUB_LOGIN_NAME,
+        demo::SUB_USER_WITHOUT_KEY => demo::SUB_WITHOUT_KEY_LOGIN_NAME,
+        other => panic!("unexpected member {other}"),
+    };
+    let members: Vec<Value> = emulator
+        .members(desk)
+        .unwrap()
+        .into_iter()
+        .map(|user| Value::from(login(user)))
+        .collect();
+    assert_eq!(exported["main_user_id"], demo::MAIN_USER);
+    let groups = exported["group"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no groups in {exported}"));
+    assert_eq!(groups.len(), 1, "{exported}");
+    assert_eq!(groups[0]["name"], "desk");
+    assert_eq!(groups[0]["id"], desk);
+    assert_eq!(groups[0]["members"], Value::Array(members), "{exported}");
+}
