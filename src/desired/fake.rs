@@ -47,6 +47,9 @@ struct State {
     landing: Vec<(usize, i64, String, i64)>,
     /// Every request, as `op` or `op:arg`.
     log: Vec<String>,
+    /// State-changing requests received and not answered yet, and the most at once.
+    writes_in_flight: usize,
+    most_writes_in_flight: usize,
 }
 
 #[derive(Debug)]
@@ -125,6 +128,26 @@ impl FakeGate {
     /// State-changing requests received (executed or not).
     pub(crate) fn writes_seen(&self) -> usize {
         self.state().writes_seen
+    }
+
+    /// The most state-changing requests that were in flight at once.
+    pub(crate) fn most_writes_in_flight(&self) -> usize {
+        self.state().most_writes_in_flight
+    }
+
+    /// Runs a state-changing request as a server would: received, then (after the caller
+    /// had a chance to send others: one yield to the runtime) executed and answered. This
+    /// is what lets an apply have several writes in flight at once, and a test see it.
+    async fn write<T>(&self, execute: impl FnOnce() -> T) -> T {
+        {
+            let mut state = self.state();
+            state.writes_in_flight += 1;
+            state.most_writes_in_flight = state.most_writes_in_flight.max(state.writes_in_flight);
+        }
+        tokio::task::yield_now().await;
+        let answer = execute();
+        self.state().writes_in_flight -= 1;
+        answer
     }
 
     pub(crate) fn log(&self) -> Vec<String> {
@@ -305,6 +328,20 @@ impl StpAdmin for FakeGate {
     }
 
     async fn create_group(&self, name: &str) -> Result<GroupInfo, Error> {
+        self.write(|| self.execute_create(name)).await
+    }
+
+    async fn add_members(&self, stp_id: i64, user_ids: &[i64]) -> Result<Vec<i64>, Error> {
+        self.write(|| self.change(stp_id, user_ids, true)).await
+    }
+
+    async fn remove_members(&self, stp_id: i64, user_ids: &[i64]) -> Result<Vec<i64>, Error> {
+        self.write(|| self.change(stp_id, user_ids, false)).await
+    }
+}
+
+impl FakeGate {
+    fn execute_create(&self, name: &str) -> Result<GroupInfo, Error> {
         let mut state = self.state();
         state.writes_seen += 1;
         state.log.push(format!("create:{name}"));
@@ -344,11 +381,4 @@ impl StpAdmin for FakeGate {
         })
     }
 
-    async fn add_members(&self, stp_id: i64, user_ids: &[i64]) -> Result<Vec<i64>, Error> {
-        self.change(stp_id, user_ids, true)
-    }
-
-    async fn remove_members(&self, stp_id: i64, user_ids: &[i64]) -> Result<Vec<i64>, Error> {
-        self.change(stp_id, user_ids, false)
-    }
 }
