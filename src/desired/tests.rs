@@ -536,15 +536,31 @@ fn apply_converges_and_a_second_apply_only_reads() {
             &gate,
             &edited(),
             ApplyOptions::default(),
-            &mut |p: Progress<'_>| {
-                if let Progress::Done { index, total, .. } = p {
-                    seen.push((index, total));
-                }
+            &mut |p: Progress<'_>| match p {
+                Progress::Sending { index, total, .. } => seen.push(("send", index, total)),
+                Progress::Done { index, total, .. } => seen.push(("done", index, total)),
+                _ => {}
             },
         ))
         .unwrap();
     assert_eq!(report.steps_done, plan.steps.len());
-    assert_eq!(seen, vec![(0, 4), (1, 4), (2, 4), (3, 4)]);
+    // Each step sent once and done once; an add only after what it needs is done (its new
+    // group's create, the removal before it on its group).
+    let at = |event: &str, index: usize| {
+        let found: Vec<usize> = (0..seen.len())
+            .filter(|&i| seen[i].0 == event && seen[i].1 == index)
+            .collect();
+        assert_eq!(found.len(), 1, "{event} {index}: {seen:?}");
+        assert_eq!(seen[found[0]].2, 4);
+        found[0]
+    };
+    for index in 0..4 {
+        assert!(at("send", index) < at("done", index), "{seen:?}");
+    }
+    assert!(at("done", 0) < at("send", 3), "{seen:?}");
+    assert!(at("done", 1) < at("send", 2), "{seen:?}");
+    // The create and the removal are independent: both were sent before either was done.
+    assert!(at("send", 1) < at("done", 0), "{seen:?}");
     assert_eq!(
         gate.groups_named("desk"),
         vec![(100001, vec![10001, 10002])]
@@ -935,14 +951,15 @@ fn a_create_that_did_not_happen_stops_and_a_rerun_creates_once() {
         panic!("{error}")
     };
     assert!(matches!(report.reason, StopReason::CreateUnresolved { .. }));
-    assert!(report.done.is_empty());
-    assert_eq!(report.remaining.len(), 3);
+    assert_eq!(report.at, 0);
+    // desk's changes do not depend on arb: they went on while the create was settled.
+    let plan = Plan::compute(&live(), &edited()).unwrap();
+    assert_eq!(report.done, plan.steps[1..3].to_vec());
+    assert_eq!(report.remaining, plan.steps[3..].to_vec());
     assert!(gate.groups_named("arb").is_empty());
     let text = error.to_string();
-    assert!(
-        text.contains("not sent: remove 10003 from group \"desk\""),
-        "{text}"
-    );
+    assert!(text.contains("apply stopped at step 1 of 4"), "{text}");
+    assert!(text.contains("not sent: add"), "{text}");
 
     apply_edited(&rt, &gate).unwrap();
     assert_eq!(gate.groups_named("arb").len(), 1);
@@ -957,9 +974,14 @@ fn a_fault_mid_apply_stops_with_a_report_and_a_rerun_converges() {
     let ApplyError::Stopped(report) = &error else {
         panic!("{error}")
     };
-    assert_eq!(report.done.len(), 2, "{error}");
-    assert!(matches!(report.failed, Step::Add { .. }));
-    assert_eq!(report.remaining.len(), 1);
+    // The second add or remove is an add (the only removal comes first: each add waits
+    // for a create or the removal). The other add was in flight alongside it, and
+    // finished: both adds became ready together.
+    let plan = Plan::compute(&live(), &edited()).unwrap();
+    assert!(matches!(report.failed, Step::Add { .. }), "{error}");
+    assert!(report.done.starts_with(&plan.steps[..2]), "{error}");
+    assert_eq!(report.done.len(), 3, "{error}");
+    assert!(report.remaining.is_empty() && report.also_failed.is_empty());
     assert!(matches!(
         report.reason,
         StopReason::Request(Error::Timeout(_))
@@ -989,12 +1011,47 @@ fn a_divergent_answer_stops_the_apply() {
     let StopReason::Diverged { expected, got } = &report.reason else {
         panic!("{error}")
     };
-    assert_eq!(expected, &vec![10001, 10002]);
-    assert_eq!(got, &vec![10001, 10002, 10003]);
-    assert_eq!(report.done.len(), 2);
-    assert_eq!(report.remaining.len(), 1);
-    // Nothing after the divergence was sent.
-    assert!(gate.groups_named("arb")[0].1.is_empty());
+    let Step::Add {
+        expected_members, ..
+    } = &report.failed
+    else {
+        panic!("{error}")
+    };
+    assert_eq!(expected, expected_members);
+    let mut with_intruder = expected.clone();
+    with_intruder.push(10003);
+    with_intruder.sort_unstable();
+    assert_eq!(got, &with_intruder);
+    assert_eq!(report.done.len() + report.remaining.len(), 3);
+}
+
+#[test]
+fn a_divergent_answer_stops_what_depends_on_it() {
+    // One group: every step depends on the one before it.
+    let gate = FakeGate::new(&live());
+    let file = desired(vec![group(
+        "desk",
+        vec![Member::Id(10002), Member::Id(10004)],
+    )]);
+    gate.inject(Fault::WriteLost { nth: 1 });
+    let rt = runtime();
+    let (_, plan) = rt.block_on(plan_of(&gate, &file));
+    assert_eq!(plan.steps.len(), 2);
+    let error = rt
+        .block_on(apply_desired(
+            &gate,
+            &file,
+            ApplyOptions::default(),
+            &mut no_progress(),
+        ))
+        .expect_err("stops");
+    let ApplyError::Stopped(report) = &error else {
+        panic!("{error}")
+    };
+    assert_eq!(report.failed, plan.steps[0]);
+    assert!(report.done.is_empty());
+    assert_eq!(report.remaining, plan.steps[1..].to_vec());
+    assert_eq!(gate.writes_seen(), 1, "the add was sent after its removal failed");
 }
 
 #[test]
