@@ -380,5 +380,4 @@ impl FakeGate {
             creator_id: Some(creator),
         })
     }
-
 }

@@ -46,7 +46,9 @@ pub(super) fn dependencies(steps: &[Step]) -> Vec<Vec<usize>> {
     // The create each user's new group needs, for the users the plan adds to a new group.
     let mut create_for: HashMap<i64, usize> = HashMap::new();
     for step in steps {
-        if let Step::Add { group, user_ids, .. } = step
+        if let Step::Add {
+            group, user_ids, ..
+        } = step
             && let Some(create) = creates.get(group.as_str())
         {
             for user in user_ids {

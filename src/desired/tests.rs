@@ -1051,7 +1051,11 @@ fn a_divergent_answer_stops_what_depends_on_it() {
     assert_eq!(report.failed, plan.steps[0]);
     assert!(report.done.is_empty());
     assert_eq!(report.remaining, plan.steps[1..].to_vec());
-    assert_eq!(gate.writes_seen(), 1, "the add was sent after its removal failed");
+    assert_eq!(
+        gate.writes_seen(),
+        1,
+        "the add was sent after its removal failed"
+    );
 }
 
 #[test]
@@ -1388,12 +1392,20 @@ fn the_schedule_hands_out_ready_steps_lowest_first_and_nothing_new_after_a_failu
     let mut schedule = Schedule::new(&plan.steps, APPLY_CONCURRENCY);
     assert_eq!(schedule.start_next(), Some(0));
     assert_eq!(schedule.start_next(), Some(1));
-    assert_eq!(schedule.start_next(), None, "the adds wait for what they need");
+    assert_eq!(
+        schedule.start_next(),
+        None,
+        "the adds wait for what they need"
+    );
     assert!(!schedule.is_over());
     schedule.confirmed(1);
     assert_eq!(schedule.start_next(), Some(2));
     schedule.failed(0);
-    assert_eq!(schedule.start_next(), None, "arb's add needs the failed create");
+    assert_eq!(
+        schedule.start_next(),
+        None,
+        "arb's add needs the failed create"
+    );
     assert!(!schedule.is_over(), "desk's add is still in flight");
     // An answer for a step not in flight changes nothing.
     schedule.confirmed(0);
@@ -1611,7 +1623,10 @@ impl Run<'_> {
         let Some(index) = self.schedule.start_next() else {
             return Ok(false);
         };
-        prop_assert!(self.failed_at.is_none(), "step {index} started after a failure");
+        prop_assert!(
+            self.failed_at.is_none(),
+            "step {index} started after a failure"
+        );
         prop_assert!(self.started.insert(index), "step {index} sent twice");
         prop_assert!(
             self.needs[index].iter().all(|n| self.confirmed.contains(n)),

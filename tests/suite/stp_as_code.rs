@@ -13,7 +13,7 @@ use gate_stp::{
     Client, Credentials, RetryPolicy,
     desired::{
         self, ApplyError, ApplyOptions, DesiredGroup, DesiredState, Format, Member, Plan, Progress,
-        Proposal, ReadError, StopReason,
+        Proposal, ReadError, Step, StopReason,
     },
     mock::{Emulator, EmulatorConfig, Fault, FaultKind, RunningEmulator, World},
 };
@@ -217,20 +217,26 @@ async fn a_failure_mid_apply_stops_with_a_report_and_a_rerun_converges() {
     let emulator = emulator().await;
     let (desk, legacy) = seed(&emulator).await;
     let client = client(&emulator);
-    // Steps: create arb, remove bot_2 from desk, add to desk, add to arb. The first add
-    // gets a definite 500 (not retried): the apply stops there.
+    // Steps: create arb, remove bot_2 from desk, add to desk, add to arb. bot_2 moves to
+    // the new arb, so its removal waits for arb's create; both adds wait for the removal
+    // (one on its group, the other moves bot_2). The removal gets a definite 500 (not
+    // retried): the apply stops there and neither add is sent.
     emulator
-        .inject_fault(Fault::new("addSTPGroupUsers", 1, FaultKind::Status(500)))
+        .inject_fault(Fault::new("deleteSTPGroupUsers", 1, FaultKind::Status(500)))
         .unwrap();
     let error = apply_file(&client, &edited()).await.unwrap_err();
     let ApplyError::Stopped(report) = &error else {
         panic!("{error}")
     };
-    assert_eq!(report.done.len(), 2, "{error}");
-    assert_eq!(report.remaining.len(), 1, "{error}");
+    assert!(
+        matches!(report.done.as_slice(), [step] if step.is_create()),
+        "{error}"
+    );
+    assert!(matches!(report.failed, Step::Remove { .. }), "{error}");
+    assert_eq!(report.remaining.len(), 2, "{error}");
     assert!(matches!(report.reason, StopReason::Request(_)), "{error}");
     let text = error.to_string();
-    assert!(text.contains("apply stopped at step 3 of 4"), "{text}");
+    assert!(text.contains("apply stopped at step 2 of 4"), "{text}");
 
     let plan = apply_file(&client, &edited()).await.unwrap();
     assert!(
@@ -757,8 +763,9 @@ async fn the_cli_prints_a_stopped_apply_line_by_line_and_keeps_what_was_not_sent
     seed(&emulator).await;
     let file = std::env::temp_dir().join(format!("gate-stp-stopped-{}.toml", std::process::id()));
     std::fs::write(&file, edited().to_toml_string()).unwrap();
+    // The removal fails; both adds depend on it (see the test above), so some are not sent.
     emulator
-        .inject_fault(Fault::new("addSTPGroupUsers", 1, FaultKind::Status(500)))
+        .inject_fault(Fault::new("deleteSTPGroupUsers", 1, FaultKind::Status(500)))
         .unwrap();
     let stopped = run(&emulator, &["apply", file.to_str().unwrap(), "--yes"]).await;
     std::fs::remove_file(&file).unwrap();
