@@ -6,9 +6,7 @@
 //! group is never retried, since a retry could create a second group. Every attempt is
 //! built and signed afresh, so each carries a fresh Timestamp.
 
-use std::{
-    time::{Duration, SystemTime},
-};
+use std::time::{Duration, SystemTime};
 
 use rand::{Rng, RngExt, SeedableRng, rngs::StdRng};
 use reqwest::StatusCode;

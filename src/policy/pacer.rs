@@ -73,11 +73,7 @@ impl Operation {
             };
         };
         let over = now >= window.ends;
-        let allowed = if over {
-            window.limit
-        } else {
-            window.remaining
-        };
+        let allowed = if over { window.limit } else { window.remaining };
         if self.in_flight < allowed {
             Duration::ZERO
         } else if over {
@@ -89,7 +85,12 @@ impl Operation {
 
     /// An answer arrived (`gate_now` by Gate's clock as we know it, `now` by ours) with
     /// `limit`, if it carried one.
-    pub(crate) fn answered(&mut self, limit: Option<RateLimit>, gate_now: SystemTime, now: Instant) {
+    pub(crate) fn answered(
+        &mut self,
+        limit: Option<RateLimit>,
+        gate_now: SystemTime,
+        now: Instant,
+    ) {
         self.answered = true;
         let Some(limit) = limit else { return };
         let ends = || now + limit.reset_in(gate_now);
@@ -259,7 +260,11 @@ mod tests {
         // An earlier answer of the same window, overtaken on the way.
         state.answered(Some(limit(10, 5, 4)), gate_now(), now);
         state.in_flight = 2;
-        assert_eq!(state.hold(now), Duration::from_secs(4), "5 would let a third go");
+        assert_eq!(
+            state.hold(now),
+            Duration::from_secs(4),
+            "5 would let a third go"
+        );
         // The next window's first answer replaces it...
         let later = gate_now() + Duration::from_secs(4);
         let next = now + Duration::from_secs(4);
@@ -302,13 +307,20 @@ mod tests {
         let pacer = Pacer::new(Duration::from_secs(10));
         let first = pacer.admit("op").unwrap();
         assert_eq!(pacer.admit("op").unwrap_err(), ANSWER_WAIT);
-        assert!(pacer.admit("other").is_ok(), "each operation is counted apart");
+        assert!(
+            pacer.admit("other").is_ok(),
+            "each operation is counted apart"
+        );
         first.answered(Some(limit(5, 3, 4)), gate_now());
         let (permits, hold) = burst(&pacer, "op");
         assert_eq!(permits.len(), 3);
         assert!(hold > Duration::from_millis(3900) && hold <= Duration::from_secs(4));
         drop(permits);
-        assert_eq!(pacer.state("op").in_flight, 0, "dropped permits stop counting");
+        assert_eq!(
+            pacer.state("op").in_flight,
+            0,
+            "dropped permits stop counting"
+        );
         let (permits, _) = burst(&pacer, "op");
         assert_eq!(permits.len(), 3);
     }
@@ -316,7 +328,10 @@ mod tests {
     #[test]
     fn holds_are_capped() {
         let pacer = Pacer::new(Duration::from_secs(2));
-        pacer.admit("op").unwrap().answered(Some(limit(5, 0, 9)), gate_now());
+        pacer
+            .admit("op")
+            .unwrap()
+            .answered(Some(limit(5, 0, 9)), gate_now());
         assert_eq!(pacer.admit("op").unwrap_err(), Duration::from_secs(2));
     }
 }
