@@ -34,9 +34,7 @@ use std::{
 use axum::{extract::Request, middleware::Next, response::Response};
 use gate_stp::{
     Client, Credentials, RetryPolicy,
-    desired::{
-        self, ApplyOptions, DesiredGroup, DesiredState, LiveState, Member, Plan, Progress,
-    },
+    desired::{self, ApplyOptions, DesiredGroup, DesiredState, LiveState, Member, Plan, Progress},
     mock::{Emulator, EmulatorConfig, RateLimitConfig, World},
 };
 
@@ -326,7 +324,9 @@ async fn main() -> Result<(), Failure> {
         })
         .await?;
     let live = bench
-        .phase("export", async { Ok(desired::read_live(client, None).await?) })
+        .phase("export", async {
+            Ok(desired::read_live(client, None).await?)
+        })
         .await?;
     let (_, plan) = bench
         .phase("plan", async { Ok(desired::plan(client, &desired).await?) })

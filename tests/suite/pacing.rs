@@ -174,3 +174,44 @@ async fn wider_than_the_window_still_gets_no_429() {
     // More calls at once than a window allows.
     no_429_at(24, 10, 45).await;
 }
+
+/// Gate's documented limits, the emulator's default: 80 requests per 10 s on the
+/// sub-account endpoint, 150 on the other private ones.
+#[tokio::test(start_paused = true)]
+async fn the_default_limits_are_gates_and_each_is_paced() {
+    let clock = TokioClock::new();
+    let (base_url, answers) = start(EmulatorConfig::default(), clock).await;
+    let client = paced_client(&base_url, clock);
+
+    let sub_accounts = client.list_sub_accounts().await.unwrap();
+    let groups = client.list_groups().await.unwrap();
+    let limit = |meta: &gate_stp::ResponseMeta| meta.rate_limit.unwrap().limit;
+    assert_eq!(limit(sub_accounts.meta()), 80);
+    assert_eq!(limit(groups.meta()), 150);
+
+    // Three windows' worth of each, side by side, 16 wide: none refused.
+    let (sub_calls, group_calls) = (3 * 80 - 1, 3 * 150 - 1);
+    let reads = client.clone();
+    let subs = run_concurrently(16, sub_calls, move || {
+        let client = reads.clone();
+        async move { client.list_sub_accounts().await.map(drop) }
+    });
+    let lists = run_concurrently(16, group_calls, move || {
+        let client = client.clone();
+        async move { client.list_groups().await.map(drop) }
+    });
+    let ((sub_took, sub_failures), (group_took, group_failures)) = tokio::join!(subs, lists);
+    assert_eq!(answers.count(429), 0, "refused");
+    assert_eq!(sub_failures, Vec::<String>::new());
+    assert_eq!(group_failures, Vec::<String>::new());
+    assert_eq!(answers.count(200), (sub_calls + group_calls + 2) as u32);
+    // Each waited for its own windows: 240 sub-account reads (one taken above) need a
+    // third window, as do 450 list_groups.
+    let floor = Duration::from_millis(16_400);
+    for took in [sub_took, group_took] {
+        assert!(
+            took >= floor && took < floor + Duration::from_secs(1),
+            "{took:?}"
+        );
+    }
+}
