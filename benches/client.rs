@@ -358,9 +358,12 @@ fn loopback_multi_thread(c: &mut Criterion) {
 }
 
 fn loopback_group(c: &mut Criterion, name: &str, runtime: &tokio::runtime::Runtime) {
+    // The floor has the typed client's per-request timeout (10 s by default): a production
+    // client must have one, so its timer is part of any correct request, not overhead.
     let raw = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(USER_AGENT)
+        .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
     let ids = [10001i64, 10002];
@@ -466,30 +469,28 @@ fn loopback_group(c: &mut Criterion, name: &str, runtime: &tokio::runtime::Runti
             }
         })
     });
-    // What reqwest's per-request timeout timer costs on its own: the floor with the
-    // client's default timeout against the floor without, paired. The typed client always
-    // sets a timeout (10 s by default); the floor above does not.
-    let timed_raw = reqwest::Client::builder()
+    // What reqwest's per-request timeout timer costs on its own: the floor (with the
+    // client's default timeout) against the same client without a timeout, paired.
+    let untimed_raw = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(USER_AGENT)
-        .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
     group.bench_function("timeout_timer/list_groups", |b| {
         b.to_async(runtime).iter_custom(|iters| {
-            let (timed_raw, raw_list, base, signer) = (&timed_raw, &raw_list, &base, &signer);
+            let (untimed_raw, raw_list, base, signer) = (&untimed_raw, &raw_list, &base, &signer);
             async move {
                 paired(
                     iters,
                     || async {
-                        let target = (base.as_str(), "/account/stp_groups");
-                        let request =
-                            raw_request(timed_raw, signer, reqwest::Method::GET, target, None);
-                        let groups = request.send().await.unwrap().json::<Vec<StpGroup>>();
+                        let groups = raw_list(base).send().await.unwrap().json::<Vec<StpGroup>>();
                         black_box(groups.await.unwrap());
                     },
                     || async {
-                        let groups = raw_list(base).send().await.unwrap().json::<Vec<StpGroup>>();
+                        let target = (base.as_str(), "/account/stp_groups");
+                        let request =
+                            raw_request(untimed_raw, signer, reqwest::Method::GET, target, None);
+                        let groups = request.send().await.unwrap().json::<Vec<StpGroup>>();
                         black_box(groups.await.unwrap());
                     },
                 )

@@ -139,7 +139,7 @@ fn reshuffled(state: &DesiredState) -> DesiredState {
     for (g, group) in next.groups.iter_mut().enumerate() {
         group.members.retain(|member| {
             position += 1;
-            let moves = position % 10 == 0;
+            let moves = position.is_multiple_of(10);
             if moves {
                 moved[(g + 1) % count].push(member.clone());
             }
