@@ -315,6 +315,10 @@ mod tests {
         let (permits, hold) = burst(&pacer, "op");
         assert_eq!(permits.len(), 3);
         assert!(hold > Duration::from_millis(3900) && hold <= Duration::from_secs(4));
+        let mut permits = permits.into_iter();
+        let answered = permits.next().unwrap();
+        answered.answered(Some(limit(5, 3, 4)), gate_now());
+        assert_eq!(pacer.state("op").in_flight, 2, "an answer counts once");
         drop(permits);
         assert_eq!(
             pacer.state("op").in_flight,
