@@ -34,7 +34,7 @@ use std::{
 use axum::{extract::Request, middleware::Next, response::Response};
 use gate_stp::{
     Client, Credentials, RetryPolicy,
-    desired::{self, ApplyOptions, DesiredGroup, DesiredState, LiveState, Member, Plan, Progress},
+    desired::{self, ApplyOptions, DesiredGroup, DesiredState, Member, Progress, Proposal},
     mock::{Emulator, EmulatorConfig, RateLimitConfig, World},
 };
 
@@ -152,12 +152,12 @@ fn reshuffled(state: &DesiredState) -> DesiredState {
     next
 }
 
-/// The one call into the apply API (being reworked): keep it here, easy to port.
-async fn apply_plan(client: &Client, plan: &Plan, live: &LiveState) -> Result<(), Failure> {
-    let options = ApplyOptions {
-        max_removals: usize::MAX,
-    };
-    desired::apply(client, plan, live, options, &mut |_: Progress<'_>| {}).await?;
+/// The one call into the apply API: checks a proposal (no removal limit: the reshuffle
+/// removes 10 % of the members) and sends its steps.
+async fn apply_plan(client: &Client, proposal: Proposal) -> Result<(), Failure> {
+    let options = ApplyOptions::default().with_max_removals(usize::MAX);
+    let checked = proposal.check(options)?;
+    checked.send(client, &mut |_: Progress<'_>| {}).await?;
     Ok(())
 }
 
@@ -328,8 +328,7 @@ async fn main() -> Result<(), Failure> {
     let client = &bench.client;
     bench
         .phase("apply from empty", async {
-            let (live, plan) = desired::plan(client, &desired).await?;
-            apply_plan(client, &plan, &live).await
+            apply_plan(client, Proposal::for_desired(client, &desired).await?).await
         })
         .await?;
     let live = bench
@@ -337,22 +336,23 @@ async fn main() -> Result<(), Failure> {
             Ok(desired::read_live(client, None).await?)
         })
         .await?;
-    let (_, plan) = bench
-        .phase("plan", async { Ok(desired::plan(client, &desired).await?) })
+    let proposal = bench
+        .phase("plan", async {
+            Ok(Proposal::for_desired(client, &desired).await?)
+        })
         .await?;
-    if !plan.is_empty() {
+    if !proposal.plan().is_empty() {
         return Err("the plan after the apply is not empty".into());
     }
     let shuffled = reshuffled(&desired);
     bench
         .phase("reshuffle", async {
-            let (live, plan) = desired::plan(client, &shuffled).await?;
-            apply_plan(client, &plan, &live).await
+            apply_plan(client, Proposal::for_desired(client, &shuffled).await?).await
         })
         .await?;
     // Outside the timing: the reshuffle reached the file.
-    let (_, after) = desired::plan(client, &shuffled).await?;
-    if !after.is_empty() {
+    let after = Proposal::for_desired(client, &shuffled).await?;
+    if !after.plan().is_empty() {
         return Err("the plan after the reshuffle is not empty".into());
     }
     let memberships: usize = live.groups.iter().map(|g| g.members.len()).sum();
