@@ -842,9 +842,7 @@ async fn a_refused_create_keeps_its_movers_home_and_the_other_chain_is_done_or_n
         assert_eq!(groups_named(&emulator, other).len(), 1);
     }
     // Run again: converges, each group once.
-    apply_desired(&client, &two_moves(), options)
-        .await
-        .unwrap();
+    apply_desired(&client, &two_moves(), options).await.unwrap();
     for name in ["arb", "mm"] {
         assert_eq!(groups_named(&emulator, name).len(), 1, "{name}");
     }
