@@ -20,6 +20,8 @@ use crate::{ApiError, Error, Label, response::ResponseMeta};
 pub(crate) enum Fault {
     /// The create happens, its answer is lost (a timeout).
     CreateExecutedThenLost,
+    /// The create happens and is answered with another name than the one sent.
+    CreateAnswersAnotherName,
     /// The create times out without happening.
     CreateLost,
     /// The create's answer is lost and the first `listings` listings after it do not show
@@ -348,7 +350,10 @@ impl FakeGate {
         let fault = Self::take_fault(&mut state, |f| {
             matches!(
                 f,
-                Fault::CreateExecutedThenLost | Fault::CreateLost | Fault::CreateLandsLate { .. }
+                Fault::CreateExecutedThenLost
+                    | Fault::CreateLost
+                    | Fault::CreateLandsLate { .. }
+                    | Fault::CreateAnswersAnotherName
             )
         });
         if fault == Some(Fault::CreateLost) {
@@ -374,9 +379,14 @@ impl FakeGate {
         if fault == Some(Fault::CreateExecutedThenLost) {
             return Err(lost_answer());
         }
+        let answered = if fault == Some(Fault::CreateAnswersAnotherName) {
+            format!("{name}-other")
+        } else {
+            name.to_owned()
+        };
         Ok(GroupInfo {
             id,
-            name: name.to_owned(),
+            name: answered,
             creator_id: Some(creator),
         })
     }

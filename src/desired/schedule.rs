@@ -37,25 +37,28 @@ pub const APPLY_CONCURRENCY: usize = 4;
 /// sent, ascending, each lower than its own (so the order is never circular). See the
 /// module documentation for the rules.
 pub(super) fn dependencies(steps: &[Step]) -> Vec<Vec<usize>> {
-    let creates: HashMap<&str, usize> = steps
+    // The new group each user is added to, for the users the plan adds to a group it
+    // creates.
+    let created: BTreeSet<&str> = steps
         .iter()
-        .enumerate()
-        .filter(|(_, step)| step.is_create())
-        .map(|(index, step)| (step.group(), index))
+        .filter(|step| step.is_create())
+        .map(Step::group)
         .collect();
-    // The create each user's new group needs, for the users the plan adds to a new group.
-    let mut create_for: HashMap<i64, usize> = HashMap::new();
+    let mut moves_to_new: HashMap<i64, &str> = HashMap::new();
     for step in steps {
         if let Step::Add {
             group, user_ids, ..
         } = step
-            && let Some(create) = creates.get(group.as_str())
+            && created.contains(group.as_str())
         {
             for user in user_ids {
-                create_for.insert(*user, *create);
+                moves_to_new.insert(*user, group.as_str());
             }
         }
     }
+    // Creates seen so far: a step only ever waits for an earlier one (a plan's creates
+    // come first), so the order cannot be circular.
+    let mut create_of: HashMap<&str, usize> = HashMap::new();
     let mut last_on_group: HashMap<&str, usize> = HashMap::new();
     // Earlier removals, by user: the steps that take that user out of a group.
     let mut removals_of: HashMap<i64, Vec<usize>> = HashMap::new();
@@ -66,13 +69,13 @@ pub(super) fn dependencies(steps: &[Step]) -> Vec<Vec<usize>> {
             mine.insert(previous);
         }
         match step {
-            Step::Create { .. } => {}
+            Step::Create { group } => {
+                create_of.insert(group, index);
+            }
             Step::Remove { user_ids, .. } => {
                 for user in user_ids {
                     removals_of.entry(*user).or_default().push(index);
-                    // Only an earlier create: a plan's creates come first, and a step never
-                    // waits for a later one (the order could not be circular).
-                    if let Some(create) = create_for.get(user).filter(|c| **c < index) {
+                    if let Some(create) = moves_to_new.get(user).and_then(|g| create_of.get(g)) {
                         mine.insert(*create);
                     }
                 }

@@ -1723,3 +1723,57 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn steps_in_flight_that_fail_too_are_reported_with_the_first() {
+    // Two independent removals, both in flight at once, both lost.
+    let gate = FakeGate::new(&live());
+    gate.inject(Fault::WriteLost { nth: 1 });
+    gate.inject(Fault::WriteLost { nth: 2 });
+    let file = desired(vec![
+        group("desk", vec![Member::Id(10001)]),
+        group("legacy", vec![]),
+    ]);
+    let rt = runtime();
+    let (_, plan) = rt.block_on(plan_of(&gate, &file));
+    assert_eq!(plan.steps.len(), 2);
+    let error = rt
+        .block_on(apply_desired(
+            &gate,
+            &file,
+            ApplyOptions::default(),
+            &mut no_progress(),
+        ))
+        .expect_err("stops");
+    let ApplyError::Stopped(report) = &error else {
+        panic!("{error}")
+    };
+    assert!(
+        report.done.is_empty() && report.remaining.is_empty(),
+        "{error}"
+    );
+    assert_eq!(report.also_failed.len(), 1, "{error}");
+    let text = error.to_string();
+    assert!(
+        text.starts_with(&format!("apply stopped at step {} of 2", report.at + 1)),
+        "{text}"
+    );
+    assert_eq!(text.matches("FAILED:").count(), 2, "{text}");
+}
+
+#[test]
+fn a_create_answered_with_another_name_stops_the_apply() {
+    let gate = FakeGate::new(&live());
+    gate.inject(Fault::CreateAnswersAnotherName);
+    let rt = runtime();
+    let error = apply_edited(&rt, &gate).expect_err("stops");
+    let ApplyError::Stopped(report) = &error else {
+        panic!("{error}")
+    };
+    let StopReason::UnexpectedGroup { name, .. } = &report.reason else {
+        panic!("{error}")
+    };
+    assert_eq!(name, "arb-other");
+    assert!(report.failed.is_create());
+    assert!(report.created.is_empty(), "{error}");
+}
