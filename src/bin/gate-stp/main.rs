@@ -8,6 +8,7 @@
 mod demo;
 mod demo_as_code;
 mod docs;
+mod mcp;
 mod output;
 mod profiles;
 mod stp_as_code;
@@ -172,6 +173,9 @@ enum Command {
         #[command(flatten)]
         args: stp_as_code::ApplyArgs,
     },
+    /// Serve the STP tools to AI agents over MCP (stdio): read, plan, and apply a reviewed
+    /// plan by its digest (only with --allow-apply).
+    Mcp(mcp::McpArgs),
     /// Write the live STP groups as a desired-state file, ids pinned.
     Export {
         #[command(flatten)]
@@ -472,6 +476,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let api = stp_as_code::client(client_builder(&client)?)?;
             stp_as_code::apply(&api, client.json, args).await?
         }
+        Command::Mcp(args) => mcp::run(args).await?,
         Command::Export { client, args } => {
             let api = stp_as_code::client(client_builder(&client)?)?;
             stp_as_code::export(&api, args).await?
