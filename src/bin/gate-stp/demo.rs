@@ -93,6 +93,7 @@ async fn workflow(base_url: &str, out: &Output, timeout: Duration) -> Result<(),
     out.users(&main.list_users(stp_id).await?);
 
     crate::demo_as_code::run(base_url, timeout, 10).await?;
+    crate::mcp::demo::run(base_url, timeout, 16).await?;
 
     outln!();
     outln!("demo finished: every step behaved as Gate documents");

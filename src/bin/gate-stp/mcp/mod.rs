@@ -438,8 +438,9 @@ impl StpServer {
             .await
             .map_err(ToolError::apply)?;
         let mut text = format!(
-            "Applied: {} ({} requests, each answer checked).",
-            summary, report.steps_done
+            "Applied: {} requests sent, each answer checked ({}).",
+            report.steps_done,
+            summary.trim_start_matches("Plan: ").trim_end_matches('.')
         );
         for name in &report.adopted {
             text.push_str(&format!(
