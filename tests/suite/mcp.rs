@@ -17,9 +17,9 @@ use gate_stp::{
 use rmcp::{
     ClientHandler, RoleClient, ServiceExt,
     model::{
-        CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ElicitRequestParams,
-        ElicitResult, ElicitationAction, ElicitationCapability, Implementation, ProtocolVersion,
-        Tool,
+        CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig,
+        ElicitRequestParams, ElicitResult, ElicitationAction, ElicitationCapability,
+        Implementation, ProtocolVersion, Tool,
     },
     service::{RequestContext, RunningService, ServiceError},
     transport::TokioChildProcess,
@@ -253,7 +253,8 @@ async fn with_allow_apply_apply_is_listed_as_destructive() {
     server.stop().await;
 }
 
-const DESK: &str = "main_user_id = 10000\n\n[[group]]\nname = \"desk\"\nmembers = [\"bot_1\", \"bot_2\"]\n";
+const DESK: &str =
+    "main_user_id = 10000\n\n[[group]]\nname = \"desk\"\nmembers = [\"bot_1\", \"bot_2\"]\n";
 
 /// The digest, checked against an independent computation: SHA-256 of the plan's JSON
 /// document, rebuilt from the structured plan.
@@ -284,7 +285,10 @@ async fn plan_apply_by_digest_then_plan_shows_no_changes() {
     let client = library_client(&emulator);
     let groups = client.list_groups().await.unwrap().into_inner();
     assert_eq!(groups.len(), 1);
-    assert_eq!((groups[0].name.as_str(), groups[0].id), ("desk", Some(created)));
+    assert_eq!(
+        (groups[0].name.as_str(), groups[0].id),
+        ("desk", Some(created))
+    );
     let members: BTreeSet<i64> = client
         .list_users(created)
         .await
@@ -320,7 +324,11 @@ async fn a_digest_made_stale_by_another_caller_is_refused_with_nothing_sent() {
     assert!(refusal.contains("call plan again"), "{refusal}");
     assert!(!refusal.contains('\n'), "one line: {refusal}");
     assert_no_write_sent(&emulator);
-    let names: Vec<String> = emulator.groups().into_iter().map(|group| group.name).collect();
+    let names: Vec<String> = emulator
+        .groups()
+        .into_iter()
+        .map(|group| group.name)
+        .collect();
     assert_eq!(names, ["someone-else"]);
     server.stop().await;
 }
@@ -356,7 +364,10 @@ async fn a_declined_confirmation_sends_nothing_and_an_accepted_one_applies() {
     assert_no_write_sent(&emulator);
     let asked = questions.lock().await.clone();
     assert_eq!(asked.len(), 1);
-    assert!(asked[0].contains(planned["summary"].as_str().unwrap()), "{asked:?}");
+    assert!(
+        asked[0].contains(planned["summary"].as_str().unwrap()),
+        "{asked:?}"
+    );
     server.stop().await;
 
     let emulator = self::emulator().await;
@@ -366,7 +377,9 @@ async fn a_declined_confirmation_sends_nothing_and_an_accepted_one_applies() {
     };
     let server = start_with(&emulator, &["--allow-apply"], "warn", accepting).await;
     let (_, planned) = server.ok("plan", json!({"document": DESK})).await;
-    let (_, applied) = server.ok("apply", json!({"digest": digest_of(&planned)})).await;
+    let (_, applied) = server
+        .ok("apply", json!({"digest": digest_of(&planned)}))
+        .await;
     assert!(applied["created"]["desk"].is_i64());
     assert_eq!(emulator.groups().len(), 1);
     server.stop().await;
@@ -418,7 +431,10 @@ async fn a_hostile_group_name_is_escaped_in_text_and_exact_in_structured_content
             assert!(!text.contains(raw), "{tool}: raw {raw:?} in {text:?}");
         }
         if tool == "list_groups" {
-            assert!(text.contains("\\x1b") && text.contains("\\u{202e}"), "{text}");
+            assert!(
+                text.contains("\\x1b") && text.contains("\\u{202e}"),
+                "{text}"
+            );
             assert_eq!(structured["groups"][0]["name"], json!(hostile));
         } else {
             // TOML's own escapes: the document stays valid and means the exact name.

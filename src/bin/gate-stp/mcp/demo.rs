@@ -48,7 +48,11 @@ impl Agent {
             params = params.with_arguments(arguments);
         }
         let result = self.session.call_tool(params).await.map_err(failed)?;
-        let marker = if result.is_error == Some(true) { "isError: " } else { "" };
+        let marker = if result.is_error == Some(true) {
+            "isError: "
+        } else {
+            ""
+        };
         for block in &result.content {
             if let Some(text) = block.as_text() {
                 // The server escaped it already; every line is printed as it came.
@@ -128,14 +132,17 @@ async fn session_steps(agent: &Agent, client: &Client, first: u32) -> Result<(),
         "the agent exports the groups and plans a change: demo_sub_nokey moves to a new \"agent-desk\"",
     );
     let exported = agent.ok("export", json!({})).await?;
-    let mut document = DesiredState::parse(text_field(&exported, "document")?, Format::Toml, "export")
-        .map_err(failed)?;
+    let mut document =
+        DesiredState::parse(text_field(&exported, "document")?, Format::Toml, "export")
+            .map_err(failed)?;
     let login = demo::SUB_WITHOUT_KEY_LOGIN_NAME.to_owned();
     for group in &mut document.groups {
+        group.members.retain(
+            |member| !matches!(member, Member::Id(id) if *id == demo::SUB_USER_WITHOUT_KEY),
+        );
         group
             .members
-            .retain(|member| !matches!(member, Member::Id(id) if *id == demo::SUB_USER_WITHOUT_KEY));
-        group.members.retain(|member| *member != Member::Login(login.clone()));
+            .retain(|member| *member != Member::Login(login.clone()));
     }
     document
         .groups
@@ -144,10 +151,16 @@ async fn session_steps(agent: &Agent, client: &Client, first: u32) -> Result<(),
     let planned = agent.ok("plan", json!({"document": toml})).await?;
     let digest = text_field(&planned, "digest")?.to_owned();
 
-    step(first + 2, "the user agrees; the agent applies the plan by its digest");
+    step(
+        first + 2,
+        "the user agrees; the agent applies the plan by its digest",
+    );
     agent.ok("apply", json!({"digest": digest})).await?;
 
-    step(first + 3, "the agent plans the same document again: no changes");
+    step(
+        first + 3,
+        "the agent plans the same document again: no changes",
+    );
     let again = agent.ok("plan", json!({"document": toml})).await?;
     if again["changes"] != json!(false) {
         return Err(failed("the second plan has changes"));
@@ -158,7 +171,8 @@ async fn session_steps(agent: &Agent, client: &Client, first: u32) -> Result<(),
         "refused, nothing sent: a digest made stale because someone created a group meanwhile",
     );
     let mut more = document.clone();
-    more.groups.push(DesiredGroup::new("agent-desk-2", Vec::new()));
+    more.groups
+        .push(DesiredGroup::new("agent-desk-2", Vec::new()));
     let stale = agent
         .ok("plan", json!({"document": more.to_toml_string()}))
         .await?;

@@ -19,7 +19,11 @@ impl ToolError {
 
     /// A failed request of the Gate client, with the next step for its kind.
     pub(crate) fn client(error: Error) -> Self {
-        Self::new(format!("{}; {}", crate::with_causes(&error), next_step(&error)))
+        Self::new(format!(
+            "{}; {}",
+            crate::with_causes(&error),
+            next_step(&error)
+        ))
     }
 
     /// A refused or stopped apply (or a failed read of the live state for one).
@@ -42,7 +46,9 @@ impl ToolError {
             _ => "call plan again",
         };
         let message = match &error {
-            ApplyError::Read(inner) => format!("reading the live state: {}", crate::with_causes(inner)),
+            ApplyError::Read(inner) => {
+                format!("reading the live state: {}", crate::with_causes(inner))
+            }
             // The library's text names the CLI's flag; this server's operator sets it.
             ApplyError::TooManyRemovals { removals, max } => format!(
                 "the plan removes {removals} members, more than this server's limit of {max}; nothing was changed"
@@ -70,7 +76,9 @@ impl ToolError {
 /// What to do after a failed request, by kind of failure.
 fn next_step(error: &Error) -> &'static str {
     match error {
-        Error::Api(_) => "Gate refused: check the arguments, or ask the operator about the key's permissions",
+        Error::Api(_) => {
+            "Gate refused: check the arguments, or ask the operator about the key's permissions"
+        }
         Error::RateLimited(_) | Error::ExpiresBeforeRateLimitReset { .. } => {
             "Gate's rate limit: wait a few seconds and call again"
         }

@@ -158,9 +158,11 @@ fn can_ask(peer: &Peer<RoleServer>) -> bool {
 fn confirmed(answer: Result<Option<ConfirmApply>, ElicitationError>) -> Result<(), ToolError> {
     match answer {
         Ok(Some(ConfirmApply { confirm: true })) => Ok(()),
-        Ok(_) | Err(ElicitationError::UserDeclined | ElicitationError::UserCancelled) => Err(
-            ToolError::new("the user did not confirm the apply; nothing was sent (the digest stays valid: call apply again to ask again)"),
-        ),
+        Ok(_) | Err(ElicitationError::UserDeclined | ElicitationError::UserCancelled) => {
+            Err(ToolError::new(
+                "the user did not confirm the apply; nothing was sent (the digest stays valid: call apply again to ask again)",
+            ))
+        }
         Err(error) => Err(ToolError::new(format!(
             "the user could not be asked to confirm ({error}); nothing was sent, call apply again"
         ))),
@@ -190,12 +192,10 @@ fn arguments<T: DeserializeOwned>(
     tool: &str,
     arguments: Option<JsonObject>,
 ) -> Result<T, ErrorData> {
-    serde_json::from_value(serde_json::Value::Object(arguments.unwrap_or_default())).map_err(
-        |e| {
-            let message = format!("invalid arguments for {tool}: {e}");
-            ErrorData::invalid_params(gate_stp::text::escape_control(&message).into_owned(), None)
-        },
-    )
+    serde_json::from_value(serde_json::Value::Object(arguments.unwrap_or_default())).map_err(|e| {
+        let message = format!("invalid arguments for {tool}: {e}");
+        ErrorData::invalid_params(gate_stp::text::escape_control(&message).into_owned(), None)
+    })
 }
 
 /// The protocol error for a tool this server does not offer.
@@ -226,7 +226,10 @@ impl StpServer {
 
     fn plans(&self) -> std::sync::MutexGuard<'_, DigestStore> {
         // The store is consistent after any panic of a holder (each method is one step).
-        self.inner.plans.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner
+            .plans
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// One tool call: the gate (offered tools only), the arguments, the tool. `peer` is
@@ -279,7 +282,11 @@ impl StpServer {
         let subs = client.sub_accounts().await.map_err(ToolError::client)?;
         let mut text = format!("Main account {main_user_id}; {} sub-accounts:", subs.len());
         for sub in &subs {
-            text.push_str(&format!("\n- {} {}", sub.user_id, login(sub.login_name.as_deref())));
+            text.push_str(&format!(
+                "\n- {} {}",
+                sub.user_id,
+                login(sub.login_name.as_deref())
+            ));
         }
         let out = AccountOut {
             main_user_id,
@@ -368,9 +375,8 @@ impl StpServer {
             DocumentFormat::Toml => Format::Toml,
             DocumentFormat::Json => Format::Json,
         };
-        let desired = DesiredState::parse(document, format, "document").map_err(|e| {
-            ToolError::new(format!("{e}; fix the document and call plan again"))
-        })?;
+        let desired = DesiredState::parse(document, format, "document")
+            .map_err(|e| ToolError::new(format!("{e}; fix the document and call plan again")))?;
         let (live, plan) = desired::plan(&self.inner.client, &desired)
             .await
             .map_err(ToolError::apply)?;
@@ -409,7 +415,11 @@ impl StpServer {
         }
     }
 
-    async fn apply(&self, digest: &str, peer: Option<&Peer<RoleServer>>) -> Result<Answer, ToolError> {
+    async fn apply(
+        &self,
+        digest: &str,
+        peer: Option<&Peer<RoleServer>>,
+    ) -> Result<Answer, ToolError> {
         let unknown = || {
             ToolError::new(
                 "unknown or already applied digest (each plan is applied at most once, and this server keeps the latest plans only); call plan again and apply the new digest",
@@ -437,10 +447,13 @@ impl StpServer {
         let report = send_reviewed_plan(&self.inner.client, &stored.plan, options)
             .await
             .map_err(ToolError::apply)?;
+        let plan = &stored.plan;
         let mut text = format!(
-            "Applied: {} requests sent, each answer checked ({}).",
+            "Applied: {} groups created, {} members added, {} removed ({} requests, each answer checked).",
+            plan.creates(),
+            plan.additions(),
+            plan.removals(),
             report.steps_done,
-            summary.trim_start_matches("Plan: ").trim_end_matches('.')
         );
         for name in &report.adopted {
             text.push_str(&format!(

@@ -31,7 +31,14 @@ fn apply_is_offered_only_with_the_operators_consent() {
     }
     assert!(!offered("apply", false));
     assert!(offered("apply", true));
-    for name in ["", "Apply", "apply ", "create_group", "remove_users", "add_users"] {
+    for name in [
+        "",
+        "Apply",
+        "apply ",
+        "create_group",
+        "remove_users",
+        "add_users",
+    ] {
         assert!(!offered(name, true), "{name:?}");
     }
 }
@@ -86,7 +93,11 @@ fn a_digest_names_the_plans_json_document_and_changes_with_the_live_state() {
     let stored = plan_for(1);
     let digest = digest_of(&stored.plan);
     assert_eq!(digest.len(), 64);
-    assert!(digest.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+    assert!(
+        digest
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    );
     let mut moved = stored.plan.clone();
     moved.live_fingerprint.push('x');
     assert_ne!(digest_of(&moved), digest);
@@ -100,7 +111,10 @@ fn a_stored_plan_is_taken_once() {
     assert!(store.get(&digest).is_some());
     assert!(store.get(&digest).is_some(), "get leaves it");
     assert_eq!(store.take(&digest).unwrap().plan, plan_for(1).plan);
-    assert!(store.take(&digest).is_none(), "a digest is applied at most once");
+    assert!(
+        store.take(&digest).is_none(),
+        "a digest is applied at most once"
+    );
     assert!(store.get(&digest).is_none());
     assert!(store.take("").is_none() && store.take(&"0".repeat(64)).is_none());
 }
@@ -111,7 +125,11 @@ fn the_store_forgets_the_oldest_plan_beyond_its_capacity() {
     let digests: Vec<String> = (1..=4).map(|main| store.insert(plan_for(main))).collect();
     assert_eq!(store.len(), 3);
     assert!(store.get(&digests[0]).is_none());
-    assert!(digests[1..].iter().all(|digest| store.get(digest).is_some()));
+    assert!(
+        digests[1..]
+            .iter()
+            .all(|digest| store.get(digest).is_some())
+    );
     // Planning the same thing again keeps one entry and makes it the newest.
     assert_eq!(store.insert(plan_for(2)), digests[1]);
     assert_eq!(store.len(), 3);
@@ -138,15 +156,22 @@ fn only_an_explicit_yes_confirms_an_apply() {
 
 #[test]
 fn a_tool_error_is_one_escaped_line_marked_as_an_error() {
-    let result = ToolError::new("stopped\n  done: x\n  FAILED: \u{1b}[31mdesk; call plan").into_result();
+    let result =
+        ToolError::new("stopped\n  done: x\n  FAILED: \u{1b}[31mdesk; call plan").into_result();
     assert_eq!(result.is_error, Some(true));
     let text = &result.content[0].as_text().unwrap().text;
-    assert_eq!(text, "stopped;   done: x;   FAILED: \\x1b[31mdesk; call plan");
+    assert_eq!(
+        text,
+        "stopped;   done: x;   FAILED: \\x1b[31mdesk; call plan"
+    );
 }
 
 #[test]
 fn model_text_keeps_its_lines_and_escapes_everything_else() {
-    assert_eq!(safe_text("a\u{1b}]0;t\u{7}\nb\r\u{202e}"), "a\\x1b]0;t\\x07\nb\\x0d\\u{202e}");
+    assert_eq!(
+        safe_text("a\u{1b}]0;t\u{7}\nb\r\u{202e}"),
+        "a\\x1b]0;t\\x07\nb\\x0d\\u{202e}"
+    );
 }
 
 fn json_value() -> impl Strategy<Value = Value> {
@@ -156,14 +181,17 @@ fn json_value() -> impl Strategy<Value = Value> {
         any::<i64>().prop_map(Value::from),
         any::<f64>().prop_map(Value::from),
         ".{0,40}".prop_map(Value::from),
-        Just(json!("main_user_id = 10000\n[[group]]\nname = \"d\"\nmembers = [10001]\n")),
+        Just(json!(
+            "main_user_id = 10000\n[[group]]\nname = \"d\"\nmembers = [10001]\n"
+        )),
         Just(json!("toml")),
         Just(json!("json")),
     ];
     leaf.prop_recursive(3, 24, 4, |inner| {
         prop_oneof![
             vec(inner.clone(), 0..4).prop_map(Value::Array),
-            btree_map(".{0,8}", inner, 0..4).prop_map(|map| Value::Object(map.into_iter().collect())),
+            btree_map(".{0,8}", inner, 0..4)
+                .prop_map(|map| Value::Object(map.into_iter().collect())),
         ]
     })
 }
@@ -246,6 +274,10 @@ fn random_tool_calls_never_panic_and_never_change_the_groups() {
             },
         )
         .unwrap();
-    assert!(answered.get() >= 8, "only {} calls ran a tool", answered.get());
+    assert!(
+        answered.get() >= 8,
+        "only {} calls ran a tool",
+        answered.get()
+    );
     runtime.block_on(emulator.shutdown());
 }
