@@ -176,7 +176,7 @@ async fn session_steps(agent: &Agent, client: &Client, first: u32) -> Result<(),
     let stale = agent
         .ok("plan", json!({"document": more.to_toml_string()}))
         .await?;
-    out("(meanwhile, another caller creates the group \"by-hand\")\n".to_owned());
+    out("(meanwhile, another caller creates the group \"by-hand\")\n");
     client.create_group("by-hand").await?;
     let digest = text_field(&stale, "digest")?.to_owned();
     let refusal = agent.call("apply", json!({"digest": digest})).await?;

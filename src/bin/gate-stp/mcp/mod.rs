@@ -449,9 +449,9 @@ impl StpServer {
             .map_err(ToolError::apply)?;
         let plan = &stored.plan;
         let mut text = format!(
-            "Applied: {} groups created, {} members added, {} removed ({} requests, each answer checked).",
-            plan.creates(),
-            plan.additions(),
+            "Applied: {} created, {} added, {} removed ({} requests, each answer checked).",
+            count(plan.creates(), "group"),
+            count(plan.additions(), "member"),
             plan.removals(),
             report.steps_done,
         );
@@ -469,6 +469,10 @@ impl StpServer {
         };
         Answer::new(text, &out)
     }
+}
+
+fn count(number: usize, noun: &str) -> String {
+    format!("{number} {noun}{}", if number == 1 { "" } else { "s" })
 }
 
 fn optional(value: Option<i64>) -> String {

@@ -21,7 +21,7 @@ pub(crate) struct StoredPlan {
     pub(crate) plan: Plan,
     /// The state the plan was computed from; the lead's reworked apply re-checks against
     /// it when the read is recent enough (today's apply always reads afresh).
-    #[allow(dead_code)]
+    #[allow(dead_code, reason = "read by the coming Proposal-based apply")]
     pub(crate) live: LiveState,
 }
 
