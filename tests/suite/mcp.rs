@@ -462,3 +462,42 @@ async fn no_secret_reaches_stderr_at_trace_level() {
     assert!(!stderr.contains(MAIN_SECRET), "the secret is in the log");
     assert!(!stderr.contains(MAIN_KEY), "the full key is in the log");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn more_removals_than_the_operator_allows_are_refused_with_nothing_sent() {
+    let emulator = emulator().await;
+    let client = library_client(&emulator);
+    let desk = client.create_group("desk").await.unwrap().id.unwrap();
+    client
+        .add_users(desk, &[MAIN + 1, MAIN + 2, MAIN + 3])
+        .await
+        .unwrap();
+    let server = start(&emulator, &["--allow-apply", "--max-removals", "2"]).await;
+    let emptied = format!("main_user_id = {MAIN}\n\n[[group]]\nname = \"desk\"\nmembers = []\n");
+    let (text, planned) = server.ok("plan", json!({"document": emptied})).await;
+    assert!(text.contains("limit of 2"), "{text}");
+    arm_tripwires(&emulator);
+    let refusal = server
+        .refused("apply", json!({"digest": digest_of(&planned)}))
+        .await;
+    assert!(refusal.contains("removes 3 members"), "{refusal}");
+    assert!(refusal.contains("--max-removals"), "{refusal}");
+    assert_no_write_sent(&emulator);
+    assert_eq!(emulator.members(desk).unwrap().len(), 3);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_answer_from_gate_is_a_tool_error_that_says_what_to_do() {
+    let emulator = emulator().await;
+    // The flag wins over the variable: a port nothing listens on.
+    let server = start(
+        &emulator,
+        &["--base-url", "http://127.0.0.1:9/api/v4", "--timeout", "1"],
+    )
+    .await;
+    let refusal = server.refused("account", json!({})).await;
+    assert!(refusal.contains("call again later"), "{refusal}");
+    assert!(!refusal.contains('\n'), "{refusal}");
+    server.stop().await;
+}
