@@ -501,3 +501,33 @@ async fn no_answer_from_gate_is_a_tool_error_that_says_what_to_do() {
     assert!(!refusal.contains('\n'), "{refusal}");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn of_two_concurrent_applies_planned_from_one_state_only_one_is_sent() {
+    let emulator = emulator().await;
+    let server = start(&emulator, &["--allow-apply"]).await;
+    let document = |name: &str| {
+        format!("main_user_id = {MAIN}\n\n[[group]]\nname = \"{name}\"\nmembers = []\n")
+    };
+    let (_, first) = server
+        .ok("plan", json!({"document": document("first")}))
+        .await;
+    let (_, second) = server
+        .ok("plan", json!({"document": document("second")}))
+        .await;
+    let (first, second) = tokio::join!(
+        server.call("apply", json!({"digest": digest_of(&first)})),
+        server.call("apply", json!({"digest": digest_of(&second)})),
+    );
+    let errors: Vec<bool> = [first.unwrap(), second.unwrap()]
+        .iter()
+        .map(|result| result.is_error == Some(true))
+        .collect();
+    assert_eq!(
+        errors.iter().filter(|error| **error).count(),
+        1,
+        "{errors:?}"
+    );
+    assert_eq!(emulator.groups().len(), 1);
+    server.stop().await;
+}

@@ -105,6 +105,9 @@ struct Inner {
     client: Client,
     settings: ServerSettings,
     plans: Mutex<DigestStore>,
+    /// One apply at a time: a second apply reads the live state only after the first has
+    /// finished, so it sees the first's changes and is refused as stale if they touch it.
+    applying: tokio::sync::Mutex<()>,
 }
 
 /// A tool's answer: text for the model and the exact values.
@@ -135,6 +138,10 @@ pub(crate) fn safe_text(text: &str) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// How long `apply` waits for the user's answer; no answer sends nothing. The live state
+/// is read again after the answer, so a slow answer cannot apply a stale plan.
+const CONFIRMATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// The question `apply` asks the client's user, where the client supports it.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -220,6 +227,7 @@ impl StpServer {
                 client,
                 settings,
                 plans: Mutex::new(DigestStore::new(MAX_STORED_PLANS)),
+                applying: tokio::sync::Mutex::new(()),
             }),
         }
     }
@@ -265,10 +273,11 @@ impl StpServer {
                 let args: tools::PlanArgs = arguments(name, args)?;
                 self.plan(&args.document, args.format).await
             }
-            _ => {
+            tools::APPLY => {
                 let args: tools::ApplyArgs = arguments(name, args)?;
                 self.apply(&args.digest, peer).await
             }
+            _ => return Err(not_offered(name)),
         };
         Ok(match answer {
             Ok(answer) => answer.into_result(),
@@ -436,8 +445,12 @@ impl StpServer {
             let question = safe_text(&format!(
                 "gate-stp: apply this plan to the live STP groups?\n{summary}"
             ));
-            confirmed(peer.elicit::<ConfirmApply>(question).await)?;
+            confirmed(
+                peer.elicit_with_timeout::<ConfirmApply>(question, Some(CONFIRMATION_TIMEOUT))
+                    .await,
+            )?;
         }
+        let _one_at_a_time = self.inner.applying.lock().await;
         // Taken only now: a decline above leaves the digest usable, and of two concurrent
         // applies of one digest only the first gets past here.
         let stored = self.plans().take(digest).ok_or_else(unknown)?;
