@@ -53,10 +53,15 @@ pub(crate) struct McpArgs {
     /// Offer the `apply` tool (off by default: without it agents can read and plan, and
     /// nothing they do changes the live groups). Give it in the client's configuration
     /// only for an operator who agrees that the agent applies reviewed plans.
-    #[arg(long)]
+    #[arg(long, help_heading = "Server options")]
     allow_apply: bool,
     /// `apply` refuses, before sending anything, a plan that removes more members than this.
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_REMOVALS)]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = DEFAULT_MAX_REMOVALS,
+        help_heading = "Server options"
+    )]
     max_removals: usize,
 }
 
