@@ -45,6 +45,9 @@ enum Command {
     Apply(commands::apply::Args),
     /// Write the live STP groups as a desired-state file, ids pinned.
     Export(commands::export::Args),
+    /// Serve the STP tools to AI agents over MCP (stdio): read and plan freely, apply a
+    /// reviewed plan by its digest only with --allow-apply.
+    Mcp(commands::mcp::McpArgs),
     /// Run the Gate STP emulator until interrupted.
     Mock(commands::mock::Args),
     /// Run the whole workflow against an in-process emulator.
@@ -109,6 +112,10 @@ impl Cli {
                 args.client = args.client.with_leading(leading, typed_after)?;
                 let api = commands::as_code::client(args.client.builder()?)?;
                 commands::export::run(&api, args).await
+            }
+            Command::Mcp(mut args) => {
+                args.client = args.client.with_leading(leading, typed_after)?;
+                commands::mcp::run(args).await
             }
             Command::Mock(args) => {
                 leading.refuse_for("mock")?;
