@@ -32,8 +32,8 @@ mod map_error;
 pub(crate) use map_error::from_generated;
 
 use crate::{
-    Credentials,
     clock::{Clock, unix_millis},
+    credentials::Credentials,
     error::{Error, InvalidInput},
     generated::{self, operations::OPERATIONS},
     response::ResponseMeta,
@@ -274,7 +274,7 @@ mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
     use super::*;
-    use crate::ManualClock;
+    use crate::clock::ManualClock;
 
     fn shared(clock: ManualClock, offset_ms: i64) -> Shared {
         Shared {

@@ -5,8 +5,8 @@ use std::{borrow::Cow, fmt, net::IpAddr, sync::Arc, time::Duration};
 
 use super::{Client, ClientInner};
 use crate::{
-    Credentials,
     clock::{Clock, SystemClock},
+    credentials::Credentials,
     error::{ConfigError, Error},
     policy::{Pacer, RetryPolicy},
     transport::Shared,

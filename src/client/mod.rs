@@ -16,8 +16,8 @@ use reqwest::header::HeaderValue;
 use tracing::{Instrument, debug};
 
 use crate::{
-    Credentials,
     clock::unix_millis,
+    credentials::Credentials,
     error::{self, Error, InvalidInput},
     generated::{
         self,

@@ -5,10 +5,7 @@
 //! [`admission`](super::admission); parameters in [`input`](super::input); Gate's rules in
 //! [`groups`](super::groups) and [`accounts`](super::accounts).
 
-use std::{
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
-    time::{SystemTime, UNIX_EPOCH},
-};
+use std::sync::Arc;
 
 use axum::{
     Json, Router,
@@ -25,13 +22,11 @@ use axum::{
 use super::{
     accounts,
     admission::{self, Exchange, Private, Public, Seen},
-    config::EmulatorConfig,
-    faults::{self, FaultKind, Faults},
-    groups::Registry,
+    faults::{self, FaultKind},
     input::{self, QueryPairs},
-    ratelimit::{Endpoint, RateLimiter},
+    ratelimit::Endpoint,
     refusal::{Refusal, RefusalLabel},
-    world::World,
+    shared::Shared,
 };
 use crate::models::{AccountDetail, ServerTime, StpGroup, StpGroupUser, SubAccount};
 
@@ -48,66 +43,6 @@ const STP_GROUPS: &str = "/api/v4/account/stp_groups";
 const STP_GROUP_USERS: &str = "/api/v4/account/stp_groups/{stp_id}/users";
 const ACCOUNT_DETAIL: &str = "/api/v4/account/detail";
 const SUB_ACCOUNTS: &str = "/api/v4/sub_accounts";
-
-/// Everything an emulator's requests share.
-#[derive(Debug)]
-pub(super) struct Shared {
-    pub(super) world: World,
-    pub(super) config: EmulatorConfig,
-    registry: Mutex<Registry>,
-    pub(super) limiter: RateLimiter,
-    pub(super) faults: Faults,
-    /// Unix seconds at which the emulator was built: the `create_time` of its accounts.
-    started_secs: i64,
-}
-
-impl Shared {
-    pub(super) fn new(world: World, config: EmulatorConfig) -> Self {
-        let mut shared = Self {
-            limiter: RateLimiter::new(config.rate_limit),
-            registry: Mutex::new(Registry::default()),
-            world,
-            config,
-            faults: Faults::default(),
-            started_secs: 0,
-        };
-        shared.started_secs = shared.now_secs();
-        shared
-    }
-
-    /// The emulator's time: its clock plus its offset.
-    pub(super) fn now(&self) -> SystemTime {
-        let now = self.config.clock.now();
-        let offset = std::time::Duration::from_millis(self.config.clock_offset_ms.unsigned_abs());
-        let moved = if self.config.clock_offset_ms >= 0 {
-            now.checked_add(offset)
-        } else {
-            now.checked_sub(offset)
-        };
-        moved.unwrap_or(now)
-    }
-
-    pub(super) fn now_ms(&self) -> i64 {
-        crate::clock::unix_millis(self.now())
-    }
-
-    pub(super) fn now_secs(&self) -> i64 {
-        self.now_ms().div_euclid(1000)
-    }
-
-    fn now_us(&self) -> i64 {
-        match self.now().duration_since(UNIX_EPOCH) {
-            Ok(after) => i64::try_from(after.as_micros()).unwrap_or(i64::MAX),
-            Err(before) => -i64::try_from(before.duration().as_micros()).unwrap_or(i64::MAX),
-        }
-    }
-
-    /// The state; a poisoned lock is recovered (every change is applied whole, after all
-    /// checks, so a panic cannot leave half of one behind).
-    pub(super) fn registry(&self) -> MutexGuard<'_, Registry> {
-        self.registry.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
 
 /// The emulator's routes over `shared`.
 pub(super) fn router(shared: Arc<Shared>) -> Router {
