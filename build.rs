@@ -42,7 +42,7 @@ fn run() -> Result<(), String> {
         // compile, so no build can send an unsigned private request.
         .with_hooks(HooksMode::Expected)
         .with_inner_type(
-            "crate::transport::CallContext"
+            "crate::call::CallContext"
                 .parse()
                 .map_err(|e| format!("{e}"))?,
         )

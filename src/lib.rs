@@ -2,6 +2,7 @@
 #![warn(missing_docs, unreachable_pub)]
 #![forbid(unsafe_code)]
 
+mod call;
 mod client;
 pub mod clock;
 mod credentials;

@@ -16,6 +16,7 @@ use reqwest::header::HeaderValue;
 use tracing::{Instrument, debug};
 
 use crate::{
+    call::{CallContext, CallState, Shared},
     clock::unix_millis,
     credentials::Credentials,
     error::{self, Error, InvalidInput},
@@ -27,7 +28,7 @@ use crate::{
     models::ServerTime,
     policy::{Attempts, Decision, FullJitter, Idempotency, Moment, Pacer, RetryPolicy, WaitReason},
     response::{Response, ResponseMeta},
-    transport::{self, CallContext, CallState, Shared},
+    transport,
 };
 
 mod builder;
