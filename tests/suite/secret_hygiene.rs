@@ -9,9 +9,13 @@
 
 use crate::common;
 
-use std::{future::Future, sync::OnceLock, time::Duration};
+use std::{sync::OnceLock, time::Duration};
 
-use common::{logs::LogBuffer, raw};
+use common::{
+    gate::{base, bounded},
+    logs::LogBuffer,
+    raw,
+};
 use gate_stp::{Client, ClientBuilder, Credentials, Error, ManualClock, RetryPolicy};
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
@@ -53,12 +57,6 @@ fn lines_of(request_id: &str) -> Vec<String> {
         .collect()
 }
 
-async fn bounded<T>(test: impl Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(10), test)
-        .await
-        .expect("the test did not finish in bounded time")
-}
-
 fn builder(base: impl Into<String>) -> ClientBuilder {
     let _ = logs();
     Client::builder()
@@ -67,10 +65,6 @@ fn builder(base: impl Into<String>) -> ClientBuilder {
         .clock(ManualClock::at_unix_secs(NOW))
         .retry_policy(RetryPolicy::none())
         .timeout(Duration::from_secs(2))
-}
-
-fn base(server: &MockServer) -> String {
-    format!("{}/api/v4", server.uri())
 }
 
 /// The SIGN headers a wiremock server received.
