@@ -19,9 +19,8 @@ use reqwest::{
     header::{HeaderName, HeaderValue},
 };
 
-mod map_error;
-
-pub(crate) use map_error::from_generated;
+/// Error mapping, read by the client directly (this module only declares it).
+pub(crate) mod map_error;
 
 use crate::{
     call::{CallContext, CallState, ResponseHead},
