@@ -15,7 +15,8 @@ pub struct Gate {
     key: &'static str,
     secret: &'static str,
     body: Value,
-    gate_headers: bool,
+    trace_id: Option<&'static str>,
+    rate_limit_headers: bool,
 }
 
 impl Gate {
@@ -25,31 +26,42 @@ impl Gate {
             key,
             secret,
             body,
-            gate_headers: false,
+            trace_id: None,
+            rate_limit_headers: false,
         }
     }
 
-    /// Also sends Gate's rate-limit headers (149 of 150 left, reset at 1700000010) and a
-    /// trace id on successes.
-    pub fn with_gate_headers(mut self) -> Self {
-        self.gate_headers = true;
+    /// Also sends `X-Gate-Trace-Id: id` on successes.
+    pub fn with_trace_id(mut self, id: &'static str) -> Self {
+        self.trace_id = Some(id);
+        self
+    }
+
+    /// Also sends Gate's rate-limit headers on successes: 149 of 150 left, reset at
+    /// 1700000010.
+    pub fn with_rate_limit_headers(mut self) -> Self {
+        self.rate_limit_headers = true;
         self
     }
 }
 
 impl Respond for Gate {
     fn respond(&self, request: &Request) -> ResponseTemplate {
-        match crate::common::verify_wiremock(request, self.key, self.secret) {
-            Ok(()) if self.gate_headers => ResponseTemplate::new(200)
-                .set_body_json(&self.body)
+        if let Err(why) = crate::common::verify_wiremock(request, self.key, self.secret) {
+            return ResponseTemplate::new(401)
+                .set_body_json(json!({"label": "INVALID_SIGNATURE", "message": why}));
+        }
+        let mut answer = ResponseTemplate::new(200).set_body_json(&self.body);
+        if self.rate_limit_headers {
+            answer = answer
                 .insert_header("X-Gate-RateLimit-Requests-Remain", "149")
                 .insert_header("X-Gate-RateLimit-Limit", "150")
-                .insert_header("X-Gate-RateLimit-Reset-Timestamp", "1700000010")
-                .insert_header("X-Gate-Trace-Id", "trace-1"),
-            Ok(()) => ResponseTemplate::new(200).set_body_json(&self.body),
-            Err(why) => ResponseTemplate::new(401)
-                .set_body_json(json!({"label": "INVALID_SIGNATURE", "message": why})),
+                .insert_header("X-Gate-RateLimit-Reset-Timestamp", "1700000010");
         }
+        if let Some(id) = self.trace_id {
+            answer = answer.insert_header("X-Gate-Trace-Id", id);
+        }
+        answer
     }
 }
 

@@ -12,7 +12,7 @@ use crate::common;
 use std::{sync::OnceLock, time::Duration};
 
 use common::{
-    gate::{base, bounded},
+    gate::{Gate, base, bounded},
     logs::LogBuffer,
     raw,
 };
@@ -21,7 +21,7 @@ use serde_json::json;
 use tokio::io::AsyncWriteExt;
 use tracing_subscriber::fmt::format::FmtSpan;
 use wiremock::{
-    Mock, MockServer, Request, Respond, ResponseTemplate,
+    Mock, MockServer, ResponseTemplate,
     matchers::{any, method, path},
 };
 
@@ -158,19 +158,9 @@ fn assert_logged_cleanly(request_id: &str, fields: &[&str], client: &Client, sig
     );
 }
 
-/// Answers like Gate: verifies the signature, then `body`.
-struct Gate(serde_json::Value);
-
-impl Respond for Gate {
-    fn respond(&self, request: &Request) -> ResponseTemplate {
-        match common::verify_wiremock(request, KEY, SECRET) {
-            Ok(()) => ResponseTemplate::new(200)
-                .set_body_json(&self.0)
-                .insert_header("X-Gate-Trace-Id", "trace-hyg"),
-            Err(why) => ResponseTemplate::new(401)
-                .set_body_json(json!({"label": "INVALID_SIGNATURE", "message": why})),
-        }
-    }
+/// Answers like Gate: verifies the signature, then `body` with a trace id.
+fn gate(body: serde_json::Value) -> Gate {
+    Gate::new(KEY, SECRET, body).with_trace_id("trace-hyg")
 }
 
 #[tokio::test]
@@ -179,12 +169,12 @@ async fn success_paths() {
         let server = MockServer::start().await;
         Mock::given(method("GET"))
             .and(path("/api/v4/account/stp_groups"))
-            .respond_with(Gate(json!([{"id": 1, "name": "g"}])))
+            .respond_with(gate(json!([{"id": 1, "name": "g"}])))
             .mount(&server)
             .await;
         Mock::given(method("POST"))
             .and(path("/api/v4/account/stp_groups"))
-            .respond_with(Gate(json!({"id": 2, "name": "desk"})))
+            .respond_with(gate(json!({"id": 2, "name": "desk"})))
             .mount(&server)
             .await;
         let client = builder(base(&server)).build().unwrap();
@@ -432,7 +422,7 @@ async fn request_expired_and_resync() {
             .mount(&server)
             .await;
         Mock::given(path("/api/v4/account/stp_groups"))
-            .respond_with(Gate(json!([])))
+            .respond_with(gate(json!([])))
             .with_priority(2)
             .mount(&server)
             .await;

@@ -48,7 +48,9 @@ async fn gate_answering(method_: &str, path_: &str, body: serde_json::Value) -> 
     gate::gate_answering(
         method_,
         path_,
-        Gate::new(KEY, SECRET, body).with_gate_headers(),
+        Gate::new(KEY, SECRET, body)
+            .with_rate_limit_headers()
+            .with_trace_id("trace-1"),
     )
     .await
 }
@@ -165,7 +167,11 @@ async fn server_time_is_sent_unsigned_and_sync_keeps_the_offset() {
         .await;
     Mock::given(method("GET"))
         .and(path("/api/v4/account/stp_groups"))
-        .respond_with(Gate::new(KEY, SECRET, json!([])).with_gate_headers())
+        .respond_with(
+            Gate::new(KEY, SECRET, json!([]))
+                .with_rate_limit_headers()
+                .with_trace_id("trace-1"),
+        )
         .mount(&server)
         .await;
 
