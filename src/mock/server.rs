@@ -1,6 +1,11 @@
 //! The HTTP side of the emulator: routes, handlers on axum's extractors, and the
 //! middleware that adds Gate's headers, logs each request and fires injected faults.
 //!
+//! Routes come from the generated operations table (`OPERATIONS`: operationId, method,
+//! path); this file names each operation once, in `HANDLERS`, beside its handler. The
+//! middleware identifies a request's operation in the same table, and the rate-limit
+//! buckets and fault targets are keyed on it.
+//!
 //! Admission (body size, signature, rate limit, `x-gate-exptime`) lives in
 //! [`admission`](super::admission); parameters in [`input`](super::input); Gate's rules in
 //! [`groups`](super::groups) and [`accounts`](super::accounts).
