@@ -8,7 +8,7 @@
 //! turns such characters into visible escapes; the crate's error `Display` and the CLI both
 //! use it.
 
-use std::{borrow::Cow, fmt::Write as _};
+use std::{borrow::Cow, fmt, fmt::Write as _};
 
 /// Whether `c` must not reach a terminal or a log line as is: C0 controls (including tab,
 /// newline and carriage return: one error or one table cell stays on one line), DEL, C1
@@ -79,10 +79,112 @@ pub fn truncate_chars(text: &str, max_chars: usize) -> Cow<'_, str> {
     }
 }
 
+/// Pretty JSON of ours made terminal-safe (see [`escape_json_controls`]); takes and returns
+/// the owned text so that the common case (nothing to escape) copies nothing.
+pub(crate) fn terminal_safe_json(json: String) -> String {
+    match escape_json_controls(&json) {
+        Cow::Borrowed(_) => json,
+        Cow::Owned(safe) => safe,
+    }
+}
+
+/// A TOML basic string: `"` and `\` escaped, every [`needs_escape`] character as `\uXXXX`.
+///
+/// Hand-written on purpose: the `toml` crate is optional (feature `desired-toml`), and a plan
+/// or an export must write TOML-safe names without it.
+pub(crate) fn toml_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if needs_escape(c) => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// `"name"` with control characters escaped: names come from files and from Gate.
+pub(crate) struct Quoted<'a>(pub(crate) &'a str);
+
+impl fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "\"{}\"", escape_control(self.0))
+    }
+}
+
+/// Ids as `1, 2, 3`.
+pub(crate) struct Ids<'a>(pub(crate) &'a [i64]);
+
+impl fmt::Display for Ids<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, id) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{id}")?;
+        }
+        Ok(())
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset of `text`; an offset inside a
+/// character counts as that character's start, one past the end as the end. Used for the
+/// positions of parse errors in desired-state files and emulator world files.
+#[cfg_attr(
+    not(any(feature = "desired-toml", feature = "mock", test)),
+    allow(dead_code)
+)]
+pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = &text[..end];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(escape_control("desk"), "desk");
+        assert_eq!(escape_control("a\nb\u{1b}[2J"), "a\\x0ab\\x1b[2J");
+        assert_eq!(escape_control("r\u{202e}l\u{85}"), "r\\u{202e}l\\u{85}");
+        assert_eq!(
+            terminal_safe_json(serde_json::to_string("a\u{202e}\u{7f}").unwrap()),
+            "\"a\\u202e\\u007f\""
+        );
+        assert_eq!(toml_string("q\"b\\\u{1b}"), "\"q\\\"b\\\\\\u001b\"");
+        assert!(matches!(escape_control("plain"), Cow::Borrowed(_)));
+        assert_eq!(Quoted("a\u{1b}").to_string(), "\"a\\x1b\"");
+        assert_eq!(Ids(&[3, 1, 2]).to_string(), "3, 1, 2");
+        assert_eq!(Ids(&[]).to_string(), "");
+    }
+
+    #[test]
+    fn line_column_counts_characters_from_one() {
+        assert_eq!(line_column("ab\ncd", 4), (2, 2));
+        assert_eq!(line_column("é\nxé!", 6), (2, 3));
+        assert_eq!(line_column("", 10), (1, 1));
+        let text = "a\nbé c\n";
+        assert_eq!(line_column(text, 0), (1, 1));
+        assert_eq!(line_column(text, 2), (2, 1));
+        assert_eq!(line_column(text, 5), (2, 3));
+        assert_eq!(line_column(text, 4), (2, 2)); // inside 'é': floor to its start
+        assert_eq!(line_column(text, 999), (3, 1));
+    }
 
     #[test]
     fn escapes_are_visible_and_distinct() {

@@ -9,7 +9,10 @@ use std::{
 
 use reqwest::StatusCode;
 
-use super::{GroupInfo, LiveState, StpAdmin, SubAccount};
+use super::{
+    live::StpAdmin,
+    model::{GroupInfo, LiveState, SubAccount},
+};
 use crate::{ApiError, Error, Label, response::ResponseMeta};
 
 /// A fault, triggered on the `nth` (1-based) matching request from when it was injected.
@@ -19,6 +22,11 @@ pub(crate) enum Fault {
     CreateExecutedThenLost,
     /// The create times out without happening.
     CreateLost,
+    /// The create's answer is lost and the first `listings` listings after it do not show
+    /// the group yet (a create still executing when its connection dropped).
+    CreateLandsLate { listings: usize },
+    /// The nth listing of the groups fails with a 503 (nothing executed).
+    ListingFails { nth: usize },
     /// The nth add or remove times out without happening.
     WriteLost { nth: usize },
     /// The nth add also adds this user (someone else changed the group meanwhile).
@@ -34,6 +42,9 @@ struct State {
     next_id: i64,
     faults: Vec<Fault>,
     writes_seen: usize,
+    /// Groups created by a [`Fault::CreateLandsLate`]: listings left before they appear,
+    /// id, name, creator.
+    landing: Vec<(usize, i64, String, i64)>,
     /// Every request, as `op` or `op:arg`.
     log: Vec<String>,
 }
@@ -128,6 +139,18 @@ impl FakeGate {
             .filter(|(_, (group, _, _))| group == name)
             .map(|(id, (_, _, members))| (*id, members.iter().copied().collect()))
             .collect()
+    }
+
+    /// Creates a group behind the plan's back (another operator); returns its id.
+    pub(crate) fn create_behind_the_back(&self, name: &str) -> i64 {
+        let mut state = self.state();
+        let id = state.next_id;
+        state.next_id += 1;
+        let creator = state.main_user_id;
+        state
+            .groups
+            .insert(id, (name.to_owned(), creator, BTreeSet::new()));
+        id
     }
 
     /// Changes a group behind the plan's back (another operator).
@@ -232,6 +255,33 @@ impl StpAdmin for FakeGate {
     async fn groups(&self) -> Result<Vec<GroupInfo>, Error> {
         let mut state = self.state();
         state.log.push("groups".into());
+        let mut landing = std::mem::take(&mut state.landing);
+        landing.retain_mut(|(listings, id, name, creator)| {
+            if *listings > 0 {
+                *listings -= 1;
+                return true;
+            }
+            let group = (std::mem::take(name), *creator, BTreeSet::new());
+            state.groups.insert(*id, group);
+            false
+        });
+        state.landing = landing;
+        let mut failing = false;
+        state.faults.retain_mut(|fault| match fault {
+            Fault::ListingFails { nth } => {
+                *nth = nth.saturating_sub(1);
+                failing |= *nth == 0;
+                *nth > 0
+            }
+            _ => true,
+        });
+        if failing {
+            return Err(api(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Label::Other("SERVER_ERROR".into()),
+                "injected: listing failed",
+            ));
+        }
         let key = state.key_user_id;
         Ok(state
             .groups
@@ -259,7 +309,10 @@ impl StpAdmin for FakeGate {
         state.writes_seen += 1;
         state.log.push(format!("create:{name}"));
         let fault = Self::take_fault(&mut state, |f| {
-            matches!(f, Fault::CreateExecutedThenLost | Fault::CreateLost)
+            matches!(
+                f,
+                Fault::CreateExecutedThenLost | Fault::CreateLost | Fault::CreateLandsLate { .. }
+            )
         });
         if fault == Some(Fault::CreateLost) {
             return Err(lost_answer());
@@ -274,6 +327,10 @@ impl StpAdmin for FakeGate {
         let id = state.next_id;
         state.next_id += 1;
         let creator = state.key_user_id;
+        if let Some(Fault::CreateLandsLate { listings }) = fault {
+            state.landing.push((listings, id, name.to_owned(), creator));
+            return Err(lost_answer());
+        }
         state
             .groups
             .insert(id, (name.to_owned(), creator, BTreeSet::new()));

@@ -5,10 +5,7 @@ use std::future::Future;
 
 use futures_util::{StreamExt, TryStreamExt, stream};
 
-use super::{
-    apply::ApplyError,
-    model::{GroupInfo, LiveGroup, LiveState, SubAccount},
-};
+use super::model::{GroupInfo, LiveGroup, LiveState, SubAccount};
 use crate::Error;
 
 /// Groups whose members are read at the same time. Gate allows 150 requests per 10 s per
@@ -48,19 +45,43 @@ pub trait StpAdmin: Sync {
     ) -> impl Future<Output = Result<Vec<i64>, Error>> + Send;
 }
 
+/// Why reading the live state failed. Nothing that changes state was sent: reading sends
+/// only reads.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReadError {
+    /// The API key belongs to another account than the file's (or saved plan's) main
+    /// account. Nothing but `GET /account/detail` was sent.
+    #[error(
+        "the API key belongs to account {key_user_id}, but the file is for main account {main_user_id}; nothing was changed"
+    )]
+    KeyOfAnotherAccount {
+        /// The key's account.
+        key_user_id: i64,
+        /// The file's main account.
+        main_user_id: i64,
+    },
+    /// A request of the read failed.
+    #[error("reading the live state: {0}")]
+    Request(#[source] Error),
+}
+
 /// Reads the live state: the key's account first (and, when `expected_main` is given,
-/// refuses at once if the key belongs to another account), then the sub-accounts and the
-/// groups, then every group's members, [`READ_CONCURRENCY`] groups at a time. Sends only
-/// reads.
+/// refuses at once if the key belongs to another account: the one place this refusal is
+/// made), then the sub-accounts and the groups, then every group's members,
+/// [`READ_CONCURRENCY`] groups at a time. Sends only reads.
+///
+/// Applying reads through `Proposal`; this is for reading alone (an
+/// export).
 pub async fn read_live<A: StpAdmin>(
     admin: &A,
     expected_main: Option<i64>,
-) -> Result<LiveState, ApplyError> {
-    let key_user_id = admin.key_user_id().await.map_err(ApplyError::Read)?;
+) -> Result<LiveState, ReadError> {
+    let key_user_id = admin.key_user_id().await.map_err(ReadError::Request)?;
     if let Some(main_user_id) = expected_main
         && main_user_id != key_user_id
     {
-        return Err(ApplyError::KeyOfAnotherAccount {
+        return Err(ReadError::KeyOfAnotherAccount {
             key_user_id,
             main_user_id,
         });
@@ -68,7 +89,7 @@ pub async fn read_live<A: StpAdmin>(
     let (sub_accounts, groups) =
         futures_util::future::try_join(admin.sub_accounts(), admin.groups())
             .await
-            .map_err(ApplyError::Read)?;
+            .map_err(ReadError::Request)?;
     let groups: Vec<LiveGroup> = stream::iter(groups)
         .map(|info| async move {
             let members = admin.members(info.id).await?;
@@ -77,7 +98,7 @@ pub async fn read_live<A: StpAdmin>(
         .buffer_unordered(READ_CONCURRENCY)
         .try_collect()
         .await
-        .map_err(ApplyError::Read)?;
+        .map_err(ReadError::Request)?;
     let mut live = LiveState {
         main_user_id: key_user_id,
         sub_accounts,

@@ -4,7 +4,10 @@
 //! file ──DesiredState::load──► DesiredState ─┐
 //! StpAdmin (Client) ──read_live──► LiveState ─┴─► Plan::compute (pure) ──► Plan
 //!                                                   render_plan / to_json_string / --out
-//! apply: refusals (key, stale plan, removals) ──► one request at a time ──► check Gate's answer
+//! apply:  Proposal::for_desired / for_saved   (read: key of another account refused)
+//!   ──► Proposal::check     (stale plan, edited plan, removal limit; before any prompt)
+//!   ──► Checked::send       (read again if older than max_read_age, check again,
+//!                            then one request at a time, each answer checked)
 //! ```
 //!
 //! Gate's API shapes the rules: groups cannot be deleted or renamed, so a plan never
@@ -27,6 +30,7 @@ mod model;
 mod parse;
 mod plan;
 mod render;
+mod send;
 mod validate;
 
 #[cfg(test)]
@@ -35,10 +39,9 @@ mod fake;
 mod tests;
 
 pub use apply::{
-    ApplyError, ApplyOptions, ApplyReport, DEFAULT_MAX_REMOVALS, Progress, StopReason, StopReport,
-    apply, apply_desired, apply_saved, apply_steps, check, outcome_unknown, plan,
+    ApplyError, ApplyOptions, Checked, DEFAULT_MAX_READ_AGE, DEFAULT_MAX_REMOVALS, Proposal,
 };
-pub use live::{READ_CONCURRENCY, StpAdmin, read_live};
+pub use live::{READ_CONCURRENCY, ReadError, StpAdmin, read_live};
 pub use model::{DesiredGroup, DesiredState, GroupInfo, LiveGroup, LiveState, Member, SubAccount};
 pub use parse::{Format, ParseError};
 pub use plan::{
@@ -46,4 +49,8 @@ pub use plan::{
     UnmanagedGroup,
 };
 pub use render::{RenderOptions, quoted, render_plan, summary};
+pub use send::{
+    ApplyReport, LOST_CREATE_INTERVAL, LOST_CREATE_LISTINGS, Progress, StopReason, StopReport,
+    outcome_unknown,
+};
 pub use validate::{Problem, Problems};

@@ -78,7 +78,7 @@ impl fmt::Display for Member {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Member::Id(id) => write!(f, "{id}"),
-            Member::Login(name) => write!(f, "\"{}\"", super::render::escape_control(name)),
+            Member::Login(name) => write!(f, "\"{}\"", crate::text::escape_control(name)),
         }
     }
 }
@@ -171,7 +171,7 @@ impl LiveGroup {
     }
 }
 
-/// What Gate holds for one main account: read by [`read_live`](super::read_live), or
+/// What Gate holds for one main account: read by `read_live`, or
 /// built by hand in tests.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LiveState {

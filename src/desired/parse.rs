@@ -5,9 +5,9 @@ use std::{fmt::Write as _, path::Path};
 
 use super::{
     model::{DesiredState, Member},
-    render::{terminal_safe_json, toml_string},
     validate::{self, Problems},
 };
+use crate::text::{terminal_safe_json, toml_string};
 
 /// The two file formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,7 +177,7 @@ fn from_toml(text: &str, file: &str) -> Result<DesiredState, ParseError> {
     toml::from_str(text).map_err(|error| {
         let (line, column) = error
             .span()
-            .map_or((1, 1), |span| line_column(text, span.start));
+            .map_or((1, 1), |span| crate::text::line_column(text, span.start));
         ParseError::Syntax {
             file: file.to_owned(),
             line,
@@ -194,23 +194,10 @@ fn from_toml(_text: &str, file: &str) -> Result<DesiredState, ParseError> {
     })
 }
 
-/// 1-based line and column (in characters) of a byte offset.
-#[cfg_attr(not(feature = "desired-toml"), allow(dead_code))]
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let mut offset = offset.min(text.len());
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    (line, before[line_start..].chars().count() + 1)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::desired::{DesiredGroup, render::needs_escape};
+    use crate::{desired::DesiredGroup, text::needs_escape};
 
     #[test]
     fn json_errors_name_file_line_and_column() {
@@ -235,13 +222,6 @@ mod tests {
             error.to_string(),
             "f.json: group \"a\" is declared more than once (names are the key of a file)"
         );
-    }
-
-    #[test]
-    fn line_and_column_count_characters() {
-        assert_eq!(line_column("ab\ncd", 4), (2, 2));
-        assert_eq!(line_column("é\nxé!", 6), (2, 3));
-        assert_eq!(line_column("", 10), (1, 1));
     }
 
     #[test]

@@ -166,17 +166,17 @@ pub enum PlanFileError {
 }
 
 impl Plan {
-    /// Compares `live` with `desired` and lists the requests that converge them. Pure: no
+    /// Compares `live` (the state of `desired.main_user_id`'s account, as `Proposal`
+    /// reads it) with `desired` and lists the requests that converge them. Pure: no
     /// I/O. Refuses (with every problem found) a file that cannot be applied safely: see
     /// [`Problem`].
     pub fn compute(live: &LiveState, desired: &DesiredState) -> Result<Plan, PlanError> {
+        // That `live` is the file's account is the read's refusal
+        // (`ReadError::KeyOfAnotherAccount`), made in one place. A plan computed here from
+        // another account's state still cannot be sent: it is for the file's account (the
+        // read for it refuses any other key) and its fingerprint covers the account it was
+        // computed from (so the file's account's state never matches it: stale).
         let mut problems = validate::check(desired);
-        if live.main_user_id != desired.main_user_id {
-            problems.push(Problem::KeyOfAnotherAccount {
-                key_user_id: live.main_user_id,
-                main_user_id: desired.main_user_id,
-            });
-        }
         if !problems.is_empty() {
             return Err(PlanError { problems });
         }
@@ -225,7 +225,7 @@ impl Plan {
             .collect();
         Ok(Plan {
             format: PLAN_FORMAT.to_owned(),
-            main_user_id: live.main_user_id,
+            main_user_id: desired.main_user_id,
             live_fingerprint: live.fingerprint(),
             groups: changes,
             unmanaged,
@@ -265,9 +265,8 @@ impl Plan {
 
     /// The plan as JSON, to save (`--out`) or for programs (`--json`).
     pub fn to_json_string(&self) -> String {
-        let mut text = super::render::terminal_safe_json(
-            serde_json::to_string_pretty(self).unwrap_or_default(),
-        );
+        let mut text =
+            crate::text::terminal_safe_json(serde_json::to_string_pretty(self).unwrap_or_default());
         text.push('\n');
         text
     }

@@ -1,40 +1,10 @@
 //! Plans as text for people: Terraform-style lines (`+` create/add, `-` remove, `~`
 //! changed group), unmanaged groups, a one-line summary.
 
-use std::{borrow::Cow, fmt, fmt::Write as _};
+use std::{fmt, fmt::Write as _};
 
-use super::{
-    plan::{Action, Plan, Step},
-    validate::{Ids, Quoted},
-};
-
-pub(crate) use crate::text::{escape_control, needs_escape};
-
-/// Pretty JSON of ours made terminal-safe (see [`crate::text::escape_json_controls`]).
-pub(crate) fn terminal_safe_json(json: String) -> String {
-    match crate::text::escape_json_controls(&json) {
-        Cow::Borrowed(_) => json,
-        Cow::Owned(safe) => safe,
-    }
-}
-
-/// A TOML basic string: `"` and `\` escaped, every [`needs_escape`] character as `\uXXXX`.
-pub(crate) fn toml_string(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if needs_escape(c) => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
+use super::plan::{Action, Plan, Step};
+use crate::text::{Ids, Quoted, escape_control};
 
 /// A group name in double quotes with control characters escaped, as plans print it.
 pub fn quoted(name: &str) -> String {
@@ -198,23 +168,5 @@ impl fmt::Display for Step {
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn control_characters_are_escaped() {
-        assert_eq!(escape_control("desk"), "desk");
-        assert_eq!(escape_control("a\nb\u{1b}[2J"), "a\\x0ab\\x1b[2J");
-        assert_eq!(escape_control("r\u{202e}l\u{85}"), "r\\u{202e}l\\u{85}");
-        assert_eq!(
-            terminal_safe_json(serde_json::to_string("a\u{202e}\u{7f}").unwrap()),
-            "\"a\\u202e\\u007f\""
-        );
-        assert_eq!(toml_string("q\"b\\\u{1b}"), "\"q\\\"b\\\\\\u001b\"");
-        assert!(matches!(escape_control("plain"), Cow::Borrowed(_)));
     }
 }

@@ -5,14 +5,17 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
 
-use super::{fake::FakeGate, fake::Fault, *};
+use super::{apply::check, fake::FakeGate, fake::Fault, *};
 use crate::Error;
 
 const MAIN: i64 = 10_000;
 
+/// A runtime whose clock is paused: the fake answers at once, so time passes only when
+/// something sleeps (the waits of a lost create) or a test advances it.
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .start_paused(true)
         .build()
         .expect("a current-thread runtime")
 }
@@ -78,6 +81,30 @@ fn edited() -> DesiredState {
 
 fn no_progress() -> impl FnMut(Progress<'_>) + Send {
     |_| {}
+}
+
+/// The whole flow for a desired state: proposal, check, send.
+async fn apply_desired(
+    gate: &FakeGate,
+    file: &DesiredState,
+    options: ApplyOptions,
+    progress: &mut (dyn FnMut(Progress<'_>) + Send),
+) -> Result<(Plan, ApplyReport), ApplyError> {
+    let proposal = Proposal::for_desired(gate, file).await?;
+    let plan = proposal.plan().clone();
+    let report = proposal.check(options)?.send(gate, progress).await?;
+    Ok((plan, report))
+}
+
+/// The whole flow for a saved plan: proposal, check, send.
+async fn apply_saved(
+    gate: &FakeGate,
+    plan: &Plan,
+    options: ApplyOptions,
+    progress: &mut (dyn FnMut(Progress<'_>) + Send),
+) -> Result<ApplyReport, ApplyError> {
+    let proposal = Proposal::for_saved(gate, plan.clone()).await?;
+    proposal.check(options)?.send(gate, progress).await
 }
 
 /// Applies [`edited`] to `gate` with the default options.
@@ -184,7 +211,7 @@ fn names_from_gate_are_escaped_in_the_rendered_plan() {
     let plan = Plan::compute(&state, &file).unwrap();
     let text = render_plan(&plan, RenderOptions::default());
     assert!(
-        !text.contains(|c| c != '\n' && render::needs_escape(c)),
+        !text.contains(|c| c != '\n' && crate::text::needs_escape(c)),
         "{text}"
     );
     assert!(
@@ -197,7 +224,7 @@ fn names_from_gate_are_escaped_in_the_rendered_plan() {
     );
     let json = plan.to_json_string();
     assert!(
-        !json.contains(|c| c != '\n' && render::needs_escape(c)),
+        !json.contains(|c| c != '\n' && crate::text::needs_escape(c)),
         "{json}"
     );
     assert_eq!(Plan::from_json(&json, "p").unwrap(), plan);
@@ -404,16 +431,52 @@ fn a_protected_group_never_loses_a_member() {
 }
 
 #[test]
-fn a_file_for_another_main_account_is_refused() {
+fn a_file_for_another_main_account_is_refused_by_the_read() {
     let mut file = edited();
     file.main_user_id = 20000;
-    assert_eq!(
-        problems(Plan::compute(&live(), &file)),
-        vec![Problem::KeyOfAnotherAccount {
-            key_user_id: MAIN,
-            main_user_id: 20000
-        }]
+    let gate = FakeGate::new(&live());
+    let error = runtime()
+        .block_on(Proposal::for_desired(&gate, &file))
+        .expect_err("another account");
+    assert!(
+        matches!(
+            error,
+            ApplyError::Read(ReadError::KeyOfAnotherAccount {
+                key_user_id: MAIN,
+                main_user_id: 20000
+            })
+        ),
+        "{error}"
     );
+    assert_eq!(gate.log(), vec!["account".to_owned()]);
+    // A plan computed by hand from another account's state cannot be sent either: with
+    // the key it was computed with, the read refuses the key; with a key of the file's
+    // account, the plan is stale (the fingerprint covers the account).
+    let plan = Plan::compute(&live(), &file).unwrap();
+    assert_eq!(plan.main_user_id, 20000);
+    let error = runtime()
+        .block_on(apply_saved(
+            &gate,
+            &plan,
+            ApplyOptions::default(),
+            &mut no_progress(),
+        ))
+        .expect_err("another account");
+    assert!(matches!(error, ApplyError::Read(_)), "{error}");
+    let theirs = FakeGate::new(&LiveState {
+        main_user_id: 20000,
+        ..live()
+    });
+    let error = runtime()
+        .block_on(apply_saved(
+            &theirs,
+            &plan,
+            ApplyOptions::default(),
+            &mut no_progress(),
+        ))
+        .expect_err("stale");
+    assert!(matches!(error, ApplyError::StalePlan { .. }), "{error}");
+    assert_eq!(theirs.writes_seen(), 0);
 }
 
 #[test]
@@ -501,7 +564,10 @@ fn apply_converges_and_a_second_apply_only_reads() {
 }
 
 async fn plan_of(gate: &FakeGate, file: &DesiredState) -> (LiveState, Plan) {
-    super::plan(gate, file).await.unwrap()
+    let proposal = Proposal::for_desired(gate, file).await.unwrap();
+    // What the proposal holds is what a read gives now (nothing changed in between).
+    assert_eq!(proposal.live(), &read_live(gate, Some(MAIN)).await.unwrap());
+    (proposal.live().clone(), proposal.into_plan())
 }
 
 #[test]
@@ -518,7 +584,11 @@ fn refusals_come_before_anything_is_sent() {
 
     // Too many removals: the limit counts members, not requests.
     let gate = FakeGate::new(&live());
-    let error = refused(&gate, &edited(), ApplyOptions { max_removals: 0 });
+    let error = refused(
+        &gate,
+        &edited(),
+        ApplyOptions::default().with_max_removals(0),
+    );
     assert!(matches!(
         error,
         ApplyError::TooManyRemovals {
@@ -544,10 +614,10 @@ fn refusals_come_before_anything_is_sent() {
     let error = refused(&other_key, &edited(), ApplyOptions::default());
     assert!(matches!(
         error,
-        ApplyError::KeyOfAnotherAccount {
+        ApplyError::Read(ReadError::KeyOfAnotherAccount {
             key_user_id: 20000,
             main_user_id: MAIN
-        }
+        })
     ));
     assert_eq!(other_key.log(), vec!["account".to_owned()]);
 }
@@ -637,6 +707,222 @@ fn a_lost_create_answer_is_adopted_not_repeated() {
         .filter(|l| l.starts_with("create:"))
         .count();
     assert_eq!(creates, 1);
+}
+
+/// The requests `gate` received after the first `from`.
+fn sent_since(gate: &FakeGate, from: usize) -> Vec<String> {
+    gate.log()[from..].to_vec()
+}
+
+fn is_read(request: &str) -> bool {
+    ["account", "sub_accounts", "groups", "members:"]
+        .iter()
+        .any(|read| request == *read || (read.ends_with(':') && request.starts_with(read)))
+}
+
+/// Lets virtual time pass, as a person answering a prompt would.
+fn wait(rt: &tokio::runtime::Runtime, duration: std::time::Duration) {
+    rt.block_on(tokio::time::advance(duration));
+}
+
+#[test]
+fn a_group_created_between_proposal_and_send_is_refused_as_stale_with_nothing_sent() {
+    let gate = FakeGate::new(&live());
+    let rt = runtime();
+    let proposal = rt
+        .block_on(Proposal::for_desired(&gate, &edited()))
+        .unwrap();
+    assert_eq!(proposal.plan().creates(), 1, "the plan creates \"arb\"");
+    let checked = proposal.check(ApplyOptions::default()).unwrap();
+    let read = gate.log().len();
+    // Another operator creates the group while a person reads the plan.
+    gate.create_behind_the_back("arb");
+    wait(
+        &rt,
+        DEFAULT_MAX_READ_AGE + std::time::Duration::from_millis(1),
+    );
+    let error = rt
+        .block_on(checked.send(&gate, &mut no_progress()))
+        .expect_err("stale");
+    assert!(matches!(error, ApplyError::StalePlan { .. }), "{error}");
+    assert!(error.nothing_changed());
+    let since = sent_since(&gate, read);
+    assert!(!since.is_empty(), "the live state was not read again");
+    assert!(since.iter().all(|r| is_read(r)), "sent {since:?}");
+    assert_eq!(gate.writes_seen(), 0);
+    assert_eq!(gate.groups_named("arb").len(), 1, "a duplicate was created");
+}
+
+#[test]
+fn proposals_can_be_kept_and_shared() {
+    // A server (the MCP one to come) stores a proposal between a request and its
+    // confirmation, possibly on another task.
+    fn storable<T: Send + Sync + Clone + 'static>() {}
+    storable::<Proposal>();
+    storable::<Checked>();
+}
+
+#[test]
+fn a_fresh_read_is_not_repeated_before_sending() {
+    let gate = FakeGate::new(&live());
+    let rt = runtime();
+    let proposal = rt
+        .block_on(Proposal::for_desired(&gate, &edited()))
+        .unwrap();
+    let checked = proposal.check(ApplyOptions::default()).unwrap();
+    let read = gate.log().len();
+    // A read exactly as old as the bound is still fresh.
+    wait(&rt, DEFAULT_MAX_READ_AGE);
+    let report = rt
+        .block_on(checked.send(&gate, &mut no_progress()))
+        .unwrap();
+    assert_eq!(report.steps_done, 4);
+    let since = sent_since(&gate, read);
+    assert_eq!(since.len(), 4, "{since:?}");
+    assert!(since.iter().all(|r| !is_read(r)), "read again: {since:?}");
+}
+
+#[test]
+fn an_aged_read_is_repeated_before_sending() {
+    let gate = FakeGate::new(&live());
+    let rt = runtime();
+    let options = ApplyOptions::default().with_max_read_age(std::time::Duration::from_secs(30));
+    let proposal = rt
+        .block_on(Proposal::for_desired(&gate, &edited()))
+        .unwrap();
+    let first_read = gate.log();
+    let checked = proposal.check(options).unwrap();
+    let read = gate.log().len();
+    wait(
+        &rt,
+        options.max_read_age + std::time::Duration::from_millis(1),
+    );
+    let report = rt
+        .block_on(checked.send(&gate, &mut no_progress()))
+        .unwrap();
+    assert_eq!(report.steps_done, 4);
+    let since = sent_since(&gate, read);
+    assert_eq!(since[..first_read.len()], first_read[..], "{since:?}");
+    assert_eq!(since.len(), first_read.len() + 4, "{since:?}");
+}
+
+#[test]
+fn a_create_that_lands_late_is_adopted_after_listing_again() {
+    // The group appears only in the last listing of the bounded wait.
+    let gate = FakeGate::new(&live());
+    gate.inject(Fault::CreateLandsLate {
+        listings: LOST_CREATE_LISTINGS as usize - 1,
+    });
+    let rt = runtime();
+    let started = rt.block_on(async { tokio::time::Instant::now() });
+    let (_, report) = apply_edited(&rt, &gate).unwrap();
+    let waited = rt.block_on(async { started.elapsed() });
+    assert_eq!(report.adopted, vec!["arb".to_owned()]);
+    let arb = gate.groups_named("arb");
+    assert_eq!(arb.len(), 1, "a second group was created");
+    assert_eq!(arb[0].1, vec![MAIN, 10004]);
+    let log = gate.log();
+    let creates = log.iter().filter(|l| l.starts_with("create:")).count();
+    assert_eq!(creates, 1);
+    let after_create = log.iter().position(|l| l.starts_with("create:")).unwrap();
+    let listings = log[after_create..]
+        .iter()
+        .filter(|l| *l == "groups")
+        .count();
+    assert_eq!(listings, LOST_CREATE_LISTINGS as usize);
+    // The listings were spread over the documented wait (virtual time: nothing else sleeps).
+    assert_eq!(
+        waited,
+        LOST_CREATE_INTERVAL * (LOST_CREATE_LISTINGS - 1),
+        "{waited:?}"
+    );
+}
+
+#[test]
+fn a_create_landing_after_the_wait_stops_without_a_second_create() {
+    let gate = FakeGate::new(&live());
+    gate.inject(Fault::CreateLandsLate {
+        listings: LOST_CREATE_LISTINGS as usize,
+    });
+    let rt = runtime();
+    let error = apply_edited(&rt, &gate).expect_err("stops");
+    let ApplyError::Stopped(report) = &error else {
+        panic!("{error}")
+    };
+    assert!(
+        matches!(report.reason, StopReason::CreateUnresolved { .. }),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("listing again 4 times over 3 s"),
+        "{error}"
+    );
+    // It lands later; the next run adopts it by name instead of creating another.
+    apply_edited(&rt, &gate).unwrap();
+    assert_eq!(gate.groups_named("arb").len(), 1);
+    let creates = gate
+        .log()
+        .iter()
+        .filter(|l| l.starts_with("create:"))
+        .count();
+    assert_eq!(creates, 1);
+}
+
+/// Proposes and checks [`edited`], injects `faults`, then sends.
+fn send_edited_with(
+    rt: &tokio::runtime::Runtime,
+    gate: &FakeGate,
+    faults: &[Fault],
+) -> Result<ApplyReport, ApplyError> {
+    let proposal = rt.block_on(Proposal::for_desired(gate, &edited()))?;
+    let checked = proposal.check(ApplyOptions::default())?;
+    for fault in faults {
+        gate.inject(*fault);
+    }
+    rt.block_on(checked.send(gate, &mut no_progress()))
+}
+
+#[test]
+fn a_failed_listing_after_a_lost_create_is_not_the_last_word() {
+    // The first listing fails, the second shows the group that landed: adopted.
+    let gate = FakeGate::new(&live());
+    let rt = runtime();
+    let faults = [
+        Fault::CreateLandsLate { listings: 1 },
+        Fault::ListingFails { nth: 1 },
+    ];
+    let report = send_edited_with(&rt, &gate, &faults).unwrap();
+    assert_eq!(report.adopted, vec!["arb".to_owned()]);
+    assert_eq!(gate.groups_named("arb").len(), 1);
+
+    // Every listing fails: the apply stops and says the listing failed, not "not created".
+    let gate = FakeGate::new(&live());
+    let mut faults = vec![Fault::CreateLost];
+    faults.extend((1..=LOST_CREATE_LISTINGS as usize).map(|nth| Fault::ListingFails { nth }));
+    let error = send_edited_with(&rt, &gate, &faults).expect_err("stops");
+    let ApplyError::Stopped(report) = &error else {
+        panic!("{error}")
+    };
+    let StopReason::CreateUnresolved { finding, .. } = &report.reason else {
+        panic!("{error}")
+    };
+    assert!(
+        finding.contains("listing the groups to check failed too"),
+        "{finding}"
+    );
+    assert!(finding.contains("injected: listing failed"), "{finding}");
+
+    // The last listing alone failing after empty ones still reports the failure: the
+    // group may have landed in between.
+    let gate = FakeGate::new(&live());
+    let faults = [
+        Fault::CreateLost,
+        Fault::ListingFails {
+            nth: LOST_CREATE_LISTINGS as usize,
+        },
+    ];
+    let error = send_edited_with(&rt, &gate, &faults).expect_err("stops");
+    assert!(error.to_string().contains("failed too"), "{error}");
 }
 
 #[test]
@@ -914,9 +1200,10 @@ proptest! {
         }
         let gate = FakeGate::new(&case.live);
         let rt = runtime();
-        let options = ApplyOptions { max_removals: usize::MAX };
-        rt.block_on(apply(&gate, &plan, &case.live, options, &mut no_progress()))
+        let options = ApplyOptions::default().with_max_removals(usize::MAX);
+        let sent = rt.block_on(apply_desired(&gate, &case.desired, options, &mut no_progress()))
             .map_err(|e| TestCaseError::fail(format!("apply failed: {e}")))?;
+        prop_assert_eq!(&sent.0, &plan);
         let after = rt.block_on(read_live(&gate, Some(MAIN)))
             .map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(observed(&after), expected(&case));
@@ -930,7 +1217,7 @@ proptest! {
     fn the_removal_guards_hold(case in case(), max in 0usize..4) {
         let plan = Plan::compute(&case.live, &case.desired)
             .map_err(|e| TestCaseError::fail(e.to_string()))?;
-        let verdict = check(&plan, &case.live, ApplyOptions { max_removals: max });
+        let verdict = check(&plan, &case.live, ApplyOptions::default().with_max_removals(max));
         prop_assert_eq!(verdict.is_ok(), plan.removals() <= max);
 
         let mut protected = case.desired.clone();

@@ -1,15 +1,13 @@
 //! What can be wrong with a desired state: on its own (checked when it is parsed), or
-//! against the live state (checked by [`Plan::compute`](super::Plan::compute)).
+//! against the live state (checked by `Plan::compute`).
 
 use std::{
     collections::{BTreeMap, HashMap},
     fmt,
 };
 
-use super::{
-    model::{DesiredState, Member},
-    render::escape_control,
-};
+use super::model::{DesiredState, Member};
+use crate::text::{Ids, Quoted, escape_control};
 
 /// One reason a file or a plan is refused. Every problem names the group and, where it
 /// is about one, the member.
@@ -67,13 +65,6 @@ pub enum Problem {
         group: String,
         /// The second group.
         other: String,
-    },
-    /// The API key belongs to another account than the file's `main_user_id`.
-    KeyOfAnotherAccount {
-        /// The account of the key (`GET /account/detail`).
-        key_user_id: i64,
-        /// The file's (or saved plan's) main account.
-        main_user_id: i64,
     },
     /// A member is neither the main account nor one of its sub-accounts (for instance a
     /// user of another main account, or an unknown login name).
@@ -138,30 +129,6 @@ pub enum Problem {
     },
 }
 
-/// `"name"` with control characters escaped: names come from files and from Gate.
-pub(crate) struct Quoted<'a>(pub(crate) &'a str);
-
-impl fmt::Display for Quoted<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "\"{}\"", escape_control(self.0))
-    }
-}
-
-/// `1, 2, 3`.
-pub(crate) struct Ids<'a>(pub(crate) &'a [i64]);
-
-impl fmt::Display for Ids<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, id) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(", ")?;
-            }
-            write!(f, "{id}")?;
-        }
-        Ok(())
-    }
-}
-
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -204,13 +171,6 @@ impl fmt::Display for Problem {
                 escape_control(member),
                 Quoted(group),
                 Quoted(other)
-            ),
-            Problem::KeyOfAnotherAccount {
-                key_user_id,
-                main_user_id,
-            } => write!(
-                f,
-                "the API key belongs to account {key_user_id}, but the file is for main account {main_user_id}"
             ),
             Problem::NotOurs {
                 group,

@@ -1,9 +1,12 @@
-//! Faults injected into an emulator for tests: an error status, a dropped connection, or a
-//! request executed whose answer is then lost.
+//! Faults injected into an emulator for tests: an error status, a dropped connection, a
+//! request executed whose answer is then lost, or one executed only after its connection
+//! was dropped.
 
 use std::{
     collections::VecDeque,
+    future::Future,
     sync::{Mutex, PoisonError},
+    time::Duration,
 };
 
 use axum::{
@@ -60,6 +63,11 @@ pub enum FaultKind {
     /// closed without an answer: the lost answer of a write that happened. A client sees
     /// a transport error with no HTTP status.
     ExecuteThenDrop,
+    /// The connection is closed at once without an answer, and the request runs (checks,
+    /// rules, state change) only after this delay: a write still executing inside Gate
+    /// when its client gave up, which a listing made at once does not show yet. A client
+    /// sees a transport error with no HTTP status.
+    DropThenExecuteAfter(Duration),
 }
 
 /// Why [`RunningEmulator::inject_fault`](super::RunningEmulator::inject_fault) refused a
@@ -162,6 +170,18 @@ pub(super) fn lost_answer() -> Response {
         Err::<Bytes, _>(std::io::Error::other("injected fault: answer dropped"))
     });
     Response::new(Body::from_stream(failing))
+}
+
+/// Runs `request` (the rest of the emulator's handling of a request) after `delay`, in a
+/// task of its own, and throws its answer away: for [`FaultKind::DropThenExecuteAfter`].
+pub(super) fn execute_after(
+    delay: Duration,
+    request: impl Future<Output = Response> + Send + 'static,
+) {
+    tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        drop(request.await);
+    });
 }
 
 /// Gate's label for an injected error status.

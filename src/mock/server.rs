@@ -157,6 +157,10 @@ async fn exchange(State(shared): State<Arc<Shared>>, mut request: Request, next:
             drop(next.run(request).await);
             return faults::lost_answer();
         }
+        Some(FaultKind::DropThenExecuteAfter(delay)) => {
+            faults::execute_after(delay, next.run(request));
+            return faults::lost_answer();
+        }
         Some(FaultKind::Status(code)) => Refusal::new(
             StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             faults::label_for(code),

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::demo;
+use crate::text::line_column;
 
 /// One Gate account of the emulated world.
 ///
@@ -596,19 +597,6 @@ fn is_valid_login_name(name: &str) -> bool {
     !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// 1-based line and column (in characters) of a byte offset of `text`.
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let mut end = offset.min(text.len());
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    let before = &text[..end];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let column = before[line_start..].chars().count() + 1;
-    (line, column)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -627,16 +615,6 @@ mod tests {
                 secret(&built, account.user_id())
             );
         }
-    }
-
-    #[test]
-    fn line_column_counts_characters() {
-        let text = "a\nbé c\n";
-        assert_eq!(line_column(text, 0), (1, 1));
-        assert_eq!(line_column(text, 2), (2, 1));
-        assert_eq!(line_column(text, 5), (2, 3));
-        assert_eq!(line_column(text, 4), (2, 2)); // inside 'é': floor to its start
-        assert_eq!(line_column(text, 999), (3, 1));
     }
 
     #[test]

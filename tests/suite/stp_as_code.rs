@@ -13,7 +13,7 @@ use gate_stp::{
     Client, Credentials, RetryPolicy,
     desired::{
         self, ApplyError, ApplyOptions, DesiredGroup, DesiredState, Format, Member, Plan, Progress,
-        StopReason,
+        Proposal, ReadError, StopReason,
     },
     mock::{Emulator, EmulatorConfig, Fault, FaultKind, RunningEmulator, World},
 };
@@ -155,12 +155,33 @@ fn assert_converged(emulator: &RunningEmulator, desk: i64, legacy: i64) {
     assert_eq!(emulator.groups().len(), 3);
 }
 
+/// The library's one apply flow: proposal, check, send.
+async fn apply_desired(
+    client: &Client,
+    file: &DesiredState,
+    options: ApplyOptions,
+) -> Result<(Plan, desired::ApplyReport), ApplyError> {
+    let proposal = Proposal::for_desired(client, file).await?;
+    let plan = proposal.plan().clone();
+    let report = proposal
+        .check(options)?
+        .send(client, &mut |_: Progress<'_>| {})
+        .await?;
+    Ok((plan, report))
+}
+
 async fn apply_file(client: &Client, file: &DesiredState) -> Result<Plan, ApplyError> {
-    desired::apply_desired(client, file, ApplyOptions::default(), &mut |_: Progress<
-        '_,
-    >| {})
-    .await
-    .map(|(plan, _)| plan)
+    apply_desired(client, file, ApplyOptions::default())
+        .await
+        .map(|(plan, _)| plan)
+}
+
+/// The plan for `file` against the live state now.
+async fn plan_for(client: &Client, file: &DesiredState) -> Plan {
+    Proposal::for_desired(client, file)
+        .await
+        .unwrap()
+        .into_plan()
 }
 
 #[tokio::test]
@@ -176,13 +197,13 @@ async fn export_plan_apply_then_the_plan_is_empty_and_a_second_apply_only_reads(
     assert!(text.contains(&format!("id = {desk}")), "{text}");
     assert!(text.contains(r#"members = ["bot_1", "bot_2"]"#), "{text}");
     let reread = DesiredState::parse(&text, Format::Toml, "export.toml").unwrap();
-    assert!(desired::plan(&client, &reread).await.unwrap().1.is_empty());
+    assert!(plan_for(&client, &reread).await.is_empty());
 
     let plan = apply_file(&client, &edited()).await.unwrap();
     assert_eq!(plan.steps.len(), 4, "{:?}", plan.steps);
     assert_converged(&emulator, desk, legacy);
 
-    let (_, again) = desired::plan(&client, &edited()).await.unwrap();
+    let again = plan_for(&client, &edited()).await;
     assert!(again.is_empty(), "{:?}", again.steps);
     arm_tripwires(&emulator);
     let plan = apply_file(&client, &edited()).await.unwrap();
@@ -249,17 +270,61 @@ async fn a_lost_create_answer_is_adopted_and_never_creates_a_second_group() {
     emulator
         .inject_fault(Fault::new("createSTPGroup", 1, FaultKind::ExecuteThenDrop))
         .unwrap();
-    let (plan, report) = desired::apply_desired(
-        &client,
-        &edited(),
-        ApplyOptions::default(),
-        &mut |_: Progress<'_>| {},
-    )
-    .await
-    .unwrap();
+    let (plan, report) = apply_desired(&client, &edited(), ApplyOptions::default())
+        .await
+        .unwrap();
     assert_eq!(plan.creates(), 1);
     assert_eq!(report.adopted, vec!["arb".to_owned()]);
     assert_converged(&emulator, desk, legacy);
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_create_that_lands_after_its_lost_answer_is_adopted_not_created_twice() {
+    let emulator = emulator().await;
+    let (desk, legacy) = seed(&emulator).await;
+    let client = client(&emulator);
+    // The connection drops at once and the group appears 1.5 s later: the first listing
+    // after the lost answer does not show it, a later one of the bounded wait does.
+    emulator
+        .inject_fault(Fault::new(
+            "createSTPGroup",
+            1,
+            FaultKind::DropThenExecuteAfter(Duration::from_millis(1500)),
+        ))
+        .unwrap();
+    let (plan, report) = apply_desired(&client, &edited(), ApplyOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(plan.creates(), 1);
+    assert_eq!(emulator.pending_faults(), 0);
+    assert_eq!(report.adopted, vec!["arb".to_owned()]);
+    assert_converged(&emulator, desk, legacy);
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_group_created_between_proposal_and_send_is_refused_as_stale_with_nothing_sent() {
+    let emulator = emulator().await;
+    seed(&emulator).await;
+    let client = client(&emulator);
+    // Any read is "aged" with a zero bound: send reads again, as after a person's answer.
+    let options = ApplyOptions::default().with_max_read_age(Duration::ZERO);
+    let proposal = Proposal::for_desired(&client, &edited()).await.unwrap();
+    assert_eq!(proposal.plan().creates(), 1, "the plan creates \"arb\"");
+    let checked = proposal.check(options).unwrap();
+    // Another caller creates the group meanwhile.
+    client.create_group("arb").await.unwrap();
+    arm_tripwires(&emulator);
+    let before = snapshot(&emulator);
+    let error = checked
+        .send(&client, &mut |_: Progress<'_>| {})
+        .await
+        .unwrap_err();
+    assert!(matches!(error, ApplyError::StalePlan { .. }), "{error}");
+    assert_no_write_sent(&emulator);
+    assert_eq!(snapshot(&emulator), before);
+    assert_eq!(groups_named(&emulator, "arb").len(), 1);
     emulator.shutdown().await;
 }
 
@@ -298,7 +363,7 @@ async fn assert_refused(
 ) -> ApplyError {
     arm_tripwires(emulator);
     let before = snapshot(emulator);
-    let error = desired::apply_desired(client, file, options, &mut |_: Progress<'_>| {})
+    let error = apply_desired(client, file, options)
         .await
         .expect_err("must be refused");
     assert!(error.nothing_changed(), "{error}");
@@ -318,7 +383,7 @@ async fn unsafe_files_are_refused_before_anything_is_sent() {
         &emulator,
         &client,
         &edited(),
-        ApplyOptions { max_removals: 0 },
+        ApplyOptions::default().with_max_removals(0),
     )
     .await;
     assert!(
@@ -367,10 +432,10 @@ async fn unsafe_files_are_refused_before_anything_is_sent() {
     assert!(
         matches!(
             error,
-            ApplyError::KeyOfAnotherAccount {
+            ApplyError::Read(ReadError::KeyOfAnotherAccount {
                 key_user_id: 20000,
                 main_user_id: MAIN
-            }
+            })
         ),
         "{error}"
     );
@@ -386,10 +451,7 @@ async fn assert_refused_again(
 ) -> ApplyError {
     assert_eq!(emulator.pending_faults(), armed);
     let before = snapshot(emulator);
-    let error =
-        desired::apply_desired(client, file, ApplyOptions::default(), &mut |_: Progress<
-            '_,
-        >| {})
+    let error = apply_desired(client, file, ApplyOptions::default())
         .await
         .expect_err("must be refused");
     assert!(error.nothing_changed(), "{error}");
@@ -403,17 +465,18 @@ async fn a_stale_saved_plan_is_refused_before_anything_is_sent() {
     let emulator = emulator().await;
     let (desk, _) = seed(&emulator).await;
     let client = client(&emulator);
-    let (_, plan) = desired::plan(&client, &edited()).await.unwrap();
+    let plan = plan_for(&client, &edited()).await;
     let saved = Plan::from_json(&plan.to_json_string(), "plan.json").unwrap();
     // Someone else changes a managed group meanwhile.
     client.add_users(desk, &[MAIN + 5]).await.unwrap();
     arm_tripwires(&emulator);
-    let error = desired::apply_saved(
-        &client,
-        &saved,
-        ApplyOptions::default(),
-        &mut |_: Progress<'_>| {},
-    )
+    let error = async {
+        Proposal::for_saved(&client, saved)
+            .await?
+            .check(ApplyOptions::default())?
+            .send(&client, &mut |_: Progress<'_>| {})
+            .await
+    }
     .await
     .unwrap_err();
     assert!(matches!(error, ApplyError::StalePlan { .. }), "{error}");
@@ -453,7 +516,7 @@ async fn reading_many_groups_survives_a_tight_rate_limit() {
             .unwrap();
         assert_eq!(group.members, vec![MAIN + i]);
     }
-    assert!(desired::plan(&client, &file).await.unwrap().1.is_empty());
+    assert!(plan_for(&client, &file).await.is_empty());
     emulator.shutdown().await;
 }
 

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use gate_stp::{
     Client, Credentials,
-    desired::{self, ApplyOptions, DesiredGroup, DesiredState, Member, Progress, RenderOptions},
+    desired::{
+        self, ApplyOptions, DesiredGroup, DesiredState, Member, Progress, Proposal, RenderOptions,
+    },
     mock::demo,
 };
 
@@ -68,8 +70,10 @@ pub(crate) async fn run(base_url: &str, timeout: Duration, first: u32) -> Result
     out(edited.to_toml_string());
 
     step(first + 2, "`gate-stp plan stp.toml`: what apply would send");
-    let (live, plan) = desired::plan(&client, &edited).await.map_err(failed)?;
-    out(render(&plan));
+    let proposal = Proposal::for_desired(&client, &edited)
+        .await
+        .map_err(failed)?;
+    out(render(proposal.plan()));
 
     step(
         first + 3,
@@ -80,21 +84,21 @@ pub(crate) async fn run(base_url: &str, timeout: Duration, first: u32) -> Result
             out(format!("[{}/{total}] {step}: ok\n", index + 1));
         }
     };
-    desired::apply(
-        &client,
-        &plan,
-        &live,
-        ApplyOptions::default(),
-        &mut progress,
-    )
-    .await
-    .map_err(failed)?;
+    proposal
+        .check(ApplyOptions::default())
+        .map_err(failed)?
+        .send(&client, &mut progress)
+        .await
+        .map_err(failed)?;
 
     step(
         first + 4,
         "`gate-stp plan stp.toml` again: nothing left to do",
     );
-    let (_, again) = desired::plan(&client, &edited).await.map_err(failed)?;
+    let again = Proposal::for_desired(&client, &edited)
+        .await
+        .map_err(failed)?
+        .into_plan();
     out(render(&again));
     if !again.is_empty() {
         return Err(failed("the second plan is not empty"));
@@ -111,7 +115,7 @@ pub(crate) async fn run(base_url: &str, timeout: Duration, first: u32) -> Result
     foreign.groups[0]
         .members
         .push(Member::Id(demo::OTHER_SUB_USER));
-    match desired::plan(&client, &foreign).await {
+    match Proposal::for_desired(&client, &foreign).await {
         Err(error) if error.nothing_changed() => out(format!("refused as expected: {error}\n")),
         Err(error) => return Err(failed(error)),
         Ok(_) => return Err(failed("a member of another main account was accepted")),

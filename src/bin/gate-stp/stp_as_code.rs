@@ -10,7 +10,7 @@ use gate_stp::{
     Client, ClientBuilder, RetryPolicy,
     desired::{
         self, ApplyError, ApplyOptions, ApplyReport, DEFAULT_MAX_REMOVALS, DesiredState, Format,
-        LiveState, Plan, Progress, RenderOptions, StopReason,
+        Plan, Progress, Proposal, ReadError, RenderOptions, StopReason,
     },
 };
 
@@ -105,9 +105,23 @@ fn load_desired(path: &Path) -> Result<DesiredState, Failure> {
     DesiredState::load(path).map_err(|e| Failure::usage(e.to_string()))
 }
 
-fn apply_failure(error: ApplyError) -> Failure {
+fn read_failure(error: ReadError) -> Failure {
     let code = match &error {
-        ApplyError::Read(inner) => Failure::from_error_code(inner),
+        ReadError::Request(inner) => Failure::from_error_code(inner),
+        _ => exit::USAGE,
+    };
+    Failure {
+        code,
+        message: error.to_string(),
+    }
+}
+
+fn apply_failure(error: ApplyError) -> Failure {
+    let error = match error {
+        ApplyError::Read(inner) => return read_failure(inner),
+        other => other,
+    };
+    let code = match &error {
         ApplyError::Stopped(report) => match &report.reason {
             StopReason::Request(inner) | StopReason::CreateUnresolved { error: inner, .. } => {
                 Failure::from_error_code(inner)
@@ -125,7 +139,10 @@ fn apply_failure(error: ApplyError) -> Failure {
 /// `gate-stp plan FILE [--out PLAN.json] [--exit-code]`.
 pub(crate) async fn plan(client: &Client, json: bool, args: PlanArgs) -> Result<(), Failure> {
     let file = load_desired(&args.file)?;
-    let (_, plan) = desired::plan(client, &file).await.map_err(apply_failure)?;
+    let plan = Proposal::for_desired(client, &file)
+        .await
+        .map_err(apply_failure)?
+        .into_plan();
     if let Some(path) = &args.out {
         std::fs::write(path, plan.to_json_string()).map_err(|e| {
             Failure::usage(format!(
@@ -168,21 +185,20 @@ pub(crate) async fn apply(client: &Client, json: bool, args: ApplyArgs) -> Resul
     let text = std::fs::read_to_string(&args.file)
         .map_err(|e| Failure::usage(format!("{}: cannot read: {e}", args.file.display())))?;
     let label = args.file.display().to_string();
-    let (live, plan): (LiveState, Plan) = if Plan::looks_like_saved_plan(&text) {
+    let proposal = if Plan::looks_like_saved_plan(&text) {
         let plan = Plan::from_json(&text, &label).map_err(|e| Failure::usage(e.to_string()))?;
-        let live = desired::read_live(client, Some(plan.main_user_id))
-            .await
-            .map_err(apply_failure)?;
-        (live, plan)
+        Proposal::for_saved(client, plan).await
     } else {
         let file = DesiredState::parse(&text, Format::from_path(&args.file), &label)
             .map_err(|e| Failure::usage(e.to_string()))?;
-        desired::plan(client, &file).await.map_err(apply_failure)?
-    };
-    let options = ApplyOptions {
-        max_removals: args.max_removals,
-    };
-    desired::check(&plan, &live, options).map_err(apply_failure)?;
+        Proposal::for_desired(client, &file).await
+    }
+    .map_err(apply_failure)?;
+    let options = ApplyOptions::default().with_max_removals(args.max_removals);
+    // The refusals come before the question; the re-read after a person's answer is the
+    // library's (`Checked::send` reads again when the read has aged).
+    let checked = proposal.check(options).map_err(apply_failure)?;
+    let plan = checked.plan().clone();
     if !json {
         out(render(&plan));
     }
@@ -192,18 +208,7 @@ pub(crate) async fn apply(client: &Client, json: bool, args: ApplyArgs) -> Resul
         }
         return Ok(());
     }
-    let live = if confirm(args.yes)? {
-        // A person took their time to answer: the state the plan was checked against may
-        // have changed meanwhile (a group created by someone else would be adopted or
-        // duplicated). Read it again and check once more; these are only reads.
-        let now = desired::read_live(client, Some(plan.main_user_id))
-            .await
-            .map_err(apply_failure)?;
-        desired::check(&plan, &now, options).map_err(apply_failure)?;
-        now
-    } else {
-        live
-    };
+    confirm(args.yes)?;
     let on_terminal = std::io::stderr().is_terminal();
     let mut progress = |event: Progress<'_>| {
         if !on_terminal {
@@ -221,14 +226,12 @@ pub(crate) async fn apply(client: &Client, json: bool, args: ApplyArgs) -> Resul
             _ => {}
         }
     };
-    let report = desired::apply_steps(client, &plan, &live, &mut progress)
-        .await
-        .map_err(|error| {
-            if on_terminal {
-                err("FAILED\n");
-            }
-            apply_failure(error)
-        })?;
+    let report = checked.send(client, &mut progress).await.map_err(|error| {
+        if on_terminal {
+            err("FAILED\n");
+        }
+        apply_failure(error)
+    })?;
     if json {
         print_report(&report);
     } else {
@@ -262,12 +265,10 @@ fn print_report(report: &ApplyReport) {
     out(format!("{value}\n"));
 }
 
-/// On a terminal asks for `yes`; elsewhere requires `--yes`.
-/// Asks for confirmation unless `--yes`; says whether a person was asked (and so time
-/// passed).
-fn confirm(yes: bool) -> Result<bool, Failure> {
+/// Asks for `yes` on a terminal unless `--yes`; elsewhere requires `--yes`.
+fn confirm(yes: bool) -> Result<(), Failure> {
     if yes {
-        return Ok(false);
+        return Ok(());
     }
     if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
         return Err(Failure::usage(
@@ -281,7 +282,7 @@ fn confirm(yes: bool) -> Result<bool, Failure> {
         .read_line(&mut answer)
         .map_err(|e| Failure::usage(format!("cannot read the answer: {e}")))?;
     if answer.trim() == "yes" {
-        Ok(true)
+        Ok(())
     } else {
         Err(Failure::usage("apply cancelled; nothing was changed"))
     }
@@ -291,7 +292,7 @@ fn confirm(yes: bool) -> Result<bool, Failure> {
 pub(crate) async fn export(client: &Client, args: ExportArgs) -> Result<(), Failure> {
     let live = desired::read_live(client, None)
         .await
-        .map_err(apply_failure)?;
+        .map_err(read_failure)?;
     let file = DesiredState::from_live(&live);
     let text = match args.format {
         ExportFormat::Json => file.to_json_string(),
