@@ -17,9 +17,9 @@ use reqwest::StatusCode;
 
 use crate::{error::Error, response::RateLimit};
 
-mod attempts;
-
-pub(crate) use attempts::{Attempts, Decision, Moment, WaitReason};
+/// The retry loop's state machine, read by the client directly (this module only
+/// declares it), so policy and attempts do not import each other.
+pub(crate) mod attempts;
 
 /// Whether repeating an operation can duplicate its effect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

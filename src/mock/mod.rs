@@ -99,6 +99,7 @@ mod input;
 mod ratelimit;
 mod refusal;
 mod server;
+mod shared;
 mod verify;
 mod world;
 

@@ -2,23 +2,20 @@
 
 use std::{
     collections::HashMap,
+    fmt,
     net::IpAddr,
     sync::{Mutex, PoisonError},
 };
 
 use super::config::RateLimitConfig;
+use crate::generated::operations::OperationSpec;
 
-/// One of the emulator's endpoints (method and route), or an unmatched request.
+/// What a request reached: one operation of the generated table (method and route), or
+/// nothing the emulator serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) enum Endpoint {
-    ServerTime,
-    ListGroups,
-    CreateGroup,
-    ListUsers,
-    AddUsers,
-    RemoveUsers,
-    AccountDetail,
-    ListSubAccounts,
+    /// An operation of the fragment.
+    Operation(&'static OperationSpec),
     /// No route matched the path.
     NotFound,
     /// The path exists, not with this method.
@@ -28,34 +25,20 @@ pub(super) enum Endpoint {
 impl Endpoint {
     /// Gate's operationId (as in the fragment); `None` for an unmatched request.
     pub(super) fn operation_id(self) -> Option<&'static str> {
-        use crate::generated::operations as ops;
-        let op = match self {
-            Endpoint::ServerTime => ops::GET_SYSTEM_TIME,
-            Endpoint::ListGroups => ops::LIST_STP_GROUPS,
-            Endpoint::CreateGroup => ops::CREATE_STP_GROUP,
-            Endpoint::ListUsers => ops::LIST_STP_GROUPS_USERS,
-            Endpoint::AddUsers => ops::ADD_STP_GROUP_USERS,
-            Endpoint::RemoveUsers => ops::DELETE_STP_GROUP_USERS,
-            Endpoint::AccountDetail => ops::GET_ACCOUNT_DETAIL,
-            Endpoint::ListSubAccounts => ops::LIST_SUB_ACCOUNTS,
-            Endpoint::NotFound | Endpoint::MethodNotAllowed => return None,
-        };
-        Some(op.id)
-    }
-
-    /// Method and route, for logs.
-    pub(super) fn name(self) -> &'static str {
         match self {
-            Endpoint::ServerTime => "GET /spot/time",
-            Endpoint::ListGroups => "GET /account/stp_groups",
-            Endpoint::CreateGroup => "POST /account/stp_groups",
-            Endpoint::ListUsers => "GET /account/stp_groups/{stp_id}/users",
-            Endpoint::AddUsers => "POST /account/stp_groups/{stp_id}/users",
-            Endpoint::RemoveUsers => "DELETE /account/stp_groups/{stp_id}/users",
-            Endpoint::AccountDetail => "GET /account/detail",
-            Endpoint::ListSubAccounts => "GET /sub_accounts",
-            Endpoint::NotFound => "(no route)",
-            Endpoint::MethodNotAllowed => "(method not allowed)",
+            Endpoint::Operation(operation) => Some(operation.id),
+            Endpoint::NotFound | Endpoint::MethodNotAllowed => None,
+        }
+    }
+}
+
+/// Method and route, for logs.
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Endpoint::Operation(operation) => write!(f, "{} {}", operation.method, operation.path),
+            Endpoint::NotFound => f.write_str("(no route)"),
+            Endpoint::MethodNotAllowed => f.write_str("(method not allowed)"),
         }
     }
 }
@@ -139,6 +122,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::generated::operations as ops;
 
     #[test]
     fn fixed_windows_per_endpoint_and_principal() {
@@ -147,7 +131,11 @@ mod tests {
             window: Duration::from_secs(10),
         }));
         let me = Principal::Account(1);
-        let at = |ms| limiter.check(Endpoint::ListGroups, me, ms).unwrap();
+        let at = |ms| {
+            limiter
+                .check(Endpoint::Operation(&ops::LIST_STP_GROUPS), me, ms)
+                .unwrap()
+        };
         let first = at(1_000_000_001_000);
         assert_eq!(
             (first.allowed, first.remaining, first.reset_secs),
@@ -159,14 +147,18 @@ mod tests {
         // Others have their own windows.
         assert!(
             limiter
-                .check(Endpoint::CreateGroup, me, 1_000_000_009_999)
+                .check(
+                    Endpoint::Operation(&ops::CREATE_STP_GROUP),
+                    me,
+                    1_000_000_009_999
+                )
                 .unwrap()
                 .allowed
         );
         assert!(
             limiter
                 .check(
-                    Endpoint::ListGroups,
+                    Endpoint::Operation(&ops::LIST_STP_GROUPS),
                     Principal::Account(2),
                     1_000_000_009_999
                 )
@@ -188,13 +180,24 @@ mod tests {
             window: Duration::from_millis(1500),
         }));
         let quota = limiter
-            .check(Endpoint::ListGroups, Principal::Unknown, 0)
+            .check(
+                Endpoint::Operation(&ops::LIST_STP_GROUPS),
+                Principal::Unknown,
+                0,
+            )
             .unwrap();
         assert_eq!(
             (quota.allowed, quota.remaining, quota.reset_secs),
             (false, 0, 2)
         );
         let off = RateLimiter::new(None);
-        assert_eq!(off.check(Endpoint::ListGroups, Principal::Unknown, 0), None);
+        assert_eq!(
+            off.check(
+                Endpoint::Operation(&ops::LIST_STP_GROUPS),
+                Principal::Unknown,
+                0
+            ),
+            None
+        );
     }
 }
