@@ -6,20 +6,17 @@
 //! group is never retried, since a retry could create a second group. Every attempt is
 //! built and signed afresh, so each carries a fresh Timestamp.
 
-use std::{
-    collections::HashMap,
-    sync::{Mutex, PoisonError},
-    time::{Duration, SystemTime},
-};
+use std::time::{Duration, SystemTime};
 
 use rand::{Rng, RngExt, SeedableRng, rngs::StdRng};
 use reqwest::StatusCode;
 
-use crate::{error::Error, response::RateLimit};
+use crate::error::Error;
 
-/// The retry loop's state machine, read by the client directly (this module only
-/// declares it), so policy and attempts do not import each other.
+/// The retry loop's state machine and the pacer, read by the client directly (this module
+/// only declares them), so policy and its children do not import each other.
 pub(crate) mod attempts;
+pub(crate) mod pacer;
 
 /// Whether repeating an operation can duplicate its effect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,39 +203,6 @@ impl<R: Rng + SeedableRng> Jitter for FullJitter<R> {
     }
 }
 
-/// Client-side pacing: remembers the last rate-limit state of each operation and, when a
-/// window is used up, waits for its reset instead of sending a request Gate would refuse.
-#[derive(Debug)]
-pub(crate) struct Pacer {
-    last: Mutex<HashMap<&'static str, RateLimit>>,
-    max_wait: Duration,
-}
-
-impl Pacer {
-    pub(crate) fn new(max_wait: Duration) -> Self {
-        Self {
-            last: Mutex::new(HashMap::new()),
-            max_wait,
-        }
-    }
-
-    pub(crate) fn record(&self, operation: &'static str, limit: RateLimit) {
-        self.last
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(operation, limit);
-    }
-
-    /// How long to hold a request of `operation` sent at `now`.
-    pub(crate) fn delay(&self, operation: &'static str, now: SystemTime) -> Duration {
-        let last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
-        match last.get(operation) {
-            Some(limit) if limit.remaining == 0 => limit.reset_in(now).min(self.max_wait),
-            _ => Duration::ZERO,
-        }
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -381,7 +345,10 @@ pub(crate) mod tests {
         assert!(above_the_reset > 20, "{above_the_reset}");
     }
 
-    use crate::{error::InvalidInput, response::ResponseMeta};
+    use crate::{
+        error::InvalidInput,
+        response::{RateLimit, ResponseMeta},
+    };
     use std::time::UNIX_EPOCH;
 
     fn unexpected(status: u16) -> Error {
@@ -489,33 +456,5 @@ pub(crate) mod tests {
             short.wait_before(2, Duration::ZERO, &error, now, &mut Lowest),
             None
         );
-    }
-
-    #[test]
-    fn pacer_holds_only_exhausted_windows() {
-        let pacer = Pacer::new(Duration::from_secs(10));
-        let now = UNIX_EPOCH + Duration::from_secs(100);
-        assert_eq!(pacer.delay("op", now), Duration::ZERO);
-        let reset_at = now + Duration::from_secs(4);
-        pacer.record(
-            "op",
-            RateLimit {
-                limit: 3,
-                remaining: 1,
-                reset_at,
-            },
-        );
-        assert_eq!(pacer.delay("op", now), Duration::ZERO);
-        pacer.record(
-            "op",
-            RateLimit {
-                limit: 3,
-                remaining: 0,
-                reset_at,
-            },
-        );
-        assert_eq!(pacer.delay("op", now), Duration::from_secs(4));
-        assert_eq!(pacer.delay("other", now), Duration::ZERO);
-        assert_eq!(pacer.delay("op", reset_at), Duration::ZERO);
     }
 }

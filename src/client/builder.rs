@@ -9,7 +9,7 @@ use crate::{
     clock::{Clock, SystemClock},
     credentials::Credentials,
     error::{ConfigError, Error},
-    policy::{Pacer, RetryPolicy},
+    policy::{RetryPolicy, pacer::Pacer},
 };
 
 /// Gate's live API.
@@ -171,7 +171,8 @@ impl ClientBuilder {
 
     /// When a response says the rate-limit window is used up, hold the next request of
     /// that operation until the window resets, instead of sending it to be refused
-    /// (default off). A request whose deadline (`expires_in`/`expires_at`) comes before
+    /// (default off). Requests still in flight count against the window too, so
+    /// concurrent calls do not overshoot it. A request whose deadline (`expires_in`/`expires_at`) comes before
     /// the reset is not held but refused at once with
     /// [`Error::ExpiresBeforeRateLimitReset`].
     pub fn pace_rate_limits(mut self, yes: bool) -> Self {

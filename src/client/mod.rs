@@ -27,8 +27,9 @@ use crate::{
     },
     models::ServerTime,
     policy::{
-        FullJitter, Idempotency, Pacer, RetryPolicy,
+        FullJitter, Idempotency, RetryPolicy,
         attempts::{Attempts, Decision, Moment, WaitReason},
+        pacer::{Pacer, Permit},
     },
     response::{Response, ResponseMeta},
     transport,
@@ -209,21 +210,27 @@ impl Client {
         let started = Instant::now();
         let mut report = AttemptReport::default();
         async {
-            let mut decision = attempts.start(self.moment(op, started, &headers));
+            // The pacer's permit for the next attempt, taken when pacing lets it go at once.
+            let mut permit = None;
+            let mut decision = attempts.start(self.moment(op, started, &headers, &mut permit));
             let result = loop {
                 decision = match decision {
                     Decision::Send => {
                         report.attempt = attempts.attempt();
-                        match self.attempt(op, &headers, &send, &mut report).await {
+                        let sent = self.attempt(&headers, &send, &mut report, permit.take());
+                        match sent.await {
                             Ok(response) => break Ok(response),
                             Err(error) => {
                                 let attempt = attempts.attempt();
                                 debug!(attempt, error = %error, "attempt failed");
-                                attempts.failed(error, self.moment(op, started, &headers))
+                                let at = self.moment(op, started, &headers, &mut permit);
+                                attempts.failed(error, at)
                             }
                         }
                     }
                     Decision::Wait(wait, reason) => {
+                        // Nothing is sent while waiting: the slot goes back to the window.
+                        permit = None;
                         let wait_ms = wait.as_millis() as u64;
                         match reason {
                             WaitReason::Pacing => {
@@ -232,9 +239,10 @@ impl Client {
                             WaitReason::Backoff => debug!(wait_ms, "retrying after a backoff"),
                         }
                         tokio::time::sleep(wait).await;
-                        attempts.waited(self.moment(op, started, &headers))
+                        attempts.waited(self.moment(op, started, &headers, &mut permit))
                     }
                     Decision::ResyncThenSend => {
+                        permit = None;
                         debug!("REQUEST_EXPIRED: syncing the clock and sending again");
                         // Boxed: sync_clock sends a request through this same function.
                         let outcome = Box::pin(self.sync_clock()).await.map(drop);
@@ -244,7 +252,8 @@ impl Client {
                             Ok(()) => headers = self.headers(op, options)?,
                             Err(sync_error) => debug!(error = %sync_error, "clock sync failed"),
                         }
-                        attempts.resynced(outcome, self.moment(op, started, &headers))
+                        let at = self.moment(op, started, &headers, &mut permit);
+                        attempts.resynced(outcome, at)
                     }
                     Decision::GiveUp(error) => break Err(error),
                 };
@@ -256,17 +265,33 @@ impl Client {
         .await
     }
 
-    /// The facts the attempt policy decides on, read now.
-    fn moment(&self, op: &OperationSpec, started: Instant, headers: &Headers) -> Moment {
-        let now = self.now();
+    /// The facts the attempt policy decides on, read now. When pacing lets a request go
+    /// at once, `permit` receives the slot it was counted in (checked and counted in one
+    /// step, so that concurrent calls cannot both take a window's last request).
+    fn moment<'s>(
+        &'s self,
+        op: &OperationSpec,
+        started: Instant,
+        headers: &Headers,
+        permit: &mut Option<Permit<'s>>,
+    ) -> Moment {
+        let pacing_hold = match &self.inner.pacer {
+            Some(pacer) => match pacer.admit(op.id) {
+                Ok(granted) => {
+                    *permit = Some(granted);
+                    Duration::ZERO
+                }
+                Err(hold) => {
+                    *permit = None;
+                    hold
+                }
+            },
+            None => Duration::ZERO,
+        };
         Moment {
-            now,
+            now: self.now(),
             elapsed: started.elapsed(),
-            pacing_hold: self
-                .inner
-                .pacer
-                .as_ref()
-                .map_or(Duration::ZERO, |pacer| pacer.delay(op.id, now)),
+            pacing_hold,
             deadline_ms: headers.exptime_ms,
         }
     }
@@ -275,10 +300,10 @@ impl Client {
     /// rate limit given to the pacer, the outcome mapped onto [`Error`].
     async fn attempt<T, F, Fut>(
         &self,
-        op: &'static OperationSpec,
         headers: &Headers,
         send: &F,
         report: &mut AttemptReport,
+        permit: Option<Permit<'_>>,
     ) -> Result<Response<T>, Error>
     where
         F: Fn(generated::Client, Headers) -> Fut,
@@ -302,10 +327,8 @@ impl Client {
         // metadata: a redirect, an oversized body or a body cut off mid-way carry no
         // metadata, but their status, trace id and rate limit arrived all the same.
         let head = call.head();
-        if let (Some(pacer), Some(limit)) =
-            (&inner.pacer, head.and_then(|head| head.meta.rate_limit))
-        {
-            pacer.record(op.id, limit);
+        if let (Some(permit), Some(head)) = (permit, head) {
+            permit.answered(head.meta.rate_limit, self.now());
         }
         let result = match outcome {
             Ok(value) => {

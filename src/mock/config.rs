@@ -14,7 +14,8 @@ pub const DEFAULT_EXPIRY_WINDOW: Duration = Duration::from_secs(60);
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// A fixed-window rate limit: `requests` per `window`, counted per endpoint (method and
-/// route) and per authenticated account.
+/// route) and per authenticated account. `GET /sub_accounts` allows at most 80 (Gate's
+/// limit for its sub-account endpoints), so the default 150 gives Gate's two limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimitConfig {
     /// Requests allowed in one window (0 refuses every request).

@@ -58,7 +58,8 @@
 //!   `{"label": ..., "message": ...}`.
 //! - **Headers** on every response: `X-Gate-RateLimit-Requests-Remain`, `-Limit` and
 //!   `-Reset-Timestamp` (Unix seconds of the window's end) for fixed windows of 150
-//!   requests per 10 s per endpoint (method and route), counted per authenticated account
+//!   requests per 10 s per endpoint (method and route; 80 for `GET /sub_accounts`, as Gate
+//!   documents for its sub-account endpoints), counted per authenticated account
 //!   and otherwise per client address; beyond it 429 TOO_MANY_REQUESTS (remain 0), which
 //!   answers before any other check. With the limit switched off the three headers are
 //!   omitted. Also `X-In-Time`/`X-Out-Time` (µs), a random hex `X-Gate-Trace-Id`,

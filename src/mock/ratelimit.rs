@@ -65,6 +65,23 @@ pub(super) struct Quota {
 /// Windows are forgotten when this many callers are tracked (only stale ones go).
 const PRUNE_ABOVE: usize = 4096;
 
+/// Gate's documented limit on its sub-account endpoints, per window: lower than the
+/// 150 of its other private endpoints.
+pub(super) const SUB_ACCOUNT_REQUESTS: u32 = 80;
+
+/// The operations under Gate's sub-account limit (operationIds of the fragment).
+const SUB_ACCOUNT_OPERATIONS: &[&str] = &["listSubAccounts"];
+
+/// The requests an endpoint allows per window under a configured limit of `configured`:
+/// the sub-account endpoint never more than Gate's 80 (so the default 150 becomes Gate's
+/// two limits), every other endpoint the configured number.
+pub(super) fn requests_allowed(endpoint: Endpoint, configured: u32) -> u32 {
+    match endpoint.operation_id() {
+        Some(id) if SUB_ACCOUNT_OPERATIONS.contains(&id) => configured.min(SUB_ACCOUNT_REQUESTS),
+        _ => configured,
+    }
+}
+
 /// Counts requests in fixed windows aligned on multiples of the window since the epoch.
 #[derive(Debug)]
 pub(super) struct RateLimiter {
@@ -104,14 +121,15 @@ impl RateLimiter {
         if slot.0 != index {
             *slot = (index, 0);
         }
-        let allowed = slot.1 < config.requests;
+        let requests = requests_allowed(endpoint, config.requests);
+        let allowed = slot.1 < requests;
         if allowed {
             slot.1 += 1;
         }
         Some(Quota {
             allowed,
-            limit: config.requests,
-            remaining: config.requests - slot.1,
+            limit: requests,
+            remaining: requests - slot.1,
             reset_secs,
         })
     }
@@ -171,6 +189,38 @@ mod tests {
             (next.allowed, next.remaining, next.reset_secs),
             (true, 1, 1_000_000_020)
         );
+    }
+
+    #[test]
+    fn the_sub_account_endpoint_allows_at_most_gates_80() {
+        let limiter = RateLimiter::new(Some(RateLimitConfig::default()));
+        let me = Principal::Account(1);
+        let count = |endpoint| {
+            (0..200)
+                .take_while(|_| limiter.check(endpoint, me, 5_000).unwrap().allowed)
+                .count()
+        };
+        let operation = |id: &str| {
+            Endpoint::Operation(
+                ops::OPERATIONS
+                    .iter()
+                    .find(|operation| operation.id == id)
+                    .expect("an operation of the fragment"),
+            )
+        };
+        assert_eq!(count(operation("listSubAccounts")), 80);
+        assert_eq!(count(operation("getAccountDetail")), 150);
+        let quota = limiter
+            .check(operation("listSubAccounts"), me, 5_000)
+            .unwrap();
+        assert_eq!((quota.limit, quota.remaining), (80, 0));
+        // A lower configured limit applies to it as to the others.
+        let low = RateLimiter::new(Some(RateLimitConfig {
+            requests: 3,
+            window: Duration::from_secs(10),
+        }));
+        let quota = low.check(operation("listSubAccounts"), me, 5_000).unwrap();
+        assert_eq!((quota.limit, quota.remaining), (3, 2));
     }
 
     #[test]

@@ -69,9 +69,6 @@ pub(crate) struct Attempts<'p, J> {
     resynced: bool,
     /// Attempts sent so far.
     sent: u32,
-    /// Held by pacing: once the wait is over the attempt goes without asking again (a
-    /// clock that does not move would otherwise hold it forever).
-    paced: bool,
     /// The failure being resynced for, returned if the resync fails.
     pending: Option<Error>,
     jitter: J,
@@ -90,7 +87,6 @@ impl<'p, J: Jitter> Attempts<'p, J> {
             resync_allowed,
             resynced: false,
             sent: 0,
-            paced: false,
             pending: None,
             jitter,
         }
@@ -107,10 +103,11 @@ impl<'p, J: Jitter> Attempts<'p, J> {
     }
 
     /// A [`Decision::Wait`] is over.
+    ///
+    /// Pacing is asked again after its own wait too: other requests may have taken the
+    /// window meanwhile. The pacer measures its holds on a monotonic clock, so a signing
+    /// clock that does not move cannot hold a request forever.
     pub(crate) fn waited(&mut self, at: Moment) -> Decision {
-        if self.paced {
-            return self.send();
-        }
         self.before_attempt(at)
     }
 
@@ -163,18 +160,15 @@ impl<'p, J: Jitter> Attempts<'p, J> {
             // Sent after the hold, the request would only come back expired.
             return self.give_up(Error::ExpiresBeforeRateLimitReset { reset_in: hold });
         }
-        self.paced = true;
         Decision::Wait(hold, WaitReason::Pacing)
     }
 
     fn send(&mut self) -> Decision {
         self.sent = self.sent.saturating_add(1);
-        self.paced = false;
         Decision::Send
     }
 
     fn give_up(&mut self, error: Error) -> Decision {
-        self.paced = false;
         Decision::GiveUp(error)
     }
 }
@@ -286,7 +280,7 @@ mod tests {
     }
 
     #[test]
-    fn pacing_holds_then_sends_without_asking_again() {
+    fn pacing_is_asked_again_after_its_wait() {
         let policy = policy();
         let mut attempts = read(&policy);
         let held = Moment {
@@ -298,9 +292,13 @@ mod tests {
             Decision::Wait(wait, WaitReason::Pacing) if wait == Duration::from_secs(3)
         ));
         assert_eq!(attempts.attempt(), 0, "nothing sent while held");
-        // The clock did not move (a ManualClock): the hold is still reported, but the
-        // wait is over and the attempt goes.
-        assert!(is_send(&attempts.waited(held)));
+        // Still held after the wait (others took the window meanwhile): it waits again.
+        assert!(matches!(
+            attempts.waited(held),
+            Decision::Wait(wait, WaitReason::Pacing) if wait == Duration::from_secs(3)
+        ));
+        assert_eq!(attempts.attempt(), 0, "nothing sent while held");
+        assert!(is_send(&attempts.waited(at())));
         assert_eq!(attempts.attempt(), 1);
     }
 
@@ -350,7 +348,7 @@ mod tests {
             attempts.waited(held),
             Decision::Wait(_, WaitReason::Pacing)
         ));
-        assert!(is_send(&attempts.waited(held)));
+        assert!(is_send(&attempts.waited(at())));
         assert_eq!(attempts.attempt(), 2);
     }
 

@@ -19,6 +19,7 @@ mod signing_vectors;
 // misbehave, and how deadlines bound retries and pacing.
 mod deadlines;
 mod hostile;
+mod pacing;
 mod wire;
 mod wire_accounts;
 
