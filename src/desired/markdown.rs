@@ -30,7 +30,7 @@ pub fn render_plan_markdown(plan: &Plan) -> String {
     let mut out = format!(
         "### STP plan: main account {}, live state {}\n",
         plan.main_user_id,
-        code_span(short)
+        markdown_code_span(short)
     );
     let diff = diff_lines(plan);
     if !diff.is_empty() {
@@ -42,7 +42,7 @@ pub fn render_plan_markdown(plan: &Plan) -> String {
             let _ = writeln!(
                 out,
                 "- group {} (id {}): {}",
-                code_span(&group.name),
+                markdown_code_span(&group.name),
                 group.id,
                 plural(group.members.len(), "member", "members")
             );
@@ -68,7 +68,7 @@ pub fn render_refusal_markdown(subject: &str, message: &str) -> String {
         .collect();
     format!(
         "### STP plan refused: {}\n\n{}",
-        code_span(subject),
+        markdown_code_span(subject),
         fenced("text", &body)
     )
 }
@@ -112,10 +112,7 @@ fn diff_lines(plan: &Plan) -> String {
 
 /// The longest run of backticks in `text`.
 fn longest_backtick_run(text: &str) -> usize {
-    text.split(|c| c != '`')
-        .map(str::len)
-        .max()
-        .unwrap_or(0)
+    text.split(|c| c != '`').map(str::len).max().unwrap_or(0)
 }
 
 /// `body` (whole lines) in a fenced block tagged `info`, the fence longer than any backtick
@@ -125,10 +122,14 @@ fn fenced(info: &str, body: &str) -> String {
     format!("{fence}{info}\n{body}{fence}\n")
 }
 
-/// `text` as an inline code span: control characters escaped, delimited by one backtick
-/// more than its longest run, padded with a space where it starts or ends with a backtick
-/// or a space (CommonMark strips exactly that padding).
-pub(crate) fn code_span(text: &str) -> String {
+/// `text` as an inline Markdown code span, inert whatever it holds: control characters
+/// escaped, delimited by one backtick more than its longest run, padded with a space where
+/// it starts or ends with a backtick or a space (CommonMark strips exactly that padding).
+///
+/// ```
+/// assert_eq!(gate_stp::desired::markdown_code_span("a`b"), "``a`b``");
+/// ```
+pub fn markdown_code_span(text: &str) -> String {
     let text = escape_control(text);
     let delimiter = "`".repeat(longest_backtick_run(&text) + 1);
     let pad = if text.starts_with(['`', ' ']) || text.ends_with(['`', ' ']) {
@@ -285,11 +286,11 @@ mod tests {
 
     #[test]
     fn a_code_span_keeps_its_text_and_a_fence_outlasts_any_run() {
-        assert_eq!(code_span("desk"), "`desk`");
-        assert_eq!(code_span("a`b"), "``a`b``");
-        assert_eq!(code_span("`x`"), "`` `x` ``");
-        assert_eq!(code_span("a``b"), "```a``b```");
-        assert_eq!(code_span("\u{202e}"), "`\\u{202e}`");
+        assert_eq!(markdown_code_span("desk"), "`desk`");
+        assert_eq!(markdown_code_span("a`b"), "``a`b``");
+        assert_eq!(markdown_code_span("`x`"), "`` `x` ``");
+        assert_eq!(markdown_code_span("a``b"), "```a``b```");
+        assert_eq!(markdown_code_span("\u{202e}"), "`\\u{202e}`");
         assert_eq!(fenced("diff", "+ x\n"), "```diff\n+ x\n```\n");
         assert_eq!(fenced("diff", "+ ````\n"), "`````diff\n+ ````\n`````\n");
     }

@@ -44,7 +44,7 @@ pub use apply::{
     ApplyError, ApplyOptions, Checked, DEFAULT_MAX_READ_AGE, DEFAULT_MAX_REMOVALS, Proposal,
 };
 pub use live::{READ_CONCURRENCY, ReadError, StpAdmin, read_live};
-pub use markdown::{render_plan_markdown, render_refusal_markdown};
+pub use markdown::{markdown_code_span, render_plan_markdown, render_refusal_markdown};
 pub use model::{DesiredGroup, DesiredState, GroupInfo, LiveGroup, LiveState, Member, SubAccount};
 pub use parse::{DesiredFile, Format, ParseError};
 pub use plan::{

@@ -131,12 +131,18 @@ impl DesiredFile {
             Format::Toml => from_toml(text, file)?,
         }
         .into();
-        if parsed.profile.as_deref().is_some_and(|name| name.trim().is_empty()) {
+        if parsed
+            .profile
+            .as_deref()
+            .is_some_and(|name| name.trim().is_empty())
+        {
             return Err(ParseError::Syntax {
                 file: file.to_owned(),
                 line: 1,
                 column: 1,
-                message: "`profile` is empty: name a profile of the config file, or leave the key out".to_owned(),
+                message:
+                    "`profile` is empty: name a profile of the config file, or leave the key out"
+                        .to_owned(),
             });
         }
         let problems = validate::check(&parsed.state);
@@ -363,7 +369,9 @@ mod tests {
             DesiredState::parse(without, Format::Json, "b.json").unwrap()
         );
         assert_eq!(
-            DesiredFile::parse(without, Format::Json, "b.json").unwrap().profile,
+            DesiredFile::parse(without, Format::Json, "b.json")
+                .unwrap()
+                .profile,
             None
         );
         let empty = r#"{"main_user_id": 10000, "profile": " "}"#;
@@ -372,7 +380,10 @@ mod tests {
         // Still no other unknown key at the top.
         let typo = r#"{"main_user_id": 10000, "profiel": "desk-a"}"#;
         let error = DesiredFile::parse(typo, Format::Json, "t.json").unwrap_err();
-        assert!(error.to_string().contains("unknown field `profiel`"), "{error}");
+        assert!(
+            error.to_string().contains("unknown field `profiel`"),
+            "{error}"
+        );
     }
 
     #[cfg(feature = "desired-toml")]

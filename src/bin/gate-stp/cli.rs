@@ -9,7 +9,6 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use crate::{
     commands,
     failure::Failure,
-    output::Output,
     settings::{LeadingClientArgs, PRECEDENCE, TypedAfter},
 };
 
@@ -97,13 +96,11 @@ impl Cli {
             }
             Command::Plan(mut args) => {
                 args.client = args.client.with_leading(leading, typed_after)?;
-                let api = commands::as_code::client(args.client.builder()?)?;
-                commands::plan::run(&api, &Output::new(args.client.json), args).await
+                commands::plan::run(args).await
             }
             Command::Apply(mut args) => {
                 args.client = args.client.with_leading(leading, typed_after)?;
-                let api = commands::as_code::client(args.client.builder()?)?;
-                commands::apply::run(&api, &Output::new(args.client.json), args).await
+                commands::apply::run(args).await
             }
             Command::Export(mut args) => {
                 args.client = args.client.with_leading(leading, typed_after)?;
