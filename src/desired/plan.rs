@@ -127,11 +127,14 @@ impl Step {
 /// in two at once. Within each kind, groups come in file order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Plan {
-    /// Always [`PLAN_FORMAT`].
+    /// The document's version, [`PLAN_FORMAT`]: a reader refuses any other.
+    #[schemars(regex(pattern = r"^gate-stp-plan/1$"))]
     pub format: String,
     /// The main account the plan is for.
     pub main_user_id: i64,
-    /// [`LiveState::fingerprint`] of the state the plan was computed from.
+    /// [`LiveState::fingerprint`] of the state the plan was computed from: 128 lowercase
+    /// hex digits (SHA-512).
+    #[schemars(regex(pattern = r"^[0-9a-f]{128}$"))]
     pub live_fingerprint: String,
     /// Every declared group, in file order.
     pub groups: Vec<GroupChange>,
