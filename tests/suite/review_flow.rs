@@ -135,7 +135,6 @@ async fn the_markdown_plan_of_the_readme_example_is_the_readmes_sample_comment()
         ]);
     let output = run(command).await;
     // Same exit codes as the text form: changes pending, with --exit-code.
-    std::fs::write("/tmp/comment.md", stdout(&output)).unwrap();
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert_eq!(stdout(&output), comment);
     std::fs::remove_dir_all(&dir).unwrap();
