@@ -14,14 +14,13 @@ use crate::{
 /// Exit code of `plan --exit-code` when the plan has changes (as `git diff --exit-code`).
 pub(crate) const CHANGES_PENDING: u8 = 1;
 
-/// How the plan is printed.
+/// How the plan is printed. The variants are described in `--format`'s help rather than
+/// with doc comments: described values switch clap to the long help layout, one blank line
+/// between options, for this command only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum PlanFormat {
-    /// For a terminal or a log (coloured on a terminal).
     Text,
-    /// For a pull-request comment.
     Markdown,
-    /// The plan document, for programs (what --out saves; `--json` for short).
     Json,
 }
 
@@ -38,7 +37,8 @@ pub(crate) struct Args {
     /// Exit 0 when there is nothing to change and 1 when there is (errors stay 2 and up).
     #[arg(long)]
     exit_code: bool,
-    /// Output format (`--json` is `--format json`).
+    /// Output format: text for a terminal or a log, markdown for a pull-request comment,
+    /// json for programs (the document --out saves; `--json` is `--format json`).
     #[arg(long, value_enum, value_name = "FORMAT")]
     format: Option<PlanFormat>,
     #[command(flatten)]
