@@ -570,6 +570,28 @@ async fn three_files_for_two_profiles_give_the_summary_and_the_exit_codes() {
     );
     assert_eq!(names(&a).len(), 1, "A untouched the second time");
 
+    // One refused file in Markdown: the refusal is the comment (stdout), the code is 2;
+    // --json beside another --format is refused before anything is read.
+    let mut command = with_profiles(&config, &a);
+    command.args(["plan", &wrong, "--format", "markdown"]);
+    let output = run(command).await;
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let markdown = stdout(&output);
+    assert!(
+        markdown.starts_with(&format!("### STP plan refused: `{wrong}`\n\n```text\n")),
+        "{markdown}"
+    );
+    assert!(markdown.contains(&B_MAIN.to_string()), "{markdown}");
+    let mut command = with_profiles(&config, &a);
+    command.args(["plan", &desk_a, "--format", "markdown", "--json"]);
+    let output = run(command).await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("--json asks for --format json"),
+        "{}",
+        stderr(&output)
+    );
+
     // --out and --json take one file.
     for extra in [&["--out", "p.json"][..], &["--json"]] {
         let mut command = with_profiles(&config, &a);
