@@ -42,7 +42,7 @@ fn run() -> Result<(), String> {
         // compile, so no build can send an unsigned private request.
         .with_hooks(HooksMode::Expected)
         .with_inner_type(
-            "crate::transport::CallContext"
+            "crate::call::CallContext"
                 .parse()
                 .map_err(|e| format!("{e}"))?,
         )
@@ -101,7 +101,7 @@ fn operations_table(spec: &OpenAPI) -> Result<String, String> {
     }
     Ok(format!(
         "/// One operation of the fragment.\n\
-         #[derive(Debug, Clone, Copy, PartialEq, Eq)]\n\
+         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]\n\
          pub(crate) struct OperationSpec {{\n\
          \x20   /// Gate's operationId.\n\
          \x20   pub id: &'static str,\n\

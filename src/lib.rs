@@ -2,12 +2,14 @@
 #![warn(missing_docs, unreachable_pub)]
 #![forbid(unsafe_code)]
 
+mod call;
 mod client;
 pub mod clock;
 mod credentials;
 pub mod desired;
 pub mod error;
 mod generated;
+pub mod models;
 pub mod policy;
 pub mod response;
 pub mod signing;
@@ -28,11 +30,3 @@ pub use error::{ApiError, Error, InvalidInput, Label};
 pub use policy::RetryPolicy;
 pub use response::{RateLimit, Response, ResponseMeta};
 pub use transport::{KEY_HEADER, SIGN_HEADER, TIMESTAMP_HEADER, sign_request};
-
-/// The API's models, generated from `openapi/gate-stp.yaml` (serde and `schemars`
-/// derives included, so their JSON Schema can be published or checked).
-pub mod models {
-    pub use crate::generated::types::{
-        AccountDetail, AccountDetailKey, ServerTime, StpGroup, StpGroupUser, SubAccount,
-    };
-}

@@ -13,11 +13,10 @@ use reqwest::StatusCode;
 
 use crate::error::Error;
 
-mod attempts;
-mod pacer;
-
-pub(crate) use attempts::{Attempts, Decision, Moment, WaitReason};
-pub(crate) use pacer::{Pacer, Permit};
+/// The retry loop's state machine and the pacer, read by the client directly (this module
+/// only declares them), so policy and its children do not import each other.
+pub(crate) mod attempts;
+pub(crate) mod pacer;
 
 /// Whether repeating an operation can duplicate its effect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

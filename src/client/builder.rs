@@ -5,11 +5,11 @@ use std::{borrow::Cow, fmt, net::IpAddr, sync::Arc, time::Duration};
 
 use super::{Client, ClientInner};
 use crate::{
-    Credentials,
+    call::Shared,
     clock::{Clock, SystemClock},
+    credentials::Credentials,
     error::{ConfigError, Error},
-    policy::{Pacer, RetryPolicy},
-    transport::Shared,
+    policy::{RetryPolicy, pacer::Pacer},
 };
 
 /// Gate's live API.

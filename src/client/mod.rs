@@ -16,8 +16,9 @@ use reqwest::header::HeaderValue;
 use tracing::{Instrument, debug};
 
 use crate::{
-    Credentials,
+    call::{CallContext, CallState, Shared},
     clock::unix_millis,
+    credentials::Credentials,
     error::{self, Error, InvalidInput},
     generated::{
         self,
@@ -26,10 +27,12 @@ use crate::{
     },
     models::ServerTime,
     policy::{
-        Attempts, Decision, FullJitter, Idempotency, Moment, Pacer, Permit, RetryPolicy, WaitReason,
+        FullJitter, Idempotency, RetryPolicy,
+        attempts::{Attempts, Decision, Moment, WaitReason},
+        pacer::{Pacer, Permit},
     },
     response::{Response, ResponseMeta},
-    transport::{self, CallContext, CallState, Shared},
+    transport,
 };
 
 mod builder;
@@ -335,7 +338,12 @@ impl Client {
                 };
                 Ok(Response::new(value.into_inner(), meta))
             }
-            Err(e) => Err(transport::from_generated(e, &call, inner.shared.max_body_bytes).await),
+            Err(e) => {
+                Err(
+                    transport::map_error::from_generated(e, &call, inner.shared.max_body_bytes)
+                        .await,
+                )
+            }
         };
         report.last_call = Some(call);
         result

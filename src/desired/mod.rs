@@ -3,7 +3,8 @@
 //! ```text
 //! file ──DesiredState::load──► DesiredState ─┐
 //! StpAdmin (Client) ──read_live──► LiveState ─┴─► Plan::compute (pure) ──► Plan
-//!                                                   render_plan / to_json_string / --out
+//!                                                   render_plan / render_plan_markdown /
+//!                                                   to_json_string / --out
 //! apply:  Proposal::for_desired / for_saved   (read: key of another account refused)
 //!   ──► Proposal::check     (stale plan, edited plan, removal limit; before any prompt)
 //!   ──► Checked::send       (read again if older than max_read_age, check again,
@@ -28,6 +29,7 @@
 mod apply;
 mod gate;
 mod live;
+mod markdown;
 mod model;
 mod parse;
 mod plan;
@@ -45,8 +47,9 @@ pub use apply::{
     ApplyError, ApplyOptions, Checked, DEFAULT_MAX_READ_AGE, DEFAULT_MAX_REMOVALS, Proposal,
 };
 pub use live::{READ_CONCURRENCY, ReadError, StpAdmin, read_live};
+pub use markdown::{markdown_code_span, render_plan_markdown, render_refusal_markdown};
 pub use model::{DesiredGroup, DesiredState, GroupInfo, LiveGroup, LiveState, Member, SubAccount};
-pub use parse::{Format, ParseError};
+pub use parse::{DesiredFile, Format, ParseError};
 pub use plan::{
     Action, GroupChange, MAX_IDS_PER_REQUEST, PLAN_FORMAT, Plan, PlanError, PlanFileError, Step,
     UnmanagedGroup,

@@ -19,6 +19,10 @@ use sha2::{Digest, Sha512};
 /// ```
 ///
 /// The JSON form has the same keys: `{"main_user_id": 10000, "group": [{"name": ...}]}`.
+///
+/// A file may also name the config profile it is applied with (`profile = "desk-a"`,
+/// beside `main_user_id`): [`DesiredFile`](super::DesiredFile) keeps it, this type does not
+/// (which key signs is no part of Gate's state).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DesiredState {

@@ -3,8 +3,10 @@
 
 use std::{fmt::Write as _, path::Path};
 
+use serde::Deserialize;
+
 use super::{
-    model::{DesiredState, Member},
+    model::{DesiredGroup, DesiredState, Member},
     validate::{self, Problems},
 };
 use crate::text::{terminal_safe_json, toml_string};
@@ -73,8 +75,102 @@ pub enum ParseError {
     },
 }
 
+/// A desired-state file as read: the state, and the config profile the file names
+/// (`profile = "desk-a"` beside `main_user_id`), whose credentials it is planned and
+/// applied with.
+///
+/// The profile is kept apart from [`DesiredState`] on purpose: it says which key to sign
+/// with on this machine, not anything about Gate's state, so a plan never depends on it.
+///
+/// ```
+/// use gate_stp::desired::{DesiredFile, Format};
+///
+/// let text = r#"{"main_user_id": 10000, "profile": "desk-a", "group": []}"#;
+/// let file = DesiredFile::parse(text, Format::Json, "desk-a.json")?;
+/// assert_eq!(file.profile.as_deref(), Some("desk-a"));
+/// assert_eq!(file.state.main_user_id, 10000);
+/// # Ok::<(), gate_stp::desired::ParseError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredFile {
+    /// The profile of the config file to use for this file's account, if the file names one.
+    pub profile: Option<String>,
+    /// The desired state.
+    pub state: DesiredState,
+}
+
+/// The keys of a file, as read: [`DesiredState`]'s and `profile`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileForm {
+    main_user_id: i64,
+    #[serde(default)]
+    profile: Option<String>,
+    #[serde(default, rename = "group")]
+    groups: Vec<DesiredGroup>,
+}
+
+impl From<FileForm> for DesiredFile {
+    fn from(form: FileForm) -> Self {
+        Self {
+            profile: form.profile,
+            state: DesiredState {
+                main_user_id: form.main_user_id,
+                groups: form.groups,
+            },
+        }
+    }
+}
+
+impl DesiredFile {
+    /// Parses and checks a desired-state file; `file` names it in errors. An empty
+    /// `profile` is refused (it would silently mean "the default profile").
+    pub fn parse(text: &str, format: Format, file: &str) -> Result<DesiredFile, ParseError> {
+        let parsed: DesiredFile = match format {
+            Format::Json => from_json(text, file)?,
+            Format::Toml => from_toml(text, file)?,
+        }
+        .into();
+        if parsed
+            .profile
+            .as_deref()
+            .is_some_and(|name| name.trim().is_empty())
+        {
+            return Err(ParseError::Syntax {
+                file: file.to_owned(),
+                line: 1,
+                column: 1,
+                message:
+                    "`profile` is empty: name a profile of the config file, or leave the key out"
+                        .to_owned(),
+            });
+        }
+        let problems = validate::check(&parsed.state);
+        if problems.is_empty() {
+            Ok(parsed)
+        } else {
+            Err(ParseError::Invalid {
+                file: file.to_owned(),
+                problems: Problems(problems),
+            })
+        }
+    }
+
+    /// Reads, parses and checks a file; the format comes from its extension.
+    pub fn load(path: impl AsRef<Path>) -> Result<DesiredFile, ParseError> {
+        let path = path.as_ref();
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ParseError::Io {
+            file: file.clone(),
+            source,
+        })?;
+        Self::parse(&text, Format::from_path(path), &file)
+    }
+}
+
 impl DesiredState {
-    /// Parses and checks a desired state; `file` names it in errors.
+    /// Parses and checks a desired state; `file` names it in errors. A `profile` key is
+    /// accepted and dropped: [`DesiredFile::parse`] keeps it.
     ///
     /// ```
     /// use gate_stp::desired::{DesiredState, Format, Member};
@@ -88,30 +184,12 @@ impl DesiredState {
     /// # Ok::<(), gate_stp::desired::ParseError>(())
     /// ```
     pub fn parse(text: &str, format: Format, file: &str) -> Result<DesiredState, ParseError> {
-        let desired = match format {
-            Format::Json => from_json(text, file)?,
-            Format::Toml => from_toml(text, file)?,
-        };
-        let problems = validate::check(&desired);
-        if problems.is_empty() {
-            Ok(desired)
-        } else {
-            Err(ParseError::Invalid {
-                file: file.to_owned(),
-                problems: Problems(problems),
-            })
-        }
+        DesiredFile::parse(text, format, file).map(|parsed| parsed.state)
     }
 
     /// Reads, parses and checks a file; the format comes from its extension.
     pub fn load(path: impl AsRef<Path>) -> Result<DesiredState, ParseError> {
-        let path = path.as_ref();
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ParseError::Io {
-            file: file.clone(),
-            source,
-        })?;
-        Self::parse(&text, Format::from_path(path), &file)
+        DesiredFile::load(path).map(|parsed| parsed.state)
     }
 
     /// The state as a JSON file (pretty, with a final newline). Characters that could
@@ -155,7 +233,7 @@ impl DesiredState {
     }
 }
 
-fn from_json(text: &str, file: &str) -> Result<DesiredState, ParseError> {
+fn from_json(text: &str, file: &str) -> Result<FileForm, ParseError> {
     serde_json::from_str(text).map_err(|error| ParseError::Syntax {
         file: file.to_owned(),
         line: error.line().max(1),
@@ -173,7 +251,7 @@ fn strip_position(message: &str) -> String {
 }
 
 #[cfg(feature = "desired-toml")]
-fn from_toml(text: &str, file: &str) -> Result<DesiredState, ParseError> {
+fn from_toml(text: &str, file: &str) -> Result<FileForm, ParseError> {
     toml::from_str(text).map_err(|error| {
         let (line, column) = error
             .span()
@@ -188,7 +266,7 @@ fn from_toml(text: &str, file: &str) -> Result<DesiredState, ParseError> {
 }
 
 #[cfg(not(feature = "desired-toml"))]
-fn from_toml(_text: &str, file: &str) -> Result<DesiredState, ParseError> {
+fn from_toml(_text: &str, file: &str) -> Result<FileForm, ParseError> {
     Err(ParseError::TomlNotEnabled {
         file: file.to_owned(),
     })
@@ -276,5 +354,44 @@ mod tests {
         };
         assert_eq!(*line, 5, "{error}");
         assert!(error.to_string().starts_with("desk.toml:5:"), "{error}");
+    }
+
+    #[test]
+    fn a_file_may_name_its_profile_and_an_empty_one_is_refused() {
+        let json = r#"{"main_user_id": 10000, "profile": "desk-a", "group": [{"name": "g"}]}"#;
+        let parsed = DesiredFile::parse(json, Format::Json, "a.json").unwrap();
+        assert_eq!(parsed.profile.as_deref(), Some("desk-a"));
+        assert_eq!(parsed.state.groups[0].name, "g");
+        // The state alone is the same file without the key.
+        let without = r#"{"main_user_id": 10000, "group": [{"name": "g"}]}"#;
+        assert_eq!(
+            DesiredState::parse(json, Format::Json, "a.json").unwrap(),
+            DesiredState::parse(without, Format::Json, "b.json").unwrap()
+        );
+        assert_eq!(
+            DesiredFile::parse(without, Format::Json, "b.json")
+                .unwrap()
+                .profile,
+            None
+        );
+        let empty = r#"{"main_user_id": 10000, "profile": " "}"#;
+        let error = DesiredFile::parse(empty, Format::Json, "e.json").unwrap_err();
+        assert!(error.to_string().contains("`profile` is empty"), "{error}");
+        // Still no other unknown key at the top.
+        let typo = r#"{"main_user_id": 10000, "profiel": "desk-a"}"#;
+        let error = DesiredFile::parse(typo, Format::Json, "t.json").unwrap_err();
+        assert!(
+            error.to_string().contains("unknown field `profiel`"),
+            "{error}"
+        );
+    }
+
+    #[cfg(feature = "desired-toml")]
+    #[test]
+    fn a_toml_file_names_its_profile_beside_main_user_id() {
+        let text = "main_user_id = 10000\nprofile = \"desk-b\"\n\n[[group]]\nname = \"g\"\nmembers = [10000]\n";
+        let parsed = DesiredFile::parse(text, Format::Toml, "b.toml").unwrap();
+        assert_eq!(parsed.profile.as_deref(), Some("desk-b"));
+        assert_eq!(parsed.state.groups[0].members, vec![Member::Id(10000)]);
     }
 }

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -18,6 +19,10 @@ use super::{
 pub const MAX_IDS_PER_REQUEST: usize = 100;
 
 /// The `format` of a saved plan; a file with another value is refused.
+///
+/// The version of the plan document (`docs/plan.schema.json`): it changes when a reader of
+/// the previous version would misread a new plan (a field removed, renamed or given another
+/// meaning); an added optional field keeps it.
 pub const PLAN_FORMAT: &str = "gate-stp-plan/1";
 
 /// Why no plan could be computed: every problem found.
@@ -29,7 +34,7 @@ pub struct PlanError {
 }
 
 /// What a plan does to one declared group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// The group does not exist yet: it is created, then its members added.
@@ -41,7 +46,7 @@ pub enum Action {
 }
 
 /// One declared group in a plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct GroupChange {
     /// The group's name.
     pub name: String,
@@ -58,7 +63,7 @@ pub struct GroupChange {
 }
 
 /// A live group the file does not declare: listed, never touched.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct UnmanagedGroup {
     /// Its id.
     pub id: i64,
@@ -69,7 +74,7 @@ pub struct UnmanagedGroup {
 }
 
 /// One request of a plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Step {
     /// `createSTPGroup` with this name.
@@ -120,13 +125,16 @@ impl Step {
 /// Order: creates first (a refused create then leaves every member where it was), then
 /// every removal, then every addition, so that a user moving between groups is never
 /// in two at once. Within each kind, groups come in file order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Plan {
-    /// Always [`PLAN_FORMAT`].
+    /// The document's version, [`PLAN_FORMAT`]: a reader refuses any other.
+    #[schemars(regex(pattern = r"^gate-stp-plan/1$"))]
     pub format: String,
     /// The main account the plan is for.
     pub main_user_id: i64,
-    /// [`LiveState::fingerprint`] of the state the plan was computed from.
+    /// [`LiveState::fingerprint`] of the state the plan was computed from: 128 lowercase
+    /// hex digits (SHA-512).
+    #[schemars(regex(pattern = r"^[0-9a-f]{128}$"))]
     pub live_fingerprint: String,
     /// Every declared group, in file order.
     pub groups: Vec<GroupChange>,
@@ -155,8 +163,11 @@ pub enum PlanFileError {
         /// What the parser said.
         message: String,
     },
-    /// A plan of another format version.
-    #[error("{file}: plan format {found:?} is not {PLAN_FORMAT:?}; compute the plan again")]
+    /// A plan of another format version (older or newer than this crate's).
+    #[error(
+        "{file}: a saved plan of format {found:?}, but this gate-stp reads format {PLAN_FORMAT:?} only; \
+         run `gate-stp plan` again with this version (and --out) to save a plan it can apply"
+    )]
     Format {
         /// The file.
         file: String,
@@ -272,20 +283,39 @@ impl Plan {
     }
 
     /// Reads a saved plan; `file` names it in errors.
+    ///
+    /// The `format` is checked before the shape: a plan of another version may have other
+    /// fields, and must be refused as such rather than as a broken file.
     pub fn from_json(text: &str, file: &str) -> Result<Plan, PlanFileError> {
-        let plan: Plan = serde_json::from_str(text).map_err(|error| PlanFileError::Syntax {
+        let syntax = |error: serde_json::Error| PlanFileError::Syntax {
             file: file.to_owned(),
             line: error.line().max(1),
             column: error.column().max(1),
             message: error.to_string(),
-        })?;
-        if plan.format != PLAN_FORMAT {
-            return Err(PlanFileError::Format {
-                file: file.to_owned(),
-                found: plan.format,
-            });
+        };
+        let value: serde_json::Value = serde_json::from_str(text).map_err(syntax)?;
+        match value.get("format") {
+            Some(serde_json::Value::String(found)) if found != PLAN_FORMAT => {
+                return Err(PlanFileError::Format {
+                    file: file.to_owned(),
+                    found: found.clone(),
+                });
+            }
+            _ => {}
         }
-        Ok(plan)
+        // Parsed again from the text rather than from `value`: serde_json reports line and
+        // column only when reading text.
+        serde_json::from_str(text).map_err(syntax)
+    }
+
+    /// The JSON Schema of the plan document (`plan --json`, `plan --out`), generated from
+    /// these types; `docs/plan.schema.json` is this text, checked in.
+    pub fn json_schema() -> String {
+        let schema = schemars::schema_for!(Plan);
+        // A schema of plain structs always serializes.
+        let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+        text.push('\n');
+        text
     }
 
     /// Whether `text` looks like a saved plan rather than a desired-state file (a JSON

@@ -45,14 +45,14 @@ impl Paint {
     }
 }
 
-fn user(plan: &Plan, id: i64) -> String {
+pub(super) fn user(plan: &Plan, id: i64) -> String {
     match plan.login_names.get(&id) {
         Some(login) => format!("{id} ({})", escape_control(login)),
         None => id.to_string(),
     }
 }
 
-fn plural(count: usize, one: &str, many: &str) -> String {
+pub(super) fn plural(count: usize, one: &str, many: &str) -> String {
     format!("{count} {}", if count == 1 { one } else { many })
 }
 

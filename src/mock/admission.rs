@@ -16,7 +16,7 @@ use axum::{
 use super::{
     ratelimit::{Endpoint, Principal, Quota},
     refusal::Refusal,
-    server::Shared,
+    shared::Shared,
     verify::{self, Arrived},
     world::Account,
 };

@@ -18,7 +18,8 @@ use tokio::{
 use super::{
     config::EmulatorConfig,
     faults::{Fault, InvalidFault},
-    server::{self, Shared},
+    server,
+    shared::Shared,
     world::World,
 };
 use crate::models::{StpGroup, StpGroupUser};

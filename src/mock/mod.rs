@@ -100,6 +100,7 @@ mod input;
 mod ratelimit;
 mod refusal;
 mod server;
+mod shared;
 mod verify;
 mod world;
 

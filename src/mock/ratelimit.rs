@@ -2,23 +2,20 @@
 
 use std::{
     collections::HashMap,
+    fmt,
     net::IpAddr,
     sync::{Mutex, PoisonError},
 };
 
 use super::config::RateLimitConfig;
+use crate::generated::operations::OperationSpec;
 
-/// One of the emulator's endpoints (method and route), or an unmatched request.
+/// What a request reached: one operation of the generated table (method and route), or
+/// nothing the emulator serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) enum Endpoint {
-    ServerTime,
-    ListGroups,
-    CreateGroup,
-    ListUsers,
-    AddUsers,
-    RemoveUsers,
-    AccountDetail,
-    ListSubAccounts,
+    /// An operation of the fragment.
+    Operation(&'static OperationSpec),
     /// No route matched the path.
     NotFound,
     /// The path exists, not with this method.
@@ -28,34 +25,20 @@ pub(super) enum Endpoint {
 impl Endpoint {
     /// Gate's operationId (as in the fragment); `None` for an unmatched request.
     pub(super) fn operation_id(self) -> Option<&'static str> {
-        use crate::generated::operations as ops;
-        let op = match self {
-            Endpoint::ServerTime => ops::GET_SYSTEM_TIME,
-            Endpoint::ListGroups => ops::LIST_STP_GROUPS,
-            Endpoint::CreateGroup => ops::CREATE_STP_GROUP,
-            Endpoint::ListUsers => ops::LIST_STP_GROUPS_USERS,
-            Endpoint::AddUsers => ops::ADD_STP_GROUP_USERS,
-            Endpoint::RemoveUsers => ops::DELETE_STP_GROUP_USERS,
-            Endpoint::AccountDetail => ops::GET_ACCOUNT_DETAIL,
-            Endpoint::ListSubAccounts => ops::LIST_SUB_ACCOUNTS,
-            Endpoint::NotFound | Endpoint::MethodNotAllowed => return None,
-        };
-        Some(op.id)
-    }
-
-    /// Method and route, for logs.
-    pub(super) fn name(self) -> &'static str {
         match self {
-            Endpoint::ServerTime => "GET /spot/time",
-            Endpoint::ListGroups => "GET /account/stp_groups",
-            Endpoint::CreateGroup => "POST /account/stp_groups",
-            Endpoint::ListUsers => "GET /account/stp_groups/{stp_id}/users",
-            Endpoint::AddUsers => "POST /account/stp_groups/{stp_id}/users",
-            Endpoint::RemoveUsers => "DELETE /account/stp_groups/{stp_id}/users",
-            Endpoint::AccountDetail => "GET /account/detail",
-            Endpoint::ListSubAccounts => "GET /sub_accounts",
-            Endpoint::NotFound => "(no route)",
-            Endpoint::MethodNotAllowed => "(method not allowed)",
+            Endpoint::Operation(operation) => Some(operation.id),
+            Endpoint::NotFound | Endpoint::MethodNotAllowed => None,
+        }
+    }
+}
+
+/// Method and route, for logs.
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Endpoint::Operation(operation) => write!(f, "{} {}", operation.method, operation.path),
+            Endpoint::NotFound => f.write_str("(no route)"),
+            Endpoint::MethodNotAllowed => f.write_str("(method not allowed)"),
         }
     }
 }
@@ -86,12 +69,15 @@ const PRUNE_ABOVE: usize = 4096;
 /// 150 of its other private endpoints.
 pub(super) const SUB_ACCOUNT_REQUESTS: u32 = 80;
 
+/// The operations under Gate's sub-account limit (operationIds of the fragment).
+const SUB_ACCOUNT_OPERATIONS: &[&str] = &["listSubAccounts"];
+
 /// The requests an endpoint allows per window under a configured limit of `configured`:
 /// the sub-account endpoint never more than Gate's 80 (so the default 150 becomes Gate's
 /// two limits), every other endpoint the configured number.
 pub(super) fn requests_allowed(endpoint: Endpoint, configured: u32) -> u32 {
-    match endpoint {
-        Endpoint::ListSubAccounts => configured.min(SUB_ACCOUNT_REQUESTS),
+    match endpoint.operation_id() {
+        Some(id) if SUB_ACCOUNT_OPERATIONS.contains(&id) => configured.min(SUB_ACCOUNT_REQUESTS),
         _ => configured,
     }
 }
@@ -154,6 +140,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::generated::operations as ops;
 
     #[test]
     fn fixed_windows_per_endpoint_and_principal() {
@@ -162,7 +149,11 @@ mod tests {
             window: Duration::from_secs(10),
         }));
         let me = Principal::Account(1);
-        let at = |ms| limiter.check(Endpoint::ListGroups, me, ms).unwrap();
+        let at = |ms| {
+            limiter
+                .check(Endpoint::Operation(&ops::LIST_STP_GROUPS), me, ms)
+                .unwrap()
+        };
         let first = at(1_000_000_001_000);
         assert_eq!(
             (first.allowed, first.remaining, first.reset_secs),
@@ -174,14 +165,18 @@ mod tests {
         // Others have their own windows.
         assert!(
             limiter
-                .check(Endpoint::CreateGroup, me, 1_000_000_009_999)
+                .check(
+                    Endpoint::Operation(&ops::CREATE_STP_GROUP),
+                    me,
+                    1_000_000_009_999
+                )
                 .unwrap()
                 .allowed
         );
         assert!(
             limiter
                 .check(
-                    Endpoint::ListGroups,
+                    Endpoint::Operation(&ops::LIST_STP_GROUPS),
                     Principal::Account(2),
                     1_000_000_009_999
                 )
@@ -205,16 +200,26 @@ mod tests {
                 .take_while(|_| limiter.check(endpoint, me, 5_000).unwrap().allowed)
                 .count()
         };
-        assert_eq!(count(Endpoint::ListSubAccounts), 80);
-        assert_eq!(count(Endpoint::AccountDetail), 150);
-        let quota = limiter.check(Endpoint::ListSubAccounts, me, 5_000).unwrap();
+        let operation = |id: &str| {
+            Endpoint::Operation(
+                ops::OPERATIONS
+                    .iter()
+                    .find(|operation| operation.id == id)
+                    .expect("an operation of the fragment"),
+            )
+        };
+        assert_eq!(count(operation("listSubAccounts")), 80);
+        assert_eq!(count(operation("getAccountDetail")), 150);
+        let quota = limiter
+            .check(operation("listSubAccounts"), me, 5_000)
+            .unwrap();
         assert_eq!((quota.limit, quota.remaining), (80, 0));
         // A lower configured limit applies to it as to the others.
         let low = RateLimiter::new(Some(RateLimitConfig {
             requests: 3,
             window: Duration::from_secs(10),
         }));
-        let quota = low.check(Endpoint::ListSubAccounts, me, 5_000).unwrap();
+        let quota = low.check(operation("listSubAccounts"), me, 5_000).unwrap();
         assert_eq!((quota.limit, quota.remaining), (3, 2));
     }
 
@@ -225,13 +230,24 @@ mod tests {
             window: Duration::from_millis(1500),
         }));
         let quota = limiter
-            .check(Endpoint::ListGroups, Principal::Unknown, 0)
+            .check(
+                Endpoint::Operation(&ops::LIST_STP_GROUPS),
+                Principal::Unknown,
+                0,
+            )
             .unwrap();
         assert_eq!(
             (quota.allowed, quota.remaining, quota.reset_secs),
             (false, 0, 2)
         );
         let off = RateLimiter::new(None);
-        assert_eq!(off.check(Endpoint::ListGroups, Principal::Unknown, 0), None);
+        assert_eq!(
+            off.check(
+                Endpoint::Operation(&ops::LIST_STP_GROUPS),
+                Principal::Unknown,
+                0
+            ),
+            None
+        );
     }
 }

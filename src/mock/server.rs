@@ -1,14 +1,16 @@
 //! The HTTP side of the emulator: routes, handlers on axum's extractors, and the
 //! middleware that adds Gate's headers, logs each request and fires injected faults.
 //!
+//! Routes come from the generated operations table (`OPERATIONS`: operationId, method,
+//! path); this file names each operation once, in `HANDLERS`, beside its handler. The
+//! middleware identifies a request's operation in the same table, and the rate-limit
+//! buckets and fault targets are keyed on it.
+//!
 //! Admission (body size, signature, rate limit, `x-gate-exptime`) lives in
 //! [`admission`](super::admission); parameters in [`input`](super::input); Gate's rules in
 //! [`groups`](super::groups) and [`accounts`](super::accounts).
 
-use std::{
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
-    time::{SystemTime, UNIX_EPOCH},
-};
+use std::sync::Arc;
 
 use axum::{
     Json, Router,
@@ -19,20 +21,19 @@ use axum::{
     http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri},
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::get,
+    routing::{MethodFilter, MethodRouter, on},
 };
 
 use super::{
     accounts,
     admission::{self, Exchange, Private, Public, Seen},
-    config::EmulatorConfig,
-    faults::{self, FaultKind, Faults},
-    groups::Registry,
+    faults::{self, FaultKind},
     input::{self, QueryPairs},
-    ratelimit::{Endpoint, RateLimiter},
+    ratelimit::Endpoint,
     refusal::{Refusal, RefusalLabel},
-    world::World,
+    shared::Shared,
 };
+use crate::generated::operations::{self as ops, OPERATIONS, OperationSpec};
 use crate::models::{AccountDetail, ServerTime, StpGroup, StpGroupUser, SubAccount};
 
 const RATE_LIMIT_REMAIN: &str = "x-gate-ratelimit-requests-remain";
@@ -43,84 +44,51 @@ const OUT_TIME: &str = "x-out-time";
 const TRACE_ID: &str = "x-gate-trace-id";
 const CLIENT_REQUEST_ID: &str = "x-client-request-id";
 
-const SERVER_TIME: &str = "/api/v4/spot/time";
-const STP_GROUPS: &str = "/api/v4/account/stp_groups";
-const STP_GROUP_USERS: &str = "/api/v4/account/stp_groups/{stp_id}/users";
-const ACCOUNT_DETAIL: &str = "/api/v4/account/detail";
-const SUB_ACCOUNTS: &str = "/api/v4/sub_accounts";
+/// Where the emulator serves the fragment's paths: the fragment's servers end in `/api/v4`.
+const API_PREFIX: &str = "/api/v4";
 
-/// Everything an emulator's requests share.
-#[derive(Debug)]
-pub(super) struct Shared {
-    pub(super) world: World,
-    pub(super) config: EmulatorConfig,
-    registry: Mutex<Registry>,
-    pub(super) limiter: RateLimiter,
-    pub(super) faults: Faults,
-    /// Unix seconds at which the emulator was built: the `create_time` of its accounts.
-    started_secs: i64,
-}
+/// Builds the method router of one operation, for the method the operations table gives.
+type Route = fn(MethodFilter) -> MethodRouter<Arc<Shared>>;
 
-impl Shared {
-    pub(super) fn new(world: World, config: EmulatorConfig) -> Self {
-        let mut shared = Self {
-            limiter: RateLimiter::new(config.rate_limit),
-            registry: Mutex::new(Registry::default()),
-            world,
-            config,
-            faults: Faults::default(),
-            started_secs: 0,
-        };
-        shared.started_secs = shared.now_secs();
-        shared
-    }
+/// The handler of each of the fragment's operations, by operationId: the one place an
+/// operation added to `openapi/gate-stp.yaml` must be named. Methods and paths come from
+/// the generated operations table, and so do the rate-limit buckets and fault targets.
+const HANDLERS: &[(&str, Route)] = &[
+    (ops::GET_SYSTEM_TIME.id, |method| on(method, server_time)),
+    (ops::LIST_STP_GROUPS.id, |method| on(method, list_groups)),
+    (ops::CREATE_STP_GROUP.id, |method| on(method, create_group)),
+    (ops::LIST_STP_GROUPS_USERS.id, |method| {
+        on(method, list_users)
+    }),
+    (ops::ADD_STP_GROUP_USERS.id, |method| on(method, add_users)),
+    (ops::DELETE_STP_GROUP_USERS.id, |method| {
+        on(method, remove_users)
+    }),
+    (ops::GET_ACCOUNT_DETAIL.id, |method| {
+        on(method, account_detail)
+    }),
+    (ops::LIST_SUB_ACCOUNTS.id, |method| {
+        on(method, list_sub_accounts)
+    }),
+];
 
-    /// The emulator's time: its clock plus its offset.
-    pub(super) fn now(&self) -> SystemTime {
-        let now = self.config.clock.now();
-        let offset = std::time::Duration::from_millis(self.config.clock_offset_ms.unsigned_abs());
-        let moved = if self.config.clock_offset_ms >= 0 {
-            now.checked_add(offset)
-        } else {
-            now.checked_sub(offset)
-        };
-        moved.unwrap_or(now)
-    }
-
-    pub(super) fn now_ms(&self) -> i64 {
-        crate::clock::unix_millis(self.now())
-    }
-
-    pub(super) fn now_secs(&self) -> i64 {
-        self.now_ms().div_euclid(1000)
-    }
-
-    fn now_us(&self) -> i64 {
-        match self.now().duration_since(UNIX_EPOCH) {
-            Ok(after) => i64::try_from(after.as_micros()).unwrap_or(i64::MAX),
-            Err(before) => -i64::try_from(before.duration().as_micros()).unwrap_or(i64::MAX),
-        }
-    }
-
-    /// The state; a poisoned lock is recovered (every change is applied whole, after all
-    /// checks, so a panic cannot leave half of one behind).
-    pub(super) fn registry(&self) -> MutexGuard<'_, Registry> {
-        self.registry.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-/// The emulator's routes over `shared`.
+/// The emulator's routes over `shared`: every operation of the generated table that has a
+/// handler, at its method and path.
 pub(super) fn router(shared: Arc<Shared>) -> Router {
     let body_limit = shared.config.max_body_bytes;
-    Router::new()
-        .route(SERVER_TIME, get(server_time))
-        .route(STP_GROUPS, get(list_groups).post(create_group))
-        .route(
-            STP_GROUP_USERS,
-            get(list_users).post(add_users).delete(remove_users),
-        )
-        .route(ACCOUNT_DETAIL, get(account_detail))
-        .route(SUB_ACCOUNTS, get(list_sub_accounts))
+    let mut router = Router::new();
+    for operation in OPERATIONS {
+        match operation_route(operation) {
+            Some((path, route)) => router = router.route(&path, route),
+            // The conformance test fails on an operation the emulator does not serve.
+            None => tracing::warn!(
+                target: "gate_stp::mock",
+                operation = operation.id,
+                "operation without a handler: not served"
+            ),
+        }
+    }
+    router
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
@@ -131,26 +99,32 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-/// The endpoint of a request, from its method and the route it matched.
+/// The path and method router of one operation; `None` without a handler or with a
+/// method axum cannot route.
+fn operation_route(operation: &OperationSpec) -> Option<(String, MethodRouter<Arc<Shared>>)> {
+    let (_, route) = HANDLERS.iter().find(|(id, _)| *id == operation.id)?;
+    let method = Method::from_bytes(operation.method.as_bytes()).ok()?;
+    let filter = MethodFilter::try_from(method).ok()?;
+    Some((format!("{API_PREFIX}{}", operation.path), route(filter)))
+}
+
+/// The endpoint of a request, from its method and the route it matched, looked up in the
+/// operations table.
 fn endpoint_of(method: &Method, route: Option<&str>) -> Endpoint {
+    let Some(route) = route else {
+        return Endpoint::NotFound;
+    };
     // axum answers HEAD with the GET handler.
     let method = if method == Method::HEAD {
         "GET"
     } else {
         method.as_str()
     };
-    match (route, method) {
-        (None, _) => Endpoint::NotFound,
-        (Some(SERVER_TIME), "GET") => Endpoint::ServerTime,
-        (Some(STP_GROUPS), "GET") => Endpoint::ListGroups,
-        (Some(STP_GROUPS), "POST") => Endpoint::CreateGroup,
-        (Some(STP_GROUP_USERS), "GET") => Endpoint::ListUsers,
-        (Some(STP_GROUP_USERS), "POST") => Endpoint::AddUsers,
-        (Some(STP_GROUP_USERS), "DELETE") => Endpoint::RemoveUsers,
-        (Some(ACCOUNT_DETAIL), "GET") => Endpoint::AccountDetail,
-        (Some(SUB_ACCOUNTS), "GET") => Endpoint::ListSubAccounts,
-        (Some(_), _) => Endpoint::MethodNotAllowed,
-    }
+    let path = route.strip_prefix(API_PREFIX);
+    OPERATIONS
+        .iter()
+        .find(|operation| Some(operation.path) == path && operation.method == method)
+        .map_or(Endpoint::MethodNotAllowed, Endpoint::Operation)
 }
 
 /// Around every request: identifies its endpoint, fires an injected fault if one is due,
@@ -173,7 +147,7 @@ async fn exchange(State(shared): State<Arc<Shared>>, mut request: Request, next:
         .operation_id()
         .and_then(|operation| shared.faults.on_request(operation));
     if let Some(fault) = fault {
-        tracing::debug!(target: "gate_stp::mock", endpoint = endpoint.name(), ?fault, "injected fault");
+        tracing::debug!(target: "gate_stp::mock", endpoint = %endpoint, ?fault, "injected fault");
     }
     let mut response = match fault {
         None => next.run(request).await,
@@ -198,7 +172,7 @@ async fn exchange(State(shared): State<Arc<Shared>>, mut request: Request, next:
     let seen = record.seen();
     tracing::debug!(
         target: "gate_stp::mock",
-        endpoint = endpoint.name(),
+        endpoint = %endpoint,
         method = %method,
         path = %path,
         user = seen.caller,
@@ -345,4 +319,60 @@ fn stp_id(path: Result<Path<String>, PathRejection>) -> Result<i64, Refusal> {
 
 fn truncate(text: &str, max_chars: usize) -> String {
     text.chars().take(max_chars).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_of_the_table_has_exactly_one_handler_and_no_handler_is_extra() {
+        for operation in OPERATIONS {
+            let handlers = HANDLERS
+                .iter()
+                .filter(|(id, _)| *id == operation.id)
+                .count();
+            assert_eq!(handlers, 1, "{} has {handlers} handlers", operation.id);
+            assert!(
+                operation_route(operation).is_some(),
+                "{} cannot be routed",
+                operation.id
+            );
+        }
+        for (id, _) in HANDLERS {
+            assert!(
+                OPERATIONS.iter().any(|operation| operation.id == *id),
+                "handler for {id}, which the fragment does not have"
+            );
+        }
+    }
+
+    #[test]
+    fn a_request_is_identified_by_the_tables_method_and_path() {
+        for operation in OPERATIONS {
+            let route = format!("/api/v4{}", operation.path);
+            let method = Method::from_bytes(operation.method.as_bytes()).unwrap();
+            assert_eq!(
+                endpoint_of(&method, Some(&route)),
+                Endpoint::Operation(operation),
+                "{}",
+                operation.id
+            );
+        }
+        let time = "/api/v4/spot/time";
+        assert_eq!(
+            endpoint_of(&Method::HEAD, Some(time)),
+            Endpoint::Operation(&ops::GET_SYSTEM_TIME)
+        );
+        assert_eq!(
+            endpoint_of(&Method::PUT, Some(time)),
+            Endpoint::MethodNotAllowed
+        );
+        // The fragment's path without the emulator's prefix is not a route it serves.
+        assert_eq!(
+            endpoint_of(&Method::GET, Some("/spot/time")),
+            Endpoint::MethodNotAllowed
+        );
+        assert_eq!(endpoint_of(&Method::GET, None), Endpoint::NotFound);
+    }
 }

@@ -7,8 +7,8 @@ use reqwest::{
     header::{CONTENT_TYPE, HeaderValue, LOCATION},
 };
 
-use super::CallState;
 use crate::{
+    call::CallState,
     error::{
         ApiError, BODY_SNIPPET_LEN, Error, InvalidInput, Label, RateLimited, UnexpectedResponse,
     },
@@ -227,7 +227,7 @@ mod tests {
         let refusal: Error =
             InvalidInput::Request("a streaming body cannot be signed".into()).into();
         let text = refusal.to_string();
-        *call.refusal.lock().unwrap() = Some(refusal);
+        call.record_refusal(refusal);
         let error = from_generated(
             progenitor_client::Error::InvalidRequest(text.clone()),
             &call,

@@ -43,3 +43,11 @@ pub fn gate_stp_with_config(config: &Path) -> Command {
 pub fn gate_stp() -> Command {
     gate_stp_with_config(&no_config())
 }
+
+/// Runs `command` to its end off the async runtime (a blocking wait on a runtime thread
+/// would starve the emulator serving the command on the same runtime).
+pub async fn output_off_runtime(mut command: Command) -> std::process::Output {
+    tokio::task::spawn_blocking(move || command.output().expect("the binary runs"))
+        .await
+        .expect("the blocking task ends")
+}

@@ -7,6 +7,9 @@
 
 #[cfg(feature = "cli")]
 pub mod cli;
+#[cfg(feature = "mock")]
+pub mod emulator;
+pub mod gate;
 pub mod logs;
 pub mod raw;
 pub mod vectors;

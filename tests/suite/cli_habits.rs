@@ -234,6 +234,7 @@ fn each_commands_own_options_are_under_options() {
         (&["plan"][..], &["--out", "--exit-code"][..]),
         (&["apply"], &["--yes", "--max-removals"]),
         (&["export"], &["--format"]),
+        (&["mcp"], &["--allow-apply", "--max-removals"]),
         (&["groups", "list"], &["--name"]),
     ] {
         let help = help(args);
@@ -271,6 +272,7 @@ fn commands_are_listed_in_the_order_an_operator_meets_them() {
             "plan",
             "apply",
             "export",
+            "mcp",
             "mock",
             "demo",
             "sign",

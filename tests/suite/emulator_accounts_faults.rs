@@ -4,11 +4,12 @@
 
 #![cfg(feature = "mock")]
 use crate::common;
+use common::emulator::{assert_lost_answer, label, raw_signed, start as demo_emulator};
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use gate_stp::{
-    Client, Credentials, Error, Label, ManualClock, RetryPolicy, SubAccountTypeFilter,
+    Client, Credentials, Error, ManualClock, RetryPolicy, SubAccountTypeFilter,
     mock::{
         Emulator, EmulatorConfig, Fault, FaultKind, InvalidFault, RunningEmulator, World, demo,
     },
@@ -30,21 +31,6 @@ fn main_client(emulator: &RunningEmulator) -> Client {
         demo::MAIN_SECRET,
         RetryPolicy::none(),
     )
-}
-
-async fn demo_emulator(config: EmulatorConfig) -> RunningEmulator {
-    Emulator::start(World::demo(), config).await.unwrap()
-}
-
-/// The label of a Gate error, as text.
-fn label(error: &Error) -> Option<&str> {
-    error.label().map(Label::as_str)
-}
-
-/// A connection that ended without an answer: a transport error with no HTTP status.
-fn assert_lost_answer(error: &Error) {
-    assert!(matches!(error, Error::Transport(_)), "{error:?}");
-    assert_eq!(error.status(), None, "{error:?}");
 }
 
 // ---- GET /account/detail and GET /sub_accounts ----
@@ -434,46 +420,6 @@ async fn a_dropped_answer_sends_not_one_byte() {
 }
 
 // ---- Extractor rejections stay Gate-shaped ----
-
-/// Sends `head` (request line and headers, without the final blank line) and `body` as
-/// written, signed for the demo main account, on a fresh connection; returns the status
-/// and the JSON body of the answer.
-async fn raw_signed(
-    emulator: &RunningEmulator,
-    method: &str,
-    target: &str,
-    extra_headers: &str,
-    wire_body: &[u8],
-    signed_body: &[u8],
-    secret: &str,
-) -> (u16, serde_json::Value) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let timestamp = gate_stp::Clock::now(&gate_stp::SystemClock)
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        .to_string();
-    let sign = common::gate_sign(secret, method, path, query, signed_body, &timestamp);
-    let mut request = format!(
-        "{method} {target} HTTP/1.1\r\nHost: emulator\r\nConnection: close\r\n\
-         KEY: {}\r\nTimestamp: {timestamp}\r\nSIGN: {sign}\r\n{extra_headers}\r\n",
-        demo::MAIN_KEY
-    )
-    .into_bytes();
-    request.extend_from_slice(wire_body);
-    let mut stream = tokio::net::TcpStream::connect(emulator.local_addr())
-        .await
-        .unwrap();
-    stream.write_all(&request).await.unwrap();
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).await.unwrap();
-    let answer = String::from_utf8(answer).unwrap();
-    let status = answer[9..12].parse().unwrap();
-    let (_, body) = answer.split_once("\r\n\r\n").unwrap();
-    (status, serde_json::from_str(body).unwrap_or_default())
-}
 
 fn chunked(body: &[u8], chunk: usize) -> Vec<u8> {
     let mut out = Vec::new();

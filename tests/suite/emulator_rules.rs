@@ -13,7 +13,10 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use common::{form_decode, gate_sign_query_bytes as gate_sign};
+use common::{
+    emulator::{start, status_and_label as label},
+    form_decode, gate_sign_query_bytes as gate_sign,
+};
 use gate_stp::{
     Client, Credentials, Error, Label, ManualClock, RetryPolicy,
     mock::{self, Emulator, EmulatorConfig, RunningEmulator, World, WorldError, demo},
@@ -1377,11 +1380,6 @@ async fn shutdown_stops_serving_and_serve_runs_until_its_future_completes() {
 // The same rules met by `gate_stp::Client`: how they surface as typed errors, metadata
 // and clock sync, and that one client shared by many tasks loses no update.
 
-/// An emulator of the demo world.
-async fn start(config: EmulatorConfig) -> RunningEmulator {
-    Emulator::start(World::demo(), config).await.unwrap()
-}
-
 /// A manual clock at [`NOW`].
 fn clock() -> ManualClock {
     ManualClock::at_unix_secs(NOW)
@@ -1401,17 +1399,6 @@ fn client(emulator: &RunningEmulator, key: &str, secret: &str, clock: ManualCloc
 
 fn main_client(emulator: &RunningEmulator, clock: ManualClock) -> Client {
     client(emulator, demo::MAIN_KEY, demo::MAIN_SECRET, clock)
-}
-
-/// Status and Gate label of an error.
-fn label(error: &Error) -> (u16, String) {
-    (
-        error.status().map(|s| s.as_u16()).unwrap_or(0),
-        error
-            .label()
-            .map(|l| l.as_str().to_owned())
-            .unwrap_or_default(),
-    )
 }
 
 #[tokio::test]

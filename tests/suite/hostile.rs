@@ -8,7 +8,6 @@
 use crate::common;
 
 use std::{
-    future::Future,
     sync::{
         Arc, Mutex,
         atomic::{AtomicUsize, Ordering},
@@ -16,7 +15,10 @@ use std::{
     time::{Duration, Instant, UNIX_EPOCH},
 };
 
-use common::raw::{self, RawServer};
+use common::{
+    gate::{base, bounded},
+    raw::{self, RawServer},
+};
 use gate_stp::{
     Client, ClientBuilder, Credentials, Error, Label, ManualClock, RetryPolicy, error::ConfigError,
 };
@@ -34,20 +36,12 @@ use wiremock::{
 const KEY: &str = "hostile-test-key";
 const SECRET: &str = "hostile-test-secret";
 const NOW: u64 = 1_700_000_000;
-/// What every test must finish within, whatever the server does.
-const TEST_BOUND: Duration = Duration::from_secs(10);
 /// Client timeout for tests that wait on a silent server.
 const SHORT_TIMEOUT: Duration = Duration::from_millis(500);
 /// Body limit for the huge-body tests.
 const LIMIT: usize = 64 * 1024;
 /// What the huge-body servers would send if nobody stopped them.
 const HUGE: usize = 256 * 1024 * 1024;
-
-async fn bounded<T>(test: impl Future<Output = T>) -> T {
-    tokio::time::timeout(TEST_BOUND, test)
-        .await
-        .expect("the test did not finish in bounded time")
-}
 
 /// A client for `base` with a fixed clock, no retries and a 2 s timeout.
 fn builder(base: impl Into<String>) -> ClientBuilder {
@@ -62,10 +56,6 @@ fn builder(base: impl Into<String>) -> ClientBuilder {
 
 fn client(base: impl Into<String>) -> Client {
     builder(base).build().unwrap()
-}
-
-fn base(server: &MockServer) -> String {
-    format!("{}/api/v4", server.uri())
 }
 
 /// Retries with (almost) no waiting.

@@ -43,6 +43,12 @@ mod emulator_rules;
 // STP groups as code: export, plan and apply against the emulator, library and binary.
 mod stp_as_code;
 
+// `gate-stp mcp`: the MCP server for agents, driven over stdio by an MCP client.
+mod mcp;
+
+// The review flow: Markdown plans, the plan document's schema, several accounts at once.
+mod review_flow;
+
 // The `gate-stp` command line: every command, its output and docs, profiles, the
 // emulator's switches, option placement and help layout, and plan/apply/export options.
 mod cli;

@@ -9,15 +9,19 @@
 
 use crate::common;
 
-use std::{future::Future, sync::OnceLock, time::Duration};
+use std::{sync::OnceLock, time::Duration};
 
-use common::{logs::LogBuffer, raw};
+use common::{
+    gate::{Gate, base, bounded},
+    logs::LogBuffer,
+    raw,
+};
 use gate_stp::{Client, ClientBuilder, Credentials, Error, ManualClock, RetryPolicy};
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 use tracing_subscriber::fmt::format::FmtSpan;
 use wiremock::{
-    Mock, MockServer, Request, Respond, ResponseTemplate,
+    Mock, MockServer, ResponseTemplate,
     matchers::{any, method, path},
 };
 
@@ -53,12 +57,6 @@ fn lines_of(request_id: &str) -> Vec<String> {
         .collect()
 }
 
-async fn bounded<T>(test: impl Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(10), test)
-        .await
-        .expect("the test did not finish in bounded time")
-}
-
 fn builder(base: impl Into<String>) -> ClientBuilder {
     let _ = logs();
     Client::builder()
@@ -67,10 +65,6 @@ fn builder(base: impl Into<String>) -> ClientBuilder {
         .clock(ManualClock::at_unix_secs(NOW))
         .retry_policy(RetryPolicy::none())
         .timeout(Duration::from_secs(2))
-}
-
-fn base(server: &MockServer) -> String {
-    format!("{}/api/v4", server.uri())
 }
 
 /// The SIGN headers a wiremock server received.
@@ -164,19 +158,9 @@ fn assert_logged_cleanly(request_id: &str, fields: &[&str], client: &Client, sig
     );
 }
 
-/// Answers like Gate: verifies the signature, then `body`.
-struct Gate(serde_json::Value);
-
-impl Respond for Gate {
-    fn respond(&self, request: &Request) -> ResponseTemplate {
-        match common::verify_wiremock(request, KEY, SECRET) {
-            Ok(()) => ResponseTemplate::new(200)
-                .set_body_json(&self.0)
-                .insert_header("X-Gate-Trace-Id", "trace-hyg"),
-            Err(why) => ResponseTemplate::new(401)
-                .set_body_json(json!({"label": "INVALID_SIGNATURE", "message": why})),
-        }
-    }
+/// Answers like Gate: verifies the signature, then `body` with a trace id.
+fn gate(body: serde_json::Value) -> Gate {
+    Gate::new(KEY, SECRET, body).with_trace_id("trace-hyg")
 }
 
 #[tokio::test]
@@ -185,12 +169,12 @@ async fn success_paths() {
         let server = MockServer::start().await;
         Mock::given(method("GET"))
             .and(path("/api/v4/account/stp_groups"))
-            .respond_with(Gate(json!([{"id": 1, "name": "g"}])))
+            .respond_with(gate(json!([{"id": 1, "name": "g"}])))
             .mount(&server)
             .await;
         Mock::given(method("POST"))
             .and(path("/api/v4/account/stp_groups"))
-            .respond_with(Gate(json!({"id": 2, "name": "desk"})))
+            .respond_with(gate(json!({"id": 2, "name": "desk"})))
             .mount(&server)
             .await;
         let client = builder(base(&server)).build().unwrap();
@@ -438,7 +422,7 @@ async fn request_expired_and_resync() {
             .mount(&server)
             .await;
         Mock::given(path("/api/v4/account/stp_groups"))
-            .respond_with(Gate(json!([])))
+            .respond_with(gate(json!([])))
             .with_priority(2)
             .mount(&server)
             .await;

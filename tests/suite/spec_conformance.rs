@@ -5,9 +5,11 @@
 
 use std::collections::BTreeMap;
 
+use crate::common;
+
 use gate_stp::{
     Credentials,
-    mock::{Emulator, EmulatorConfig, RunningEmulator, World, demo},
+    mock::{EmulatorConfig, RunningEmulator, demo},
     sign_request,
 };
 use serde_json::{Value, json};
@@ -65,9 +67,7 @@ async fn send(
 #[tokio::test]
 async fn every_operation_answers_in_the_fragments_shapes() {
     let spec = fragment();
-    let emulator = Emulator::start(World::demo(), EmulatorConfig::default())
-        .await
-        .unwrap();
+    let emulator = common::emulator::start(EmulatorConfig::default()).await;
     let (status, group) = send(
         &emulator,
         demo::MAIN_KEY,

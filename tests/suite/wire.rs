@@ -2,36 +2,18 @@
 //! does (tests/common, written from the spec, independent of the crate's signer), and
 //! what arrives on the wire byte for byte.
 
-use crate::common;
+use crate::common::gate::{self, Gate};
 
 use gate_stp::{Client, Credentials, Error, InvalidInput, ManualClock, RetryPolicy};
 use serde_json::json;
 use wiremock::{
-    Mock, MockServer, Request, Respond, ResponseTemplate,
+    Mock, MockServer, Request, ResponseTemplate,
     matchers::{method, path},
 };
 
 const KEY: &str = "wire-test-key";
 const SECRET: &str = "wire-test-secret-do-not-print";
 const NOW: u64 = 1_700_000_000;
-
-/// Answers like Gate: 401 INVALID_SIGNATURE unless the request verifies, else `body`.
-struct Gate(serde_json::Value);
-
-impl Respond for Gate {
-    fn respond(&self, request: &Request) -> ResponseTemplate {
-        match common::verify_wiremock(request, KEY, SECRET) {
-            Ok(()) => ResponseTemplate::new(200)
-                .set_body_json(&self.0)
-                .insert_header("X-Gate-RateLimit-Requests-Remain", "149")
-                .insert_header("X-Gate-RateLimit-Limit", "150")
-                .insert_header("X-Gate-RateLimit-Reset-Timestamp", "1700000010")
-                .insert_header("X-Gate-Trace-Id", "trace-1"),
-            Err(why) => ResponseTemplate::new(401)
-                .set_body_json(json!({"label": "INVALID_SIGNATURE", "message": why})),
-        }
-    }
-}
 
 fn client(server: &MockServer) -> Client {
     Client::builder()
@@ -61,15 +43,16 @@ fn assert_signed_headers(request: &Request) {
     assert_eq!(headers.get("accept").unwrap(), "application/json");
 }
 
-/// A server answering `method path` like Gate, with `body`.
+/// A server answering `method path` like Gate, with `body` and Gate's headers.
 async fn gate_answering(method_: &str, path_: &str, body: serde_json::Value) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method(method_))
-        .and(path(path_))
-        .respond_with(Gate(body))
-        .mount(&server)
-        .await;
-    server
+    gate::gate_answering(
+        method_,
+        path_,
+        Gate::new(KEY, SECRET, body)
+            .with_rate_limit_headers()
+            .with_trace_id("trace-1"),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -184,7 +167,11 @@ async fn server_time_is_sent_unsigned_and_sync_keeps_the_offset() {
         .await;
     Mock::given(method("GET"))
         .and(path("/api/v4/account/stp_groups"))
-        .respond_with(Gate(json!([])))
+        .respond_with(
+            Gate::new(KEY, SECRET, json!([]))
+                .with_rate_limit_headers()
+                .with_trace_id("trace-1"),
+        )
         .mount(&server)
         .await;
 

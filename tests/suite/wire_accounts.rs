@@ -2,33 +2,23 @@
 //! signatures the way Gate does (tests/common, independent of the crate's signer): what
 //! goes on the wire, and how Gate's answers decode.
 
-use crate::common;
+use crate::common::{
+    self,
+    gate::{self, Gate},
+};
 
 use std::time::Duration;
 
 use gate_stp::{Client, Credentials, Error, ManualClock, RetryPolicy, SubAccountTypeFilter};
 use serde_json::json;
 use wiremock::{
-    Mock, MockServer, Request, Respond, ResponseTemplate,
+    Mock, MockServer, Request, ResponseTemplate,
     matchers::{method, path},
 };
 
 const KEY: &str = "accounts-test-key";
 const SECRET: &str = "accounts-test-secret";
 const NOW: u64 = 1_700_000_000;
-
-/// Answers like Gate: 401 INVALID_SIGNATURE unless the request verifies, else `body`.
-struct Gate(serde_json::Value);
-
-impl Respond for Gate {
-    fn respond(&self, request: &Request) -> ResponseTemplate {
-        match common::verify_wiremock(request, KEY, SECRET) {
-            Ok(()) => ResponseTemplate::new(200).set_body_json(&self.0),
-            Err(why) => ResponseTemplate::new(401)
-                .set_body_json(json!({"label": "INVALID_SIGNATURE", "message": why})),
-        }
-    }
-}
 
 fn client(server: &MockServer, retry: RetryPolicy) -> Client {
     Client::builder()
@@ -40,14 +30,9 @@ fn client(server: &MockServer, retry: RetryPolicy) -> Client {
         .unwrap()
 }
 
+/// A server answering `GET path` like Gate, with `body`.
 async fn gate_answering(path_: &str, body: serde_json::Value) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path(path_))
-        .respond_with(Gate(body))
-        .mount(&server)
-        .await;
-    server
+    gate::gate_answering("GET", path_, Gate::new(KEY, SECRET, body)).await
 }
 
 async fn requests(server: &MockServer) -> Vec<Request> {
@@ -188,7 +173,7 @@ async fn both_reads_are_retried_by_default_and_each_attempt_is_signed() {
             .await;
         Mock::given(method("GET"))
             .and(path(path_))
-            .respond_with(Gate(body))
+            .respond_with(Gate::new(KEY, SECRET, body))
             .mount(&server)
             .await;
         // The default policy, with a short backoff so the test does not wait.

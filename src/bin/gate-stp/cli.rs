@@ -9,7 +9,6 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use crate::{
     commands,
     failure::Failure,
-    output::Output,
     settings::{LeadingClientArgs, PRECEDENCE, TypedAfter},
 };
 
@@ -45,6 +44,9 @@ enum Command {
     Apply(commands::apply::Args),
     /// Write the live STP groups as a desired-state file, ids pinned.
     Export(commands::export::Args),
+    /// Serve the STP tools to AI agents over MCP (stdio): read and plan freely, apply a
+    /// reviewed plan by its digest only with --allow-apply.
+    Mcp(commands::mcp::McpArgs),
     /// Run the Gate STP emulator until interrupted.
     Mock(commands::mock::Args),
     /// Run the whole workflow against an in-process emulator.
@@ -97,18 +99,20 @@ impl Cli {
             }
             Command::Plan(mut args) => {
                 args.client = args.client.with_leading(leading, typed_after)?;
-                let api = commands::as_code::client(args.client.builder()?)?;
-                commands::plan::run(&api, &Output::new(args.client.json), args).await
+                commands::plan::run(args).await
             }
             Command::Apply(mut args) => {
                 args.client = args.client.with_leading(leading, typed_after)?;
-                let api = commands::as_code::client(args.client.builder()?)?;
-                commands::apply::run(&api, &Output::new(args.client.json), args).await
+                commands::apply::run(args).await
             }
             Command::Export(mut args) => {
                 args.client = args.client.with_leading(leading, typed_after)?;
                 let api = commands::as_code::client(args.client.builder()?)?;
                 commands::export::run(&api, args).await
+            }
+            Command::Mcp(mut args) => {
+                args.client = args.client.with_leading(leading, typed_after)?;
+                commands::mcp::run(args).await
             }
             Command::Mock(args) => {
                 leading.refuse_for("mock")?;
@@ -186,5 +190,156 @@ mod tests {
                 assert!(script.contains(name.as_str()), "{shell}: no {name}");
             }
         }
+    }
+
+    /// The CI recipes of `examples/ci/`, read at compile time.
+    const RECIPES: [(&str, &str); 3] = [
+        (
+            "stp-plan.yml",
+            include_str!("../../../examples/ci/stp-plan.yml"),
+        ),
+        (
+            "stp-apply.yml",
+            include_str!("../../../examples/ci/stp-apply.yml"),
+        ),
+        (
+            "stp-drift.yml",
+            include_str!("../../../examples/ci/stp-drift.yml"),
+        ),
+    ];
+
+    /// Shell words of one line, quotes removed (enough for the recipes: no escapes, no
+    /// nested quotes).
+    fn shell_words(line: &str) -> Vec<String> {
+        let mut words = Vec::new();
+        let mut word = String::new();
+        let mut quote: Option<char> = None;
+        let mut in_word = false;
+        for c in line.chars() {
+            match (quote, c) {
+                (Some(open), c) if c == open => quote = None,
+                (Some(_), c) => word.push(c),
+                (None, '"' | '\'') => {
+                    quote = Some(c);
+                    in_word = true;
+                }
+                (None, c) if c.is_whitespace() => {
+                    if in_word {
+                        words.push(std::mem::take(&mut word));
+                        in_word = false;
+                    }
+                }
+                (None, c) => {
+                    word.push(c);
+                    in_word = true;
+                }
+            }
+        }
+        if in_word {
+            words.push(word);
+        }
+        words
+    }
+
+    /// Every `gate-stp` command of a script, as argument lists: a word `gate-stp` in
+    /// command position (`cargo install gate-stp` is not one), up to the shell operator
+    /// or redirection that ends it.
+    fn invocations(script: &str) -> Vec<Vec<String>> {
+        const STARTS: [&str; 8] = ["!", "|", "&&", "||", ";", "then", "do", "$("];
+        let mut found = Vec::new();
+        for line in script.lines() {
+            let words = shell_words(line);
+            for (index, word) in words.iter().enumerate() {
+                let command_position = index == 0 || STARTS.contains(&words[index - 1].as_str());
+                if word != "gate-stp" || !command_position {
+                    continue;
+                }
+                let mut args = vec![word.clone()];
+                for next in &words[index + 1..] {
+                    let ends = [";", "|", "||", "&&", ")"].contains(&next.as_str())
+                        || next.starts_with('>')
+                        || next.starts_with("2>");
+                    if ends {
+                        break;
+                    }
+                    if let Some(last) = next.strip_suffix(';') {
+                        args.push(last.to_owned());
+                        break;
+                    }
+                    args.push(next.clone());
+                }
+                found.push(args);
+            }
+        }
+        found
+    }
+
+    /// The `run:` scripts of every step of every job of a workflow.
+    fn scripts(name: &str, yaml: &str) -> Vec<String> {
+        let workflow: serde_yaml_ng::Value =
+            serde_yaml_ng::from_str(yaml).unwrap_or_else(|e| panic!("{name}: not YAML: {e}"));
+        let jobs = workflow["jobs"]
+            .as_mapping()
+            .unwrap_or_else(|| panic!("{name}: no jobs"));
+        let mut found = Vec::new();
+        for (_, job) in jobs {
+            let steps = job["steps"]
+                .as_sequence()
+                .unwrap_or_else(|| panic!("{name}: a job without steps"));
+            for step in steps {
+                if let Some(run) = step["run"].as_str() {
+                    found.push(run.to_owned());
+                }
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn every_gate_stp_command_of_the_ci_recipes_parses() {
+        let mut counts = Vec::new();
+        for (name, yaml) in RECIPES {
+            let mut count = 0;
+            for script in scripts(name, yaml) {
+                for args in invocations(&script) {
+                    if let Err(error) = Cli::try_parse_from(&args) {
+                        panic!("{name}: {args:?} does not parse:\n{error}");
+                    }
+                    count += 1;
+                }
+            }
+            counts.push((name, count));
+        }
+        // plan: the comment and the saved plans; apply: the reviewed plans; drift: none.
+        assert_eq!(
+            counts,
+            [
+                ("stp-plan.yml", 2),
+                ("stp-apply.yml", 1),
+                ("stp-drift.yml", 0)
+            ]
+        );
+        let drift = scripts("stp-drift.yml", RECIPES[2].1).join("\n");
+        assert!(drift.contains("python3 openapi/upstream/derive.py refresh latest"));
+    }
+
+    #[test]
+    fn the_recipe_check_catches_a_renamed_flag() {
+        let script = "gate-stp plan stp/*.toml --format markdown > plan.md\n\
+                      if ! gate-stp apply \"$plan\" --profile \"$p\" --yes; then";
+        let found = invocations(script);
+        assert_eq!(
+            found,
+            [
+                vec!["gate-stp", "plan", "stp/*.toml", "--format", "markdown"],
+                vec!["gate-stp", "apply", "$plan", "--profile", "$p", "--yes"],
+            ]
+        );
+        for args in &found {
+            assert!(Cli::try_parse_from(args).is_ok(), "{args:?}");
+        }
+        let renamed = invocations(&script.replace("--format", "--output-format"));
+        assert!(Cli::try_parse_from(&renamed[0]).is_err());
+        assert!(invocations("cargo install gate-stp --features cli").is_empty());
     }
 }

@@ -72,7 +72,7 @@ impl From<Error> for Failure {
 /// The error and its chain of causes on one line (`error sending request: client error
 /// (Connect): tcp connect error: Connection refused`), each cause once: reqwest's own
 /// message only says that sending failed, the reason is further down.
-fn with_causes(error: &dyn std::error::Error) -> String {
+pub(crate) fn with_causes(error: &dyn std::error::Error) -> String {
     let mut line = error.to_string();
     let mut cause = error.source();
     while let Some(error) = cause {

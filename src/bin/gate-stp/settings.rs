@@ -215,6 +215,15 @@ impl ClientArgs {
         client_builder(self)
     }
 
+    /// The client builder for a desired-state file that names `profile`: base URL, key and
+    /// secret all come from that profile, never from a flag or variable (those may be meant
+    /// for another account, and a key must never sign for another account's file); the
+    /// timeout comes from these options.
+    pub(crate) fn builder_for_profile(&self, profile: &str) -> Result<ClientBuilder, Failure> {
+        let settings = settings(Some(profile), Settings::default())?;
+        builder_from(&settings, self.timeout)
+    }
+
     /// A client with these options.
     pub(crate) fn client(&self) -> Result<Client, Failure> {
         Ok(self.builder()?.build()?)
@@ -312,7 +321,12 @@ fn client_builder(args: &ClientArgs) -> Result<ClientBuilder, Failure> {
              give both",
         ));
     }
-    let mut builder = Client::builder().timeout(Duration::from_secs(args.timeout));
+    builder_from(&settings, args.timeout)
+}
+
+/// The builder for resolved settings: the key and the secret must both be there, or neither.
+fn builder_from(settings: &Settings, timeout_secs: u64) -> Result<ClientBuilder, Failure> {
+    let mut builder = Client::builder().timeout(Duration::from_secs(timeout_secs));
     if let Some(url) = &settings.base_url {
         builder = builder.base_url(url);
     }

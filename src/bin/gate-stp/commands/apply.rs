@@ -2,28 +2,27 @@
 
 use std::{
     io::{BufRead, IsTerminal},
-    path::PathBuf,
+    path::{Path, PathBuf},
 };
 
-use gate_stp::{
-    Client,
-    desired::{
-        self, ApplyOptions, ApplyReport, DEFAULT_MAX_REMOVALS, DesiredState, Format, Plan,
-        Progress, Proposal,
-    },
+use gate_stp::desired::{
+    self, ApplyOptions, ApplyReport, DEFAULT_MAX_REMOVALS, DesiredFile, Format, Plan, Progress,
+    Proposal,
 };
 
 use crate::{
-    commands::as_code::{apply_failure, render},
+    commands::as_code::{apply_failure, client_for, file_heading, render},
     failure::Failure,
-    output::{Output, err, out, plural},
+    output::{Output, err, escape, out, plural},
     settings::ClientArgs,
 };
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Desired-state file (TOML/JSON), or a plan saved with `plan --out`.
-    file: PathBuf,
+    /// Desired-state files (TOML/JSON), or plans saved with `plan --out`, applied in order;
+    /// a file that names a `profile` is applied with that profile's credentials.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
     /// Apply without asking (required when not on a terminal).
     #[arg(long)]
     yes: bool,
@@ -34,22 +33,83 @@ pub(crate) struct Args {
     pub(crate) client: ClientArgs,
 }
 
-/// `gate-stp apply FILE|PLAN.json [--yes] [--max-removals N]`.
-pub(crate) async fn run(client: &Client, printer: &Output, args: Args) -> Result<(), Failure> {
+/// `gate-stp apply FILE|PLAN.json... [--yes] [--max-removals N]`.
+pub(crate) async fn run(args: Args) -> Result<(), Failure> {
     // `gate-stp apply --yes f.toml | head -3` must not stop half-way through the changes.
     crate::output::finish_even_if_stdout_fails();
-    let text = std::fs::read_to_string(&args.file)
-        .map_err(|e| Failure::usage(format!("{}: cannot read: {e}", args.file.display())))?;
-    let label = args.file.display().to_string();
-    let proposal = if Plan::looks_like_saved_plan(&text) {
-        let plan = Plan::from_json(&text, &label).map_err(|e| Failure::usage(e.to_string()))?;
-        Proposal::for_saved(client, plan).await
-    } else {
-        let file = DesiredState::parse(&text, Format::from_path(&args.file), &label)
-            .map_err(|e| Failure::usage(e.to_string()))?;
-        Proposal::for_desired(client, &file).await
+    let printer = Output::new(args.client.json);
+    if let [path] = args.files.as_slice() {
+        return apply_file(&args, path, &printer).await;
     }
-    .map_err(apply_failure)?;
+    if printer.json() {
+        return Err(Failure::usage(
+            "--json prints one report: with several files, apply each file on its own",
+        ));
+    }
+    let labels: Vec<String> = args
+        .files
+        .iter()
+        .map(|path| escape(&path.display().to_string()))
+        .collect();
+    for (index, path) in args.files.iter().enumerate() {
+        if index > 0 {
+            out("\n");
+        }
+        file_heading(&path.display().to_string(), None, false);
+        if let Err(failure) = apply_file(&args, path, &printer).await {
+            // Stop at the first account that fails: the next ones may depend on it, and
+            // the operator must look first. Say what was done and what was not tried.
+            let list = |names: &[String]| {
+                if names.is_empty() {
+                    "none".to_owned()
+                } else {
+                    names.join(", ")
+                }
+            };
+            return Err(Failure {
+                code: failure.code,
+                message: format!(
+                    "{}: {}\napplied: {}; not attempted: {}",
+                    labels[index],
+                    failure.message,
+                    list(&labels[..index]),
+                    list(&labels[index + 1..])
+                ),
+            });
+        }
+    }
+    out(format!(
+        "\nSummary: {} applied ({}).\n",
+        plural(labels.len(), "file"),
+        labels.join(", ")
+    ));
+    Ok(())
+}
+
+/// Applies one desired-state file (with its profile's credentials if it names one) or one
+/// saved plan (with the command line's).
+async fn apply_file(args: &Args, path: &Path, printer: &Output) -> Result<(), Failure> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Failure::usage(format!(
+            "{}: cannot read: {e}",
+            escape(&path.display().to_string())
+        ))
+    })?;
+    let label = path.display().to_string();
+    let (client, proposal) = if Plan::looks_like_saved_plan(&text) {
+        let plan = Plan::from_json(&text, &label).map_err(|e| Failure::usage(e.to_string()))?;
+        let client = client_for(&args.client, None)?;
+        let proposal = Proposal::for_saved(&client, plan).await;
+        (client, proposal)
+    } else {
+        let file = DesiredFile::parse(&text, Format::from_path(path), &label)
+            .map_err(|e| Failure::usage(e.to_string()))?;
+        let client = client_for(&args.client, file.profile.as_deref())?;
+        let proposal = Proposal::for_desired(&client, &file.state).await;
+        (client, proposal)
+    };
+    let proposal = proposal.map_err(apply_failure)?;
+    let client = &client;
     let options = ApplyOptions::default().with_max_removals(args.max_removals);
     // The refusals come before the question; the re-read after a person's answer is the
     // library's (`Checked::send` reads again when the read has aged).

@@ -6,12 +6,13 @@ use std::path::Path;
 
 use gate_stp::{
     Client, ClientBuilder, RetryPolicy,
-    desired::{self, ApplyError, DesiredState, Plan, ReadError, RenderOptions, StopReason},
+    desired::{self, ApplyError, DesiredFile, Plan, ReadError, RenderOptions, StopReason},
 };
 
 use crate::{
     failure::{Failure, exit},
-    output::colour_on_stdout,
+    output::{colour_on_stdout, escape, out},
+    settings::ClientArgs,
 };
 
 /// The client for these commands: pacing on Gate's rate-limit headers, and retries of
@@ -34,8 +35,69 @@ pub(crate) fn render(plan: &Plan) -> String {
     )
 }
 
-pub(crate) fn load_desired(path: &Path) -> Result<DesiredState, Failure> {
-    DesiredState::load(path).map_err(|e| Failure::usage(e.to_string()))
+pub(crate) fn load_desired(path: &Path) -> Result<DesiredFile, Failure> {
+    DesiredFile::load(path).map_err(|e| Failure::usage(e.to_string()))
+}
+
+/// The client for one desired-state file: the file's own profile when it names one (a
+/// file's profile beats `--profile`, and the key flags and variables are not used for it),
+/// else the command line's settings. The read's refusal of a key of another account stays
+/// the backstop either way.
+pub(crate) fn client_for(args: &ClientArgs, profile: Option<&str>) -> Result<Client, Failure> {
+    match profile {
+        Some(profile) => client(args.builder_for_profile(profile)?),
+        None => client(args.builder()?),
+    }
+}
+
+/// Tally of a run over several files, for the closing summary.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    pub(crate) with_changes: usize,
+    pub(crate) without_changes: usize,
+    /// The files refused or failed, with their failure (the first one's code is the run's).
+    pub(crate) refused: Vec<(String, Failure)>,
+}
+
+impl Tally {
+    pub(crate) fn planned(&self) -> usize {
+        self.with_changes + self.without_changes + self.refused.len()
+    }
+
+    /// `3 files planned: 1 with changes, 1 without, 1 refused (c.toml).`
+    pub(crate) fn line(&self) -> String {
+        let mut line = format!(
+            "{} planned: {} with changes, {} without, {} refused",
+            crate::output::plural(self.planned(), "file"),
+            self.with_changes,
+            self.without_changes,
+            self.refused.len()
+        );
+        if !self.refused.is_empty() {
+            let names: Vec<String> = self.refused.iter().map(|(file, _)| escape(file)).collect();
+            line.push_str(&format!(" ({})", names.join(", ")));
+        }
+        line.push('.');
+        line
+    }
+}
+
+/// The heading of one file in a run over several: its path and profile.
+pub(crate) fn file_heading(file: &str, profile: Option<&str>, markdown: bool) {
+    if markdown {
+        let profile = profile
+            .map(|name| format!(" (profile {})", desired::markdown_code_span(name)))
+            .unwrap_or_default();
+        out(format!(
+            "## {}{profile}\n\n",
+            desired::markdown_code_span(file)
+        ));
+    } else {
+        let profile = profile
+            .map(|name| format!(" (profile {})", escape(name)))
+            .unwrap_or_default();
+        out(format!("==> {}{profile} <==\n", escape(file)));
+    }
 }
 
 /// A failed read of the live state: Gate's or the transport's code, or a refusal (a key

@@ -110,6 +110,7 @@ async fn workflow(base_url: &str, out: &Output, timeout: Duration) -> Result<(),
     out.users(&main.list_users(stp_id).await?);
 
     as_code::run(base_url, timeout, 10).await?;
+    crate::commands::mcp::demo::run(base_url, timeout, 16).await?;
 
     outln!();
     outln!("demo finished: every step behaved as Gate documents");

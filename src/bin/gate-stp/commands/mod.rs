@@ -10,6 +10,7 @@ pub(crate) mod demo;
 pub(crate) mod export;
 pub(crate) mod groups;
 pub(crate) mod man;
+pub(crate) mod mcp;
 pub(crate) mod mock;
 pub(crate) mod plan;
 pub(crate) mod profiles;

@@ -1,44 +1,91 @@
-//! `gate-stp plan FILE`: what apply would do to bring the live STP groups to a file.
+//! `gate-stp plan FILE...`: what apply would do to bring the live STP groups to each file.
 
 use std::path::PathBuf;
 
-use gate_stp::{
-    Client,
-    desired::{DEFAULT_MAX_REMOVALS, Proposal},
-};
+use gate_stp::desired::{self, DEFAULT_MAX_REMOVALS, Plan, Proposal};
 
 use crate::{
-    commands::as_code::{apply_failure, load_desired, render},
+    commands::as_code::{Tally, apply_failure, client_for, file_heading, load_desired, render},
     failure::Failure,
-    output::{Output, escape, out},
+    output::{Output, err, escape, out},
     settings::ClientArgs,
 };
 
 /// Exit code of `plan --exit-code` when the plan has changes (as `git diff --exit-code`).
 pub(crate) const CHANGES_PENDING: u8 = 1;
 
+/// How the plan is printed. The variants are described in `--format`'s help rather than
+/// with doc comments: described values switch clap to the long help layout, one blank line
+/// between options, for this command only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum PlanFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Desired-state file: TOML, or JSON when it ends in .json.
-    file: PathBuf,
+    /// Desired-state files: TOML, or JSON when the name ends in .json. Each file is planned
+    /// with its own `profile` when it names one, else with the client options.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
     /// Also save the plan as JSON, for `gate-stp apply PLAN.json` (refused later if the
-    /// live state changed in between).
+    /// live state changed in between). One file only.
     #[arg(long, value_name = "PLAN.json")]
     out: Option<PathBuf>,
     /// Exit 0 when there is nothing to change and 1 when there is (errors stay 2 and up).
     #[arg(long)]
     exit_code: bool,
+    /// Output format: text for a terminal or a log, markdown for a pull-request comment,
+    /// json for programs (the document --out saves; `--json` is `--format json`).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    format: Option<PlanFormat>,
     #[command(flatten)]
     pub(crate) client: ClientArgs,
 }
 
-/// `gate-stp plan FILE [--out PLAN.json] [--exit-code]`.
-pub(crate) async fn run(client: &Client, printer: &Output, args: Args) -> Result<(), Failure> {
-    let file = load_desired(&args.file)?;
-    let plan = Proposal::for_desired(client, &file)
-        .await
-        .map_err(apply_failure)?
-        .into_plan();
+impl Args {
+    /// The format asked for: `--format`, or `--json`; both must agree.
+    fn output_format(&self) -> Result<PlanFormat, Failure> {
+        match (self.format, self.client.json) {
+            (Some(format), true) if format != PlanFormat::Json => Err(Failure::usage(
+                "--json asks for --format json; give one of them",
+            )),
+            (Some(format), _) => Ok(format),
+            (None, true) => Ok(PlanFormat::Json),
+            (None, false) => Ok(PlanFormat::Text),
+        }
+    }
+}
+
+/// `gate-stp plan FILE... [--format text|markdown|json] [--out PLAN.json] [--exit-code]`.
+pub(crate) async fn run(args: Args) -> Result<(), Failure> {
+    let format = args.output_format()?;
+    if args.files.len() > 1 {
+        if args.out.is_some() {
+            return Err(Failure::usage(
+                "--out saves one plan: with several files, plan each file with its own --out",
+            ));
+        }
+        if format == PlanFormat::Json {
+            return Err(Failure::usage(
+                "--json prints one plan document: with several files, plan each file on its own",
+            ));
+        }
+        return run_several(&args, format).await;
+    }
+    let path = &args.files[0];
+    let label = path.display().to_string();
+    let plan = match plan_file(&args, path).await {
+        Ok((plan, _)) => plan,
+        Err(failure) => {
+            if format == PlanFormat::Markdown {
+                out(desired::render_refusal_markdown(&label, &failure.message));
+            }
+            return Err(failure);
+        }
+    };
     if let Some(path) = &args.out {
         std::fs::write(path, plan.to_json_string()).map_err(|e| {
             Failure::usage(format!(
@@ -47,29 +94,109 @@ pub(crate) async fn run(client: &Client, printer: &Output, args: Args) -> Result
             ))
         })?;
     }
-    if printer.json() {
-        printer.json_document(&plan.to_json_string());
-    } else {
-        out(render(&plan));
-        if plan.removals() > DEFAULT_MAX_REMOVALS {
-            out(format!(
-                "Note: this plan removes {} members; apply refuses more than {DEFAULT_MAX_REMOVALS} unless given --max-removals {}.\n",
-                plan.removals(),
-                plan.removals()
-            ));
-        }
-        if let Some(path) = &args.out {
-            let path = escape(&path.display().to_string());
-            out(format!(
-                "Saved the plan to {path}; apply it with `gate-stp apply {path}`.\n"
-            ));
+    match format {
+        PlanFormat::Json => Output::new(true).json_document(&plan.to_json_string()),
+        PlanFormat::Markdown => out(desired::render_plan_markdown(&plan)),
+        PlanFormat::Text => {
+            print_text(&plan);
+            if let Some(path) = &args.out {
+                let path = escape(&path.display().to_string());
+                out(format!(
+                    "Saved the plan to {path}; apply it with `gate-stp apply {path}`.\n"
+                ));
+            }
         }
     }
     if args.exit_code && !plan.is_empty() {
+        return Err(changes_pending());
+    }
+    Ok(())
+}
+
+/// Plans each file in turn with its own credentials, prints each, and ends with the
+/// summary. A refused file does not stop the others: a reviewer sees every account.
+async fn run_several(args: &Args, format: PlanFormat) -> Result<(), Failure> {
+    let markdown = format == PlanFormat::Markdown;
+    let mut tally = Tally::default();
+    for (index, path) in args.files.iter().enumerate() {
+        let label = path.display().to_string();
+        if index > 0 {
+            out("\n");
+        }
+        match plan_file(args, path).await {
+            Ok((plan, profile)) => {
+                file_heading(&label, profile.as_deref(), markdown);
+                if markdown {
+                    out(desired::render_plan_markdown(&plan));
+                } else {
+                    print_text(&plan);
+                }
+                if plan.is_empty() {
+                    tally.without_changes += 1;
+                } else {
+                    tally.with_changes += 1;
+                }
+            }
+            Err(failure) => {
+                if markdown {
+                    out(desired::render_refusal_markdown(&label, &failure.message));
+                } else {
+                    file_heading(&label, None, false);
+                    out("Refused (see stderr).\n");
+                }
+                for line in failure.message.lines() {
+                    err(format!("error: {}: {}\n", escape(&label), escape(line)));
+                }
+                tally.refused.push((label, failure));
+            }
+        }
+    }
+    if markdown {
+        out(format!("\n### Summary\n\n{}\n", tally.line()));
+    } else {
+        out(format!("\nSummary: {}\n", tally.line()));
+    }
+    if let Some((_, first)) = tally.refused.first() {
+        // Printed above, file by file; the code is the first failure's.
         return Err(Failure {
-            code: CHANGES_PENDING,
+            code: first.code,
             message: String::new(),
         });
     }
+    if args.exit_code && tally.with_changes > 0 {
+        return Err(changes_pending());
+    }
     Ok(())
+}
+
+/// Reads one file and the live state of its account (with the file's profile, if it names
+/// one); the plan and the profile used.
+async fn plan_file(args: &Args, path: &std::path::Path) -> Result<(Plan, Option<String>), Failure> {
+    let file = load_desired(path)?;
+    let client = client_for(&args.client, file.profile.as_deref())?;
+    let plan = Proposal::for_desired(&client, &file.state)
+        .await
+        .map_err(apply_failure)?
+        .into_plan();
+    Ok((plan, file.profile))
+}
+
+/// The plan for a person, with a note when apply would refuse it by default.
+fn print_text(plan: &Plan) {
+    out(render(plan));
+    if plan.removals() > DEFAULT_MAX_REMOVALS {
+        out(format!(
+            "Note: this plan removes {} members; apply refuses more than {DEFAULT_MAX_REMOVALS} unless given --max-removals {}.\n",
+            plan.removals(),
+            plan.removals()
+        ));
+    }
+}
+
+/// `--exit-code` with changes: an outcome, not an error (nothing printed).
+fn changes_pending() -> Failure {
+    Failure {
+        code: CHANGES_PENDING,
+        message: String::new(),
+    }
 }

@@ -1,0 +1,283 @@
+//! The server's decisions as small functions (which tools are offered, the digest store,
+//! the confirmation, the error lines), and random tool calls through the call path.
+
+use gate_stp::{
+    Client, Credentials,
+    desired::{DesiredState, LiveState, Plan},
+    mock::{Emulator, EmulatorConfig, World, demo},
+};
+use proptest::{
+    collection::{btree_map, vec},
+    prelude::*,
+    test_runner::{Config, TestRunner},
+};
+use rmcp::{model::JsonObject, service::ElicitationError};
+use serde_json::{Value, json};
+
+use super::{
+    ConfirmApply, ServerSettings, StpServer, confirmed,
+    errors::ToolError,
+    not_offered, safe_text,
+    store::{DigestStore, StoredPlan, digest_of},
+    tools::{self, offered},
+};
+
+const READ_TOOLS: [&str; 5] = ["account", "list_groups", "list_members", "export", "plan"];
+
+#[test]
+fn apply_is_offered_only_with_the_operators_consent() {
+    for name in READ_TOOLS {
+        assert!(offered(name, false) && offered(name, true), "{name}");
+    }
+    assert!(!offered("apply", false));
+    assert!(offered("apply", true));
+    for name in [
+        "",
+        "Apply",
+        "apply ",
+        "create_group",
+        "remove_users",
+        "add_users",
+    ] {
+        assert!(!offered(name, true), "{name:?}");
+    }
+}
+
+#[test]
+fn the_list_shows_exactly_the_offered_tools_each_with_four_hints_and_an_output_schema() {
+    let names = |allow: bool| -> Vec<String> {
+        tools::listed(allow)
+            .into_iter()
+            .map(|tool| tool.name.into_owned())
+            .collect()
+    };
+    assert_eq!(names(false), READ_TOOLS);
+    assert_eq!(names(true).last().map(String::as_str), Some("apply"));
+    for tool in tools::all() {
+        let hints = tool.annotations.as_ref().unwrap();
+        assert!(hints.read_only_hint.is_some() && hints.destructive_hint.is_some());
+        assert!(hints.idempotent_hint.is_some() && hints.open_world_hint.is_some());
+        assert!(tool.output_schema.is_some(), "{}", tool.name);
+        // Only apply writes; it is neither read-only nor idempotent.
+        let writes = tool.name == "apply";
+        assert_eq!(hints.read_only_hint, Some(!writes), "{}", tool.name);
+        assert_eq!(hints.destructive_hint, Some(writes), "{}", tool.name);
+        assert_eq!(hints.idempotent_hint, Some(!writes), "{}", tool.name);
+    }
+}
+
+#[test]
+fn calling_apply_without_consent_says_how_to_give_it() {
+    assert!(not_offered("apply").message.contains("--allow-apply"));
+    let unknown = not_offered("drop\u{1b}[2J");
+    assert!(!unknown.message.contains('\u{1b}'), "{}", unknown.message);
+}
+
+/// A plan for main account `main` computed from an empty account: distinct per `main`.
+fn plan_for(main: i64) -> StoredPlan {
+    let live = LiveState {
+        main_user_id: main,
+        sub_accounts: Vec::new(),
+        groups: Vec::new(),
+    };
+    let desired = DesiredState {
+        main_user_id: main,
+        groups: Vec::new(),
+    };
+    let plan = Plan::compute(&live, &desired).unwrap();
+    StoredPlan { plan }
+}
+
+#[test]
+fn a_digest_names_the_plans_json_document_and_changes_with_the_live_state() {
+    let stored = plan_for(1);
+    let digest = digest_of(&stored.plan);
+    assert_eq!(digest.len(), 64);
+    assert!(
+        digest
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    );
+    let mut moved = stored.plan.clone();
+    moved.live_fingerprint.push('x');
+    assert_ne!(digest_of(&moved), digest);
+}
+
+#[test]
+fn a_stored_plan_is_taken_once() {
+    let mut store = DigestStore::new(4);
+    let digest = store.insert(plan_for(1));
+    assert_eq!(digest, digest_of(&plan_for(1).plan));
+    assert!(store.get(&digest).is_some());
+    assert!(store.get(&digest).is_some(), "get leaves it");
+    assert_eq!(store.take(&digest).unwrap().plan, plan_for(1).plan);
+    assert!(
+        store.take(&digest).is_none(),
+        "a digest is applied at most once"
+    );
+    assert!(store.get(&digest).is_none());
+    assert!(store.take("").is_none() && store.take(&"0".repeat(64)).is_none());
+}
+
+#[test]
+fn the_store_forgets_the_oldest_plan_beyond_its_capacity() {
+    let mut store = DigestStore::new(3);
+    let digests: Vec<String> = (1..=4).map(|main| store.insert(plan_for(main))).collect();
+    assert_eq!(store.len(), 3);
+    assert!(store.get(&digests[0]).is_none());
+    assert!(
+        digests[1..]
+            .iter()
+            .all(|digest| store.get(digest).is_some())
+    );
+    // Planning the same thing again keeps one entry and makes it the newest.
+    assert_eq!(store.insert(plan_for(2)), digests[1]);
+    assert_eq!(store.len(), 3);
+    store.insert(plan_for(5));
+    assert!(store.get(&digests[1]).is_some() && store.get(&digests[2]).is_none());
+}
+
+#[test]
+fn only_an_explicit_yes_confirms_an_apply() {
+    assert!(confirmed(Ok(Some(ConfirmApply { confirm: true }))).is_ok());
+    let refusals = [
+        confirmed(Ok(Some(ConfirmApply { confirm: false }))),
+        confirmed(Ok(None)),
+        confirmed(Err(ElicitationError::UserDeclined)),
+        confirmed(Err(ElicitationError::UserCancelled)),
+        confirmed(Err(ElicitationError::NoContent)),
+        confirmed(Err(ElicitationError::CapabilityNotSupported)),
+    ];
+    for refusal in refusals {
+        let error = refusal.unwrap_err();
+        assert!(error.message().contains("nothing was sent"), "{error:?}");
+    }
+}
+
+#[test]
+fn a_tool_error_is_one_escaped_line_marked_as_an_error() {
+    let result =
+        ToolError::new("stopped\n  done: x\n  FAILED: \u{1b}[31mdesk; call plan").into_result();
+    assert_eq!(result.is_error, Some(true));
+    let text = &result.content[0].as_text().unwrap().text;
+    assert_eq!(
+        text,
+        "stopped;   done: x;   FAILED: \\x1b[31mdesk; call plan"
+    );
+}
+
+#[test]
+fn model_text_keeps_its_lines_and_escapes_everything_else() {
+    assert_eq!(
+        safe_text("a\u{1b}]0;t\u{7}\nb\r\u{202e}"),
+        "a\\x1b]0;t\\x07\nb\\x0d\\u{202e}"
+    );
+}
+
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_map(Value::from),
+        ".{0,40}".prop_map(Value::from),
+        Just(json!(
+            "main_user_id = 10000\n[[group]]\nname = \"d\"\nmembers = [10001]\n"
+        )),
+        Just(json!("toml")),
+        Just(json!("json")),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            vec(inner.clone(), 0..4).prop_map(Value::Array),
+            btree_map(".{0,8}", inner, 0..4)
+                .prop_map(|map| Value::Object(map.into_iter().collect())),
+        ]
+    })
+}
+
+fn arguments() -> impl Strategy<Value = Option<JsonObject>> {
+    let key = prop_oneof![
+        Just("name".to_owned()),
+        Just("stp_id".to_owned()),
+        Just("document".to_owned()),
+        Just("format".to_owned()),
+        Just("digest".to_owned()),
+        ".{0,8}",
+    ];
+    proptest::option::of(
+        btree_map(key, json_value(), 0..4).prop_map(|map| map.into_iter().collect()),
+    )
+}
+
+fn tool_name() -> impl Strategy<Value = String> {
+    prop_oneof![
+        proptest::sample::select(vec![
+            "account",
+            "list_groups",
+            "list_members",
+            "export",
+            "plan",
+            "apply",
+        ])
+        .prop_map(str::to_owned),
+        ".{0,12}",
+    ]
+}
+
+/// Whatever a client sends: no panic, a tool not offered is a protocol error, and nothing
+/// reaches Gate that changes state (no plan of the session was ever applied by digest).
+#[test]
+fn random_tool_calls_never_panic_and_never_change_the_groups() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let emulator = runtime
+        .block_on(Emulator::start(
+            World::demo(),
+            EmulatorConfig::default().without_rate_limit(),
+        ))
+        .unwrap();
+    let client = Client::builder()
+        .base_url(emulator.base_url())
+        .credentials(Credentials::new(demo::MAIN_KEY, demo::MAIN_SECRET).unwrap())
+        .build()
+        .unwrap();
+    let server = |allow_apply| {
+        StpServer::new(
+            client.clone(),
+            ServerSettings {
+                allow_apply,
+                max_removals: 10,
+            },
+        )
+    };
+    let (closed, open) = (server(false), server(true));
+    let groups_before = emulator.groups().len();
+    // The control: some calls got past the argument checks and ran a tool.
+    let answered = std::cell::Cell::new(0_u32);
+    let mut runner = TestRunner::new(Config {
+        cases: 128,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(
+            &(tool_name(), arguments(), any::<bool>()),
+            |(name, arguments, allow_apply)| {
+                let server = if allow_apply { &open } else { &closed };
+                let result = runtime.block_on(server.dispatch(&name, arguments, None));
+                if !offered(&name, allow_apply) {
+                    prop_assert!(result.is_err(), "{name:?} answered");
+                }
+                prop_assert_eq!(emulator.groups().len(), groups_before);
+                answered.set(answered.get() + u32::from(result.is_ok()));
+                Ok(())
+            },
+        )
+        .unwrap();
+    assert!(
+        answered.get() >= 8,
+        "only {} calls ran a tool",
+        answered.get()
+    );
+    runtime.block_on(emulator.shutdown());
+}

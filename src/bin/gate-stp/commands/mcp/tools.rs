@@ -1,0 +1,253 @@
+//! The six tools: names, arguments, results and annotations, and which are offered.
+//!
+//! Names and argument names are an interface: agents, prompts and scripts rely on them.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use rmcp::{
+    model::{JsonObject, Tool, ToolAnnotations},
+    schemars::JsonSchema,
+};
+use serde::{Deserialize, Serialize};
+
+pub(crate) const ACCOUNT: &str = "account";
+pub(crate) const LIST_GROUPS: &str = "list_groups";
+pub(crate) const LIST_MEMBERS: &str = "list_members";
+pub(crate) const EXPORT: &str = "export";
+pub(crate) const PLAN: &str = "plan";
+pub(crate) const APPLY: &str = "apply";
+
+/// Whether this server offers the tool `name`: listed by `tools/list` and callable.
+/// `apply` only with the operator's consent (`--allow-apply`); unknown names never.
+pub(crate) fn offered(name: &str, allow_apply: bool) -> bool {
+    match name {
+        ACCOUNT | LIST_GROUPS | LIST_MEMBERS | EXPORT | PLAN => true,
+        APPLY => allow_apply,
+        _ => false,
+    }
+}
+
+/// Arguments of `account` and `export`: none (any other key is refused).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NoArgs {}
+
+/// Arguments of `list_groups`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListGroupsArgs {
+    /// Part of the group name (Gate's filter is fuzzy and case-insensitive: check the
+    /// exact names in the answer).
+    #[serde(default)]
+    pub(crate) name: Option<String>,
+}
+
+/// Arguments of `list_members`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListMembersArgs {
+    /// The group's id (`id` in `list_groups`).
+    pub(crate) stp_id: i64,
+}
+
+/// Format of a desired-state document.
+#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum DocumentFormat {
+    /// TOML, as `export` writes it.
+    #[default]
+    Toml,
+    /// JSON.
+    Json,
+}
+
+/// Arguments of `plan`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PlanArgs {
+    /// The desired state of the STP groups (start from `export`'s document and edit it).
+    pub(crate) document: String,
+    /// The document's format (default "toml").
+    #[serde(default)]
+    pub(crate) format: DocumentFormat,
+}
+
+/// Arguments of `apply`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ApplyArgs {
+    /// The `digest` a `plan` call of this server returned.
+    pub(crate) digest: String,
+}
+
+/// A sub-account of the key's main account.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+pub(crate) struct SubAccountOut {
+    pub(crate) user_id: i64,
+    pub(crate) login_name: Option<String>,
+}
+
+/// Result of `account`.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+pub(crate) struct AccountOut {
+    /// The main account the API key belongs to.
+    pub(crate) main_user_id: i64,
+    pub(crate) sub_accounts: Vec<SubAccountOut>,
+}
+
+/// An STP group.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+pub(crate) struct GroupOut {
+    pub(crate) id: Option<i64>,
+    pub(crate) name: String,
+    pub(crate) creator_id: Option<i64>,
+    /// Creation time, UTC ISO 8601.
+    pub(crate) created_at: Option<String>,
+}
+
+/// Result of `list_groups`.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+pub(crate) struct GroupsOut {
+    pub(crate) groups: Vec<GroupOut>,
+}
+
+/// A member of a group.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+pub(crate) struct MemberOut {
+    pub(crate) user_id: Option<i64>,
+    /// Known for the key's own sub-accounts.
+    pub(crate) login_name: Option<String>,
+    /// When the user joined, UTC ISO 8601.
+    pub(crate) joined_at: Option<String>,
+}
+
+/// Result of `list_members`.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+pub(crate) struct MembersOut {
+    pub(crate) stp_id: i64,
+    pub(crate) members: Vec<MemberOut>,
+}
+
+/// Result of `export`.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+pub(crate) struct ExportOut {
+    /// The live groups as a desired-state document (TOML, ids pinned): edit it and `plan`.
+    pub(crate) document: String,
+}
+
+/// Result of `plan`.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+pub(crate) struct PlanOut {
+    /// Whether applying would send anything.
+    pub(crate) changes: bool,
+    /// One line: groups created, members added and removed.
+    pub(crate) summary: String,
+    /// The plan as a person reads it.
+    pub(crate) rendered: String,
+    /// The plan's JSON document (what `gate-stp plan --out` saves).
+    pub(crate) plan: serde_json::Value,
+    /// Names this plan for `apply` (lowercase hex SHA-256 of the plan's JSON document).
+    pub(crate) digest: String,
+}
+
+/// Result of `apply`.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+pub(crate) struct ApplyOut {
+    /// Requests sent and confirmed by Gate's answers.
+    pub(crate) steps_done: usize,
+    /// Groups created, by name, with their ids.
+    pub(crate) created: BTreeMap<String, i64>,
+    /// Groups whose create answer was lost and that were found by listing and adopted.
+    pub(crate) adopted: Vec<String>,
+}
+
+fn schema<T: JsonSchema + 'static>() -> Arc<JsonObject> {
+    rmcp::handler::server::tool::schema_for_type::<T>()
+}
+
+/// The four hints, always all explicit: clients assume the worst for a missing one.
+fn hints(read_only: bool, destructive: bool, idempotent: bool) -> ToolAnnotations {
+    ToolAnnotations::new()
+        .read_only(read_only)
+        .destructive(destructive)
+        .idempotent(idempotent)
+        // Every tool talks to Gate, an external system whose state others change too.
+        .open_world(true)
+}
+
+fn tool<In: JsonSchema + 'static, Out: JsonSchema + 'static>(
+    name: &'static str,
+    description: &'static str,
+    annotations: ToolAnnotations,
+) -> Tool {
+    let mut tool = Tool::new(name, description, schema::<In>()).annotate(annotations);
+    tool.output_schema = Some(schema::<Out>());
+    tool
+}
+
+/// Every tool this server has, in a fixed order (`offered` decides which are listed).
+pub(crate) fn all() -> Vec<Tool> {
+    let read = || hints(true, false, true);
+    vec![
+        tool::<NoArgs, AccountOut>(
+            ACCOUNT,
+            "The API key's main account id and its sub-accounts (user id, login name).",
+            read(),
+        ),
+        tool::<ListGroupsArgs, GroupsOut>(
+            LIST_GROUPS,
+            "The STP groups of the key's account: id, name, creator, creation time. \
+             `name` filters fuzzily, as Gate does.",
+            read(),
+        ),
+        tool::<ListMembersArgs, MembersOut>(
+            LIST_MEMBERS,
+            "The members of one STP group, with login names where known.",
+            read(),
+        ),
+        tool::<NoArgs, ExportOut>(
+            EXPORT,
+            "The live STP groups as a desired-state document (TOML, ids pinned). Edit it \
+             and pass it to `plan` to change the groups.",
+            read(),
+        ),
+        tool::<PlanArgs, PlanOut>(
+            PLAN,
+            "Compares a desired-state document with the live STP groups and shows what \
+             would change. Sends only reads. Returns a `digest` naming the plan; applying \
+             needs that digest (and a person's review of the plan). Removing a member \
+             switches self-trade prevention off for that user's new orders.",
+            read(),
+        ),
+        tool::<ApplyArgs, ApplyOut>(
+            APPLY,
+            "Applies a plan computed by `plan` in this server, named by its digest. The \
+             live state is read again first: a plan made stale by any change is refused \
+             with nothing sent (plan again). A digest is applied at most once.",
+            hints(false, true, false),
+        ),
+    ]
+}
+
+/// The tools `tools/list` shows.
+pub(crate) fn listed(allow_apply: bool) -> Vec<Tool> {
+    all()
+        .into_iter()
+        .filter(|tool| offered(&tool.name, allow_apply))
+        .collect()
+}
