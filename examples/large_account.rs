@@ -20,7 +20,8 @@
 //! per endpoint, the time until the window in which its last request may go begins, given
 //! that endpoint's limit, its request count in the phase and the start offset, and the
 //! largest over the endpoints (windows are counted per endpoint, so a phase cannot end
-//! before its busiest endpoint's last window opens); their ratio; the 429 answers counted
+//! before its busiest endpoint's last window opens), reads first and then writes (an apply
+//! plans its writes from its read); their ratio; the 429 answers counted
 //! by a layer around the emulator's routes; and the process's peak memory (`VmHWM`, the
 //! emulator included: it runs in this process).
 
@@ -168,10 +169,32 @@ fn peak_memory_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// The floor of a phase: per endpoint, `count` requests at `limit` per `window`, started
-/// `offset` into a window, can finish no earlier than the start of the window holding
-/// the last of them; the largest over the endpoints.
+/// The floor of a phase that reads, then writes what it planned from the read: its reads'
+/// floor ([`endpoints_floor`] from `offset`), then its writes' floor from where the reads
+/// ended. Within the writes, a step waits only for the steps it depends on (an add for its
+/// group's create, a moved member's add for its removal), a round trip, not a window, so
+/// the write endpoints are counted side by side: the scheduler's floor.
 fn floor(
+    counts: &BTreeMap<String, u32>,
+    limit_of: impl Fn(&str) -> u32 + Copy,
+    window: Duration,
+    offset: Duration,
+) -> Duration {
+    let (reads, writes): (BTreeMap<String, u32>, BTreeMap<String, u32>) = counts
+        .iter()
+        .map(|(endpoint, count)| (endpoint.clone(), *count))
+        .partition(|(endpoint, _)| endpoint.starts_with("GET "));
+    let reading = endpoints_floor(&reads, limit_of, window, offset);
+    let window_nanos = window.as_nanos().max(1);
+    let writes_offset = (offset + reading).as_nanos() % window_nanos;
+    let writes_offset = Duration::from_nanos(u64::try_from(writes_offset).unwrap_or(0));
+    reading + endpoints_floor(&writes, limit_of, window, writes_offset)
+}
+
+/// Per endpoint, `count` requests at `limit` per `window`, started `offset` into a window,
+/// can finish no earlier than the start of the window holding the last of them; the
+/// largest over the endpoints.
+fn endpoints_floor(
     counts: &BTreeMap<String, u32>,
     limit_of: impl Fn(&str) -> u32,
     window: Duration,

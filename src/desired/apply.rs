@@ -214,8 +214,11 @@ impl Checked {
     /// Sends the plan. If the read it was checked against finished more than
     /// [`ApplyOptions::max_read_age`] ago, reads the live state again and checks again
     /// first: a plan the live state no longer fits is refused
-    /// ([`ApplyError::StalePlan`]) with nothing sent. Then sends the steps one at a time,
-    /// checking each answer, and stops at the first surprise ([`ApplyError::Stopped`]).
+    /// ([`ApplyError::StalePlan`]) with nothing sent. Then sends the steps, each after the
+    /// steps it depends on and independent ones side by side (at most
+    /// [`APPLY_CONCURRENCY`](super::APPLY_CONCURRENCY) per endpoint), checking each
+    /// answer; at the first surprise nothing new starts, the steps in flight finish, and
+    /// the apply stops ([`ApplyError::Stopped`]).
     /// A create whose answer is lost is settled by listing again (see
     /// [`LOST_CREATE_LISTINGS`](super::send::LOST_CREATE_LISTINGS)), never sent twice.
     pub async fn send<A: StpAdmin>(

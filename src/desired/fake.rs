@@ -20,6 +20,8 @@ use crate::{ApiError, Error, Label, response::ResponseMeta};
 pub(crate) enum Fault {
     /// The create happens, its answer is lost (a timeout).
     CreateExecutedThenLost,
+    /// The create happens and is answered with another name than the one sent.
+    CreateAnswersAnotherName,
     /// The create times out without happening.
     CreateLost,
     /// The create's answer is lost and the first `listings` listings after it do not show
@@ -47,6 +49,9 @@ struct State {
     landing: Vec<(usize, i64, String, i64)>,
     /// Every request, as `op` or `op:arg`.
     log: Vec<String>,
+    /// State-changing requests received and not answered yet, and the most at once.
+    writes_in_flight: usize,
+    most_writes_in_flight: usize,
 }
 
 #[derive(Debug)]
@@ -125,6 +130,26 @@ impl FakeGate {
     /// State-changing requests received (executed or not).
     pub(crate) fn writes_seen(&self) -> usize {
         self.state().writes_seen
+    }
+
+    /// The most state-changing requests that were in flight at once.
+    pub(crate) fn most_writes_in_flight(&self) -> usize {
+        self.state().most_writes_in_flight
+    }
+
+    /// Runs a state-changing request as a server would: received, then (after the caller
+    /// had a chance to send others: one yield to the runtime) executed and answered. This
+    /// is what lets an apply have several writes in flight at once, and a test see it.
+    async fn write<T>(&self, execute: impl FnOnce() -> T) -> T {
+        {
+            let mut state = self.state();
+            state.writes_in_flight += 1;
+            state.most_writes_in_flight = state.most_writes_in_flight.max(state.writes_in_flight);
+        }
+        tokio::task::yield_now().await;
+        let answer = execute();
+        self.state().writes_in_flight -= 1;
+        answer
     }
 
     pub(crate) fn log(&self) -> Vec<String> {
@@ -305,13 +330,30 @@ impl StpAdmin for FakeGate {
     }
 
     async fn create_group(&self, name: &str) -> Result<GroupInfo, Error> {
+        self.write(|| self.execute_create(name)).await
+    }
+
+    async fn add_members(&self, stp_id: i64, user_ids: &[i64]) -> Result<Vec<i64>, Error> {
+        self.write(|| self.change(stp_id, user_ids, true)).await
+    }
+
+    async fn remove_members(&self, stp_id: i64, user_ids: &[i64]) -> Result<Vec<i64>, Error> {
+        self.write(|| self.change(stp_id, user_ids, false)).await
+    }
+}
+
+impl FakeGate {
+    fn execute_create(&self, name: &str) -> Result<GroupInfo, Error> {
         let mut state = self.state();
         state.writes_seen += 1;
         state.log.push(format!("create:{name}"));
         let fault = Self::take_fault(&mut state, |f| {
             matches!(
                 f,
-                Fault::CreateExecutedThenLost | Fault::CreateLost | Fault::CreateLandsLate { .. }
+                Fault::CreateExecutedThenLost
+                    | Fault::CreateLost
+                    | Fault::CreateLandsLate { .. }
+                    | Fault::CreateAnswersAnotherName
             )
         });
         if fault == Some(Fault::CreateLost) {
@@ -337,18 +379,15 @@ impl StpAdmin for FakeGate {
         if fault == Some(Fault::CreateExecutedThenLost) {
             return Err(lost_answer());
         }
+        let answered = if fault == Some(Fault::CreateAnswersAnotherName) {
+            format!("{name}-other")
+        } else {
+            name.to_owned()
+        };
         Ok(GroupInfo {
             id,
-            name: name.to_owned(),
+            name: answered,
             creator_id: Some(creator),
         })
-    }
-
-    async fn add_members(&self, stp_id: i64, user_ids: &[i64]) -> Result<Vec<i64>, Error> {
-        self.change(stp_id, user_ids, true)
-    }
-
-    async fn remove_members(&self, stp_id: i64, user_ids: &[i64]) -> Result<Vec<i64>, Error> {
-        self.change(stp_id, user_ids, false)
     }
 }

@@ -8,7 +8,8 @@
 //! apply:  Proposal::for_desired / for_saved   (read: key of another account refused)
 //!   ──► Proposal::check     (stale plan, edited plan, removal limit; before any prompt)
 //!   ──► Checked::send       (read again if older than max_read_age, check again,
-//!                            then one request at a time, each answer checked)
+//!                            then the steps in dependency order, independent ones side
+//!                            by side, each answer checked)
 //! ```
 //!
 //! Gate's API shapes the rules: groups cannot be deleted or renamed, so a plan never
@@ -17,7 +18,8 @@
 //! exactly here and a file can pin a group by `id`; a create is not idempotent, so a create
 //! whose answer was lost is settled by listing again and is never sent twice; an order
 //! carries one `stp_id`, so a user may be declared in one group only (our reading: Gate does
-//! not document it), and removals are sent before additions so a user can move.
+//! not document it), and a user moving between groups is added only once its removal is
+//! confirmed.
 //!
 //! Reading needs only the [`StpAdmin`] trait, implemented for [`Client`](crate::Client)
 //! (build it with [`pace_rate_limits(true)`](crate::ClientBuilder::pace_rate_limits) and
@@ -32,6 +34,7 @@ mod model;
 mod parse;
 mod plan;
 mod render;
+mod schedule;
 mod send;
 mod validate;
 
@@ -52,6 +55,7 @@ pub use plan::{
     UnmanagedGroup,
 };
 pub use render::{RenderOptions, quoted, render_plan, summary};
+pub use schedule::APPLY_CONCURRENCY;
 pub use send::{
     ApplyReport, LOST_CREATE_INTERVAL, LOST_CREATE_LISTINGS, Progress, StopReason, StopReport,
     outcome_unknown,

@@ -1,5 +1,6 @@
-//! Sending a checked plan: one request at a time, each answer checked, and a stop with a
-//! report at the first surprise.
+//! Sending a checked plan: independent steps side by side in the order of
+//! [`schedule`](super::schedule), each answer checked, and a stop with a report at the
+//! first surprise.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -7,10 +8,13 @@ use std::{
     time::Duration,
 };
 
+use futures_util::{StreamExt, stream::FuturesUnordered};
+
 use super::{
     live::StpAdmin,
     model::LiveState,
     plan::{Plan, Step},
+    schedule::{APPLY_CONCURRENCY, Schedule, Status},
 };
 use crate::{
     Error,
@@ -38,6 +42,10 @@ fn lost_create_wait() -> Duration {
 }
 
 /// What an apply reports while it runs (the CLI shows it on a terminal).
+///
+/// Independent steps are in flight side by side, so events of several steps interleave: a
+/// step's `Sending` may be followed by other steps' events before its `Done`. `index` (the
+/// step's position in the plan) tells them apart.
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub enum Progress<'a> {
@@ -81,15 +89,26 @@ pub struct ApplyReport {
 
 /// Why an apply stopped after sending something: what was done, what failed, what is left.
 /// Running apply again (it reads the live state afresh) continues from there.
+///
+/// Every step of the plan is in exactly one of `done`, `failed`, `also_failed` and
+/// `remaining`.
 #[derive(Debug)]
 pub struct StopReport {
-    /// Steps sent and confirmed, in order.
+    /// Steps sent and confirmed, in plan order. Besides the steps before the failure, these
+    /// can be steps after it in the plan that did not depend on it and were in flight or
+    /// answered when it failed.
     pub done: Vec<Step>,
-    /// The step that failed.
+    /// The step whose failure stopped the apply (the first answered with a failure).
     pub failed: Step,
+    /// The position of `failed` in the plan, from 0 (as in [`Progress`]).
+    pub at: usize,
     /// Why.
     pub reason: StopReason,
-    /// Steps not sent.
+    /// Other steps that were in flight when `failed` failed and failed too, in the order
+    /// they were answered.
+    pub also_failed: Vec<(Step, StopReason)>,
+    /// Steps not sent, in plan order: those depending on a failed step, and every step not
+    /// started before the first failure (nothing new starts after it).
     pub remaining: Vec<Step>,
     /// Groups created (or adopted) before the stop.
     pub created: BTreeMap<String, i64>,
@@ -152,11 +171,11 @@ impl fmt::Display for StopReason {
 
 impl fmt::Display for StopReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let total = self.done.len() + 1 + self.remaining.len();
+        let total = self.done.len() + 1 + self.also_failed.len() + self.remaining.len();
         write!(
             f,
             "apply stopped at step {} of {total} ({}): {}",
-            self.done.len() + 1,
+            self.at + 1,
             self.failed,
             self.reason
         )?;
@@ -164,6 +183,9 @@ impl fmt::Display for StopReport {
             write!(f, "\n  done:     {step}")?;
         }
         write!(f, "\n  FAILED:   {}", self.failed)?;
+        for (step, reason) in &self.also_failed {
+            write!(f, "\n  FAILED:   {step}: {reason}")?;
+        }
         for step in &self.remaining {
             write!(f, "\n  not sent: {step}")?;
         }
@@ -174,14 +196,16 @@ impl fmt::Display for StopReport {
     }
 }
 
-/// Sends the steps of a plan checked against `live` in order, one request at a time. After
-/// each add or remove compares Gate's member list with the plan's; stops at the first
-/// difference or error. A create whose outcome is unknown is settled by
-/// [`settle_lost_create`]; it is never sent twice.
+/// Sends the steps of a plan checked against `live`, independent steps side by side (see
+/// [`schedule`](super::schedule): a step waits for the steps it depends on, at most
+/// [`APPLY_CONCURRENCY`] in flight per endpoint). After each add or remove compares Gate's
+/// member list with the plan's. At the first difference or error nothing new starts; the
+/// steps already in flight are answered and reported (they were sent: the report must say
+/// what they did). A create whose outcome is unknown is settled by [`settle_lost_create`];
+/// it is never sent twice.
 ///
 /// Only `Checked::send` calls this, right after its re-check: the refusals are not repeated
-/// here. Kept apart so that another schedule (a dependency graph) can replace this loop
-/// without touching the refusals.
+/// here.
 pub(super) async fn send_steps<A: StpAdmin>(
     admin: &A,
     plan: &Plan,
@@ -190,63 +214,124 @@ pub(super) async fn send_steps<A: StpAdmin>(
 ) -> Result<ApplyReport, Box<StopReport>> {
     let total = plan.steps.len();
     let known: BTreeSet<i64> = live.groups.iter().map(|group| group.id).collect();
+    let known = &known;
+    let main_user_id = plan.main_user_id;
     let mut report = ApplyReport::default();
-    for (index, step) in plan.steps.iter().enumerate() {
-        progress(Progress::Sending { index, total, step });
-        let outcome = match step {
-            Step::Create { group } => {
-                create(
-                    admin,
-                    group,
-                    plan.main_user_id,
-                    &known,
-                    &mut report,
-                    progress,
-                )
-                .await
-            }
-            Step::Remove {
-                stp_id,
-                user_ids,
-                expected_members,
-                ..
-            } => {
-                let answer = admin.remove_members(*stp_id, user_ids).await;
-                compare(answer, expected_members)
-            }
-            Step::Add {
-                group,
-                stp_id,
-                user_ids,
-                expected_members,
-            } => match stp_id.or_else(|| report.created.get(group).copied()) {
-                Some(stp_id) => {
-                    let answer = admin.add_members(stp_id, user_ids).await;
-                    compare(answer, expected_members)
-                }
-                None => Err(StopReason::NoGroupId),
-            },
-        };
-        if let Err(reason) = outcome {
-            return Err(Box::new(StopReport {
-                done: plan.steps[..index].to_vec(),
-                failed: step.clone(),
-                reason,
-                remaining: plan.steps[index + 1..].to_vec(),
-                created: report.created,
-            }));
+    let mut schedule = Schedule::new(&plan.steps, APPLY_CONCURRENCY);
+    let mut failures: Vec<(usize, StopReason)> = Vec::new();
+    let mut in_flight = FuturesUnordered::new();
+    loop {
+        while let Some(index) = schedule.start_next() {
+            let step = &plan.steps[index];
+            progress(Progress::Sending { index, total, step });
+            // The group's create, if the plan makes it, is confirmed by now: an add depends
+            // on it (the schedule's same-group order).
+            let created = report.created.get(step.group()).copied();
+            in_flight.push(async move {
+                let outcome = send_one(admin, step, created, main_user_id, known).await;
+                (index, outcome)
+            });
         }
+        let Some((index, outcome)) = in_flight.next().await else {
+            break;
+        };
+        let step = &plan.steps[index];
+        match outcome {
+            Ok(Confirmed::Changed) => {}
+            Ok(Confirmed::Created { stp_id, adopted }) => {
+                report.created.insert(step.group().to_owned(), stp_id);
+                if adopted {
+                    report.adopted.push(step.group().to_owned());
+                    progress(Progress::Adopted {
+                        group: step.group(),
+                        stp_id,
+                    });
+                }
+            }
+            Err(reason) => {
+                schedule.failed(index);
+                failures.push((index, reason));
+                continue;
+            }
+        }
+        schedule.confirmed(index);
         report.steps_done += 1;
         progress(Progress::Done { index, total, step });
     }
-    Ok(report)
+    let mut failures = failures.into_iter();
+    let Some((at, reason)) = failures.next() else {
+        return Ok(report);
+    };
+    let steps_with = |wanted: Status| -> Vec<Step> {
+        schedule
+            .status()
+            .iter()
+            .zip(&plan.steps)
+            .filter(|(status, _)| **status == wanted)
+            .map(|(_, step)| step.clone())
+            .collect()
+    };
+    Err(Box::new(StopReport {
+        done: steps_with(Status::Done),
+        failed: plan.steps[at].clone(),
+        at,
+        reason,
+        also_failed: failures
+            .map(|(index, reason)| (plan.steps[index].clone(), reason))
+            .collect(),
+        remaining: steps_with(Status::NotSent),
+        created: report.created,
+    }))
 }
 
-fn compare(answer: Result<Vec<i64>, Error>, expected: &[i64]) -> Result<(), StopReason> {
+/// What a confirmed step did.
+enum Confirmed {
+    /// An add or remove answered with the expected members.
+    Changed,
+    /// A create answered with the group (or, its answer lost, the group found by listing).
+    Created { stp_id: i64, adopted: bool },
+}
+
+/// Sends one step: one request (a lost create adds listings, never a second create).
+/// `created` is the id of the step's group if this apply created it.
+async fn send_one<A: StpAdmin>(
+    admin: &A,
+    step: &Step,
+    created: Option<i64>,
+    main_user_id: i64,
+    known: &BTreeSet<i64>,
+) -> Result<Confirmed, StopReason> {
+    match step {
+        Step::Create { group } => create(admin, group, main_user_id, known).await,
+        Step::Remove {
+            stp_id,
+            user_ids,
+            expected_members,
+            ..
+        } => {
+            let answer = admin.remove_members(*stp_id, user_ids).await;
+            compare(answer, expected_members)
+        }
+        Step::Add {
+            stp_id,
+            user_ids,
+            expected_members,
+            ..
+        } => match stp_id.or(created) {
+            Some(stp_id) => {
+                let answer = admin.add_members(stp_id, user_ids).await;
+                compare(answer, expected_members)
+            }
+            None => Err(StopReason::NoGroupId),
+        },
+    }
+}
+
+fn compare(answer: Result<Vec<i64>, Error>, expected: &[i64]) -> Result<Confirmed, StopReason> {
     let got: BTreeSet<i64> = answer.map_err(StopReason::Request)?.into_iter().collect();
     let expected_set: BTreeSet<i64> = expected.iter().copied().collect();
     if got == expected_set {
-        Ok(())
+        Ok(Confirmed::Changed)
     } else {
         Err(StopReason::Diverged {
             expected: expected_set.into_iter().collect(),
@@ -260,13 +345,13 @@ async fn create<A: StpAdmin>(
     name: &str,
     main_user_id: i64,
     known: &BTreeSet<i64>,
-    report: &mut ApplyReport,
-    progress: &mut (dyn FnMut(Progress<'_>) + Send),
-) -> Result<(), StopReason> {
+) -> Result<Confirmed, StopReason> {
     let error = match admin.create_group(name).await {
         Ok(group) if group.name == name => {
-            report.created.insert(name.to_owned(), group.id);
-            return Ok(());
+            return Ok(Confirmed::Created {
+                stp_id: group.id,
+                adopted: false,
+            });
         }
         Ok(group) => {
             return Err(StopReason::UnexpectedGroup {
@@ -279,15 +364,10 @@ async fn create<A: StpAdmin>(
     };
     // The create may or may not have happened. Never create again: look.
     match settle_lost_create(admin, name, main_user_id, known).await {
-        Listed::Found(stp_id) => {
-            report.created.insert(name.to_owned(), stp_id);
-            report.adopted.push(name.to_owned());
-            progress(Progress::Adopted {
-                group: name,
-                stp_id,
-            });
-            Ok(())
-        }
+        Listed::Found(stp_id) => Ok(Confirmed::Created {
+            stp_id,
+            adopted: true,
+        }),
         Listed::Nothing => Err(StopReason::CreateUnresolved {
             error,
             finding: format!(

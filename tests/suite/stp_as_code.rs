@@ -13,7 +13,7 @@ use gate_stp::{
     Client, Credentials, RetryPolicy,
     desired::{
         self, ApplyError, ApplyOptions, DesiredGroup, DesiredState, Format, Member, Plan, Progress,
-        Proposal, ReadError, StopReason,
+        Proposal, ReadError, Step, StopReason,
     },
     mock::{Emulator, EmulatorConfig, Fault, FaultKind, RunningEmulator, World},
 };
@@ -217,20 +217,26 @@ async fn a_failure_mid_apply_stops_with_a_report_and_a_rerun_converges() {
     let emulator = emulator().await;
     let (desk, legacy) = seed(&emulator).await;
     let client = client(&emulator);
-    // Steps: create arb, remove bot_2 from desk, add to desk, add to arb. The first add
-    // gets a definite 500 (not retried): the apply stops there.
+    // Steps: create arb, remove bot_2 from desk, add to desk, add to arb. bot_2 moves to
+    // the new arb, so its removal waits for arb's create; both adds wait for the removal
+    // (one on its group, the other moves bot_2). The removal gets a definite 500 (not
+    // retried): the apply stops there and neither add is sent.
     emulator
-        .inject_fault(Fault::new("addSTPGroupUsers", 1, FaultKind::Status(500)))
+        .inject_fault(Fault::new("deleteSTPGroupUsers", 1, FaultKind::Status(500)))
         .unwrap();
     let error = apply_file(&client, &edited()).await.unwrap_err();
     let ApplyError::Stopped(report) = &error else {
         panic!("{error}")
     };
-    assert_eq!(report.done.len(), 2, "{error}");
-    assert_eq!(report.remaining.len(), 1, "{error}");
+    assert!(
+        matches!(report.done.as_slice(), [step] if step.is_create()),
+        "{error}"
+    );
+    assert!(matches!(report.failed, Step::Remove { .. }), "{error}");
+    assert_eq!(report.remaining.len(), 2, "{error}");
     assert!(matches!(report.reason, StopReason::Request(_)), "{error}");
     let text = error.to_string();
-    assert!(text.contains("apply stopped at step 3 of 4"), "{text}");
+    assert!(text.contains("apply stopped at step 2 of 4"), "{text}");
 
     let plan = apply_file(&client, &edited()).await.unwrap();
     assert!(
@@ -757,8 +763,9 @@ async fn the_cli_prints_a_stopped_apply_line_by_line_and_keeps_what_was_not_sent
     seed(&emulator).await;
     let file = std::env::temp_dir().join(format!("gate-stp-stopped-{}.toml", std::process::id()));
     std::fs::write(&file, edited().to_toml_string()).unwrap();
+    // The removal fails; both adds depend on it (see the test above), so some are not sent.
     emulator
-        .inject_fault(Fault::new("addSTPGroupUsers", 1, FaultKind::Status(500)))
+        .inject_fault(Fault::new("deleteSTPGroupUsers", 1, FaultKind::Status(500)))
         .unwrap();
     let stopped = run(&emulator, &["apply", file.to_str().unwrap(), "--yes"]).await;
     std::fs::remove_file(&file).unwrap();
@@ -769,5 +776,121 @@ async fn the_cli_prints_a_stopped_apply_line_by_line_and_keeps_what_was_not_sent
     assert!(!stopped.stderr.contains("\\x0a"), "{}", stopped.stderr);
     assert!(stopped.stderr.starts_with("error: "), "{}", stopped.stderr);
     assert!(stopped.stderr.contains("not sent"), "{}", stopped.stderr);
+    emulator.shutdown().await;
+}
+
+/// Live: "desk" {bot_1, bot_2}, "legacy" {bot_6}. The file moves bot_2 from desk to a new
+/// "arb" and bot_6 from legacy to a new "mm" (with bot_4): two independent chains, each a
+/// create, a removal waiting for it and an add waiting for both.
+fn two_moves() -> DesiredState {
+    DesiredState {
+        main_user_id: MAIN,
+        groups: vec![
+            group("desk", vec![Member::Login("bot_1".into())]),
+            group("legacy", vec![]),
+            group("arb", vec![Member::Login("bot_2".into())]),
+            group(
+                "mm",
+                vec![Member::Login("bot_6".into()), Member::Login("bot_4".into())],
+            ),
+        ],
+    }
+}
+
+#[tokio::test]
+async fn a_refused_create_keeps_its_movers_home_and_the_other_chain_is_done_or_not_sent() {
+    let emulator = emulator().await;
+    let (desk, legacy) = seed(&emulator).await;
+    let client = client(&emulator);
+    // Both creates start together: whichever arrives first is refused (a definite 400,
+    // nothing created, never retried).
+    emulator
+        .inject_fault(Fault::new("createSTPGroup", 1, FaultKind::Status(400)))
+        .unwrap();
+    let options = ApplyOptions::default();
+    let error = apply_desired(&client, &two_moves(), options)
+        .await
+        .unwrap_err();
+    let ApplyError::Stopped(report) = &error else {
+        panic!("{error}")
+    };
+    let Step::Create { group: refused } = &report.failed else {
+        panic!("{error}")
+    };
+    let (home, home_id, mover) = match refused.as_str() {
+        "arb" => ("desk", desk, MAIN + 2),
+        "mm" => ("legacy", legacy, MAIN + 6),
+        other => panic!("{other}: {error}"),
+    };
+    // The refused group's mover never left its old group, and nothing went into it.
+    assert!(groups_named(&emulator, refused).is_empty());
+    assert!(
+        emulator.members(home_id).unwrap().contains(&mover),
+        "{home}: {error}"
+    );
+    for step in &report.done {
+        assert_ne!(step.group(), refused.as_str(), "{error}");
+        assert_ne!(step.group(), home, "{error}");
+    }
+    // The other chain did not depend on it: each of its steps is done or not sent (nothing
+    // new starts after the failure), never failed; one request per step at most.
+    assert!(report.also_failed.is_empty(), "{error}");
+    assert_eq!(report.done.len() + 1 + report.remaining.len(), 6, "{error}");
+    let other = if refused == "arb" { "mm" } else { "arb" };
+    let other_done = report.done.iter().filter(|s| s.group() == other).count();
+    if other_done > 0 {
+        assert_eq!(groups_named(&emulator, other).len(), 1);
+    }
+    // Run again: converges, each group once.
+    apply_desired(&client, &two_moves(), options).await.unwrap();
+    for name in ["arb", "mm"] {
+        assert_eq!(groups_named(&emulator, name).len(), 1, "{name}");
+    }
+    assert_eq!(emulator.members(desk), Some(vec![MAIN + 1]));
+    assert_eq!(emulator.members(legacy), Some(vec![]));
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn users_rotating_between_groups_are_never_in_two_and_steps_run_side_by_side() {
+    let emulator = emulator().await;
+    let client = client(&emulator);
+    // Three groups of two; then every user moves to the next group. The emulator refuses
+    // an add of a user still in another group, so a move sent before its removal fails.
+    let start = |shift: i64| DesiredState {
+        main_user_id: MAIN,
+        groups: (0..3)
+            .map(|g| {
+                let members = (0..2)
+                    .map(|m| Member::Id(MAIN + 1 + (2 * g + m + shift).rem_euclid(6)))
+                    .collect();
+                group(&format!("g{g}"), members)
+            })
+            .collect(),
+    };
+    apply_file(&client, &start(0)).await.unwrap();
+    let mut outstanding = 0usize;
+    let mut most = 0usize;
+    let mut progress = |event: Progress<'_>| match event {
+        Progress::Sending { .. } => {
+            outstanding += 1;
+            most = most.max(outstanding);
+        }
+        Progress::Done { .. } => outstanding -= 1,
+        _ => {}
+    };
+    let options = ApplyOptions::default().with_max_removals(6);
+    let checked = Proposal::for_desired(&client, &start(2))
+        .await
+        .unwrap()
+        .check(options)
+        .unwrap();
+    let plan = checked.plan().clone();
+    assert_eq!(plan.removals(), 6);
+    let report = checked.send(&client, &mut progress).await.unwrap();
+    assert_eq!(report.steps_done, plan.steps.len());
+    assert!(most > 1, "one step at a time");
+    let again = plan_for(&client, &start(2)).await;
+    assert!(again.is_empty(), "{:?}", again.steps);
     emulator.shutdown().await;
 }

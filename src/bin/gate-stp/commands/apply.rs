@@ -131,23 +131,22 @@ async fn apply_file(args: &Args, path: &Path, printer: &Output) -> Result<(), Fa
             return;
         }
         match event {
-            Progress::Sending { index, total, step } => {
-                err(format!("[{}/{total}] {step} ... ", index + 1));
+            // Steps run side by side, so each line is written whole when its step is
+            // answered, not begun at Sending and ended at Done.
+            Progress::Done { index, total, step } => {
+                err(format!("[{}/{total}] {step} ... ok\n", index + 1));
             }
-            Progress::Done { .. } => err("ok\n"),
             Progress::Adopted { group, stp_id } => err(format!(
-                "(answer lost; found group {} as id {stp_id}, adopted) ",
+                "answer lost; found group {} as id {stp_id}, adopted\n",
                 desired::quoted(group)
             )),
             _ => {}
         }
     };
-    let report = checked.send(client, &mut progress).await.map_err(|error| {
-        if on_terminal {
-            err("FAILED\n");
-        }
-        apply_failure(error)
-    })?;
+    let report = checked
+        .send(client, &mut progress)
+        .await
+        .map_err(apply_failure)?;
     if printer.json() {
         print_report(printer, &report);
     } else {
