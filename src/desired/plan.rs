@@ -122,9 +122,12 @@ impl Step {
 
 /// The requests that bring a live state to a desired state, with what was compared.
 ///
-/// Order: creates first (a refused create then leaves every member where it was), then
-/// every removal, then every addition, so that a user moving between groups is never
-/// in two at once. Within each kind, groups come in file order.
+/// Order: creates first, then every removal, then every addition; within each kind,
+/// groups come in file order. Apply does not send them in this order one by one: it
+/// sends each step once what it depends on succeeded (a new group's members after its
+/// create, a moving user's add after its removal, one group's steps in this order; see
+/// `desired/schedule.rs`), so a refused create leaves every member where it was and a
+/// user moving between groups is never in two at once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Plan {
     /// The document's version, [`PLAN_FORMAT`]: a reader refuses any other.

@@ -74,7 +74,7 @@ pub(crate) async fn run(base_url: &str, timeout: Duration, first: u32) -> Result
 
     step(
         first + 3,
-        "`gate-stp apply stp.toml --yes`: one request at a time, each answer checked",
+        "`gate-stp apply stp.toml --yes`: each step once what it needs is done, each answer checked",
     );
     let mut progress = |event: Progress<'_>| {
         if let Progress::Done { index, total, step } = event {
