@@ -298,6 +298,29 @@ async fn plan_apply_by_digest_then_plan_shows_no_changes() {
         .collect();
     assert_eq!(members, BTreeSet::from([MAIN + 1, MAIN + 2]));
 
+    // list_members shows the same members, with their login names.
+    let (text, listed) = server.ok("list_members", json!({"stp_id": created})).await;
+    assert_eq!(listed["stp_id"], json!(created));
+    let listed: BTreeSet<(i64, String)> = listed["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|member| {
+            (
+                member["user_id"].as_i64().unwrap(),
+                member["login_name"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        BTreeSet::from([
+            (MAIN + 1, "bot_1".to_owned()),
+            (MAIN + 2, "bot_2".to_owned())
+        ])
+    );
+    assert!(text.contains("bot_1") && text.contains("bot_2"), "{text}");
+
     let (text, again) = server.ok("plan", json!({"document": DESK})).await;
     assert_eq!(again["changes"], json!(false), "{text}");
     assert!(again["plan"]["steps"].as_array().unwrap().is_empty());

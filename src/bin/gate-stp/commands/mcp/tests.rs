@@ -11,7 +11,7 @@ use proptest::{
     prelude::*,
     test_runner::{Config, TestRunner},
 };
-use rmcp::{model::JsonObject, service::ElicitationError};
+use rmcp::{ServerHandler, model::JsonObject, service::ElicitationError};
 use serde_json::{Value, json};
 
 use super::{
@@ -280,4 +280,32 @@ fn random_tool_calls_never_panic_and_never_change_the_groups() {
         answered.get()
     );
     runtime.block_on(emulator.shutdown());
+}
+
+/// `get_tool` (what rmcp looks a tool up by) offers exactly what `tools/list` lists: no
+/// `apply` without the operator's consent, each tool under its own name.
+#[test]
+fn a_tool_is_looked_up_by_its_name_and_apply_only_with_consent() {
+    let client = Client::builder()
+        .base_url("http://127.0.0.1:9/api/v4")
+        .credentials(Credentials::new(demo::MAIN_KEY, demo::MAIN_SECRET).unwrap())
+        .build()
+        .unwrap();
+    for allow_apply in [false, true] {
+        let server = StpServer::new(
+            client.clone(),
+            ServerSettings {
+                allow_apply,
+                max_removals: 10,
+            },
+        );
+        for name in READ_TOOLS {
+            assert_eq!(
+                server.get_tool(name).map(|tool| tool.name.into_owned()),
+                Some(name.to_owned())
+            );
+        }
+        assert_eq!(server.get_tool("apply").is_some(), allow_apply);
+        assert!(server.get_tool("drop_everything").is_none());
+    }
 }
