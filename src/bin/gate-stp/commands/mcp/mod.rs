@@ -37,7 +37,7 @@ use rmcp::{
 };
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use crate::{commands::as_code, failure::Failure, settings::ClientArgs};
+use crate::{commands::as_code, failure::Failure, output::plural, settings::ClientArgs};
 use errors::ToolError;
 use store::{DigestStore, MAX_STORED_PLANS, StoredPlan};
 use tools::{
@@ -320,7 +320,7 @@ impl StpServer {
             request = request.name(name);
         }
         let groups = request.await.map_err(ToolError::client)?.into_inner();
-        let mut text = format!("{} STP groups:", groups.len());
+        let mut text = format!("{}:", plural(groups.len(), "STP group"));
         let groups: Vec<GroupOut> = groups
             .into_iter()
             .map(|group| GroupOut {
@@ -364,7 +364,7 @@ impl StpServer {
                 joined_at: user.create_time.map(crate::output::iso8601),
             })
             .collect();
-        let mut text = format!("Group {stp_id}: {} members:", members.len());
+        let mut text = format!("Group {stp_id}: {}:", plural(members.len(), "member"));
         for member in &members {
             text.push_str(&format!(
                 "\n- {} {}",
@@ -466,8 +466,8 @@ impl StpServer {
         let plan = &stored.plan;
         let mut text = format!(
             "Applied: {} created, {} added, {} removed ({} requests, each answer checked).",
-            count(plan.creates(), "group"),
-            count(plan.additions(), "member"),
+            plural(plan.creates(), "group"),
+            plural(plan.additions(), "member"),
             plan.removals(),
             report.steps_done,
         );
@@ -485,10 +485,6 @@ impl StpServer {
         };
         Answer::new(text, &out)
     }
-}
-
-fn count(number: usize, noun: &str) -> String {
-    format!("{number} {noun}{}", if number == 1 { "" } else { "s" })
 }
 
 fn optional(value: Option<i64>) -> String {
