@@ -42,6 +42,7 @@ mod emulator_rules;
 
 // STP groups as code: export, plan and apply against the emulator, library and binary.
 mod stp_as_code;
+mod stp_as_code_library;
 
 // `gate-stp mcp`: the MCP server for agents, driven over stdio by an MCP client.
 mod mcp;
