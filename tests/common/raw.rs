@@ -122,10 +122,42 @@ where
     }
 }
 
-/// A loopback address nothing listens on (bound, then released).
-pub async fn refused_addr() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    listener.local_addr().unwrap()
+/// A loopback port held for a test and never listened on: a connection to it is refused
+/// (the kernel answers with a reset), and it cannot be handed to anything else while held.
+///
+/// The socket is bound without `listen()` and without `SO_REUSEADDR` (tokio's
+/// `TcpSocket` sets none; its `TcpListener::bind` would set it), so no other socket can
+/// bind the port, nor can the kernel give it out for a bind to port 0, until this is
+/// dropped. Binding a listener and dropping it, as before, released the port to a
+/// concurrently started emulator, which then answered the "dead" address.
+pub struct DeadPort {
+    socket: tokio::net::TcpSocket,
+}
+
+impl DeadPort {
+    /// Holds a free loopback port.
+    pub fn hold() -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+        Self { socket }
+    }
+
+    /// One port held until the test binary exits, for settings written into config files
+    /// that outlive a test's own variables.
+    pub fn for_the_run() -> &'static Self {
+        static HELD: std::sync::OnceLock<DeadPort> = std::sync::OnceLock::new();
+        HELD.get_or_init(Self::hold)
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub fn addr(&self) -> SocketAddr {
+        self.socket.local_addr().unwrap()
+    }
+
+    /// `http://127.0.0.1:<port>/api/v4`
+    pub fn base_url(&self) -> String {
+        format!("http://{}/api/v4", self.addr())
+    }
 }
 
 async fn read_request(stream: &mut TcpStream) -> Option<RawRequest> {

@@ -84,8 +84,7 @@ fn the_man_page_covers_every_command() {
     }
 
     // With --out, one page per command at every depth.
-    let dir = std::env::temp_dir().join(format!("gate-stp-man-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::common::fresh_dir("man");
     let output = gate_stp(&["man", "--out", dir.to_str().unwrap()]);
     assert!(output.status.success(), "{output:?}");
     assert!(dir.join("gate-stp.1").is_file());
@@ -196,8 +195,7 @@ fn bash_offers(script: &std::path::Path, line: &str) -> Vec<String> {
 #[cfg(unix)]
 #[test]
 fn bash_offers_each_commands_own_words() {
-    let dir = std::env::temp_dir().join(format!("gate-stp-bash-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::common::fresh_dir("bash");
     let script = dir.join("gate-stp.bash");
     std::fs::write(&script, stdout(&["completions", "bash"])).unwrap();
 

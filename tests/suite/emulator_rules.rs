@@ -1317,7 +1317,7 @@ async fn concurrent_adds_and_removes_lose_nothing() {
 
 // ---------- lifecycle ----------
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn shutdown_stops_serving_and_serve_runs_until_its_future_completes() {
     let emulator = Emulator::start(World::demo(), EmulatorConfig::default())
         .await
@@ -1335,6 +1335,9 @@ async fn shutdown_stops_serving_and_serve_runs_until_its_future_completes() {
         .unwrap();
     let url = format!("{}/spot/time", dropped.base_url());
     drop(dropped);
+    // Dropping aborts the serving task; its listener closes once the runtime polls it.
+    // With tokio's clock paused, this sleep ends only when no task is ready any more, so
+    // the aborted task has been dropped by then, however loaded the machine is.
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(reqwest::Client::new().get(&url).send().await.is_err());
 

@@ -45,8 +45,7 @@ async fn run(emulator: &RunningEmulator, args: &[&str]) -> Run {
 async fn the_cli_exports_plans_applies_and_reports_by_exit_code() {
     let emulator = emulator().await;
     let (desk, legacy) = seed(&emulator).await;
-    let dir = std::env::temp_dir().join(format!("gate-stp-as-code-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::common::fresh_dir("as-code");
     let path = |name: &str| dir.join(name).display().to_string();
 
     let export = run(&emulator, &["export"]).await;
@@ -219,8 +218,7 @@ async fn the_readme_example_is_what_plan_prints() {
         .unwrap();
     client.add_users(legacy, &[10004]).await.unwrap();
 
-    let dir = std::env::temp_dir().join(format!("gate-stp-readme-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::common::fresh_dir("readme");
     let path = dir.join("stp.toml");
     std::fs::write(&path, file).unwrap();
     let mut command = gate_stp(&emulator);
@@ -245,7 +243,7 @@ async fn the_readme_example_is_what_plan_prints() {
 async fn the_cli_prints_a_stopped_apply_line_by_line_and_keeps_what_was_not_sent() {
     let emulator = emulator().await;
     seed(&emulator).await;
-    let file = std::env::temp_dir().join(format!("gate-stp-stopped-{}.toml", std::process::id()));
+    let file = crate::common::fresh_dir("stopped").join("stp.toml");
     std::fs::write(&file, edited().to_toml_string()).unwrap();
     emulator
         .inject_fault(Fault::new("addSTPGroupUsers", 1, FaultKind::Status(500)))
