@@ -199,3 +199,67 @@ async fn read_request(stream: &mut TcpStream) -> Option<RawRequest> {
         body,
     })
 }
+
+/// An answer read off the wire by [`exchange`].
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    /// The status line and headers, header names lower-cased.
+    pub head: String,
+    /// The body as JSON (`Null` if it is not JSON).
+    pub body: serde_json::Value,
+}
+
+impl Answer {
+    /// The value of header `name` (lower case), if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            (key == name).then(|| value.trim())
+        })
+    }
+}
+
+/// One HTTP/1.1 exchange on a fresh, blocking connection to `addr` (`127.0.0.1:port`):
+/// `head` is the request line and headers without the closing blank line; no body. No
+/// client of ours is involved, so what the server answers is seen as it was written.
+pub fn exchange(addr: SocketAddr, head: &str) -> Answer {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(format!("{head}Connection: close\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).unwrap();
+    let answer = String::from_utf8(answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    let head = head
+        .lines()
+        .map(|line| match line.split_once(':') {
+            Some((name, value)) => format!("{}:{value}", name.to_ascii_lowercase()),
+            None => line.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    Answer {
+        status: head[9..12].parse().unwrap(),
+        head,
+        body: serde_json::from_str(body).unwrap_or_default(),
+    }
+}
+
+/// The head of a GET of `target` (path and query), signed with `key` and `secret` at
+/// `timestamp` (Unix seconds) by the independent signer of `tests/common`.
+pub fn signed_get(target: &str, key: &str, secret: &str, timestamp: u64) -> String {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let timestamp = timestamp.to_string();
+    let sign = super::gate_sign(secret, "GET", path, query, b"", &timestamp);
+    format!(
+        "GET {target} HTTP/1.1\r\nHost: gate\r\nKEY: {key}\r\nTimestamp: {timestamp}\r\nSIGN: {sign}\r\n"
+    )
+}
+
+/// The head of a GET of `target` with no credentials at all.
+pub fn anonymous_get(target: &str) -> String {
+    format!("GET {target} HTTP/1.1\r\nHost: gate\r\n")
+}

@@ -38,6 +38,7 @@ mod spec_conformance;
 
 // The emulator's rules, one by one; its account reads, switches and injected faults.
 mod emulator_accounts_faults;
+mod emulator_address_limits;
 mod emulator_rules;
 
 // STP groups as code: export, plan and apply against the emulator, library and binary.
