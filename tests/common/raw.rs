@@ -224,8 +224,22 @@ impl Answer {
 /// `head` is the request line and headers without the closing blank line; no body. No
 /// client of ours is involved, so what the server answers is seen as it was written.
 pub fn exchange(addr: SocketAddr, head: &str) -> Answer {
+    exchange_on(std::net::TcpStream::connect(addr).unwrap(), head)
+}
+
+/// A blocking connection to `addr` made from the loopback address `source` (any of
+/// 127.0.0.0/8 is this machine), so a server sees a second client address.
+pub async fn connect_from(source: [u8; 4], addr: SocketAddr) -> std::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::from((source, 0))).unwrap();
+    let stream = socket.connect(addr).await.unwrap().into_std().unwrap();
+    stream.set_nonblocking(false).unwrap();
+    stream
+}
+
+/// [`exchange`] on a connection already made.
+pub fn exchange_on(mut stream: std::net::TcpStream, head: &str) -> Answer {
     use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
     stream
         .write_all(format!("{head}Connection: close\r\n\r\n").as_bytes())
         .unwrap();

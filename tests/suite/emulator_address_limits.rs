@@ -80,6 +80,19 @@ async fn unsigned_requests_are_limited_per_address() {
         "{answers:#?}"
     );
 
+    // Another address has a count of its own.
+    let other = raw::connect_from([127, 0, 0, 2], emulator.local_addr()).await;
+    let answer =
+        tokio::task::spawn_blocking(move || raw::exchange_on(other, &raw::anonymous_get(GROUPS)))
+            .await
+            .unwrap();
+    assert_eq!(answer.status, 400, "{answer:?}");
+    assert_eq!(
+        answer.header("x-gate-ratelimit-requests-remain"),
+        Some("2"),
+        "{answer:?}"
+    );
+
     // The account's own count is untouched: a signed request from the same address passes.
     let signed = raw::signed_get(GROUPS, demo::MAIN_KEY, demo::MAIN_SECRET, NOW);
     let answers = send_all(emulator.local_addr(), vec![signed]).await;
