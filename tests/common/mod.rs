@@ -18,7 +18,7 @@ pub mod vectors;
 use std::{
     path::PathBuf,
     sync::atomic::{AtomicU32, Ordering},
-    time::{SystemTime, UNIX_EPOCH},
+    time::UNIX_EPOCH,
 };
 
 use hmac::{Hmac, KeyInit, Mac};
@@ -30,7 +30,7 @@ use sha2::{Digest, Sha512};
 /// or another test binary left behind under the same name.
 pub fn fresh_dir(tag: &str) -> PathBuf {
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
+    let nanos = gate_stp::Clock::now(&gate_stp::SystemClock)
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| since.subsec_nanos());
     let dir = std::env::temp_dir().join(format!(
