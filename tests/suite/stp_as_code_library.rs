@@ -234,6 +234,8 @@ async fn a_failure_mid_apply_stops_with_a_report_and_a_rerun_converges() {
     assert_eq!(report.done.len(), 2, "{error}");
     assert_eq!(report.remaining.len(), 1, "{error}");
     assert!(matches!(report.reason, StopReason::Request(_)), "{error}");
+    // Two steps were sent: a caller must not be told the account is untouched.
+    assert!(!error.nothing_changed(), "{error}");
     let text = error.to_string();
     assert!(text.contains("apply stopped at step 3 of 4"), "{text}");
 
@@ -484,7 +486,18 @@ async fn a_stale_saved_plan_is_refused_before_anything_is_sent() {
     }
     .await
     .unwrap_err();
-    assert!(matches!(error, ApplyError::StalePlan { .. }), "{error}");
+    let ApplyError::StalePlan { planned, live } = &error else {
+        panic!("not refused as stale: {error}");
+    };
+    assert_eq!(planned, &plan.live_fingerprint);
+    assert_ne!(live, planned);
+    // The message names both states by the first 12 characters of their fingerprints,
+    // enough to tell them apart without a 64-character line.
+    let live_now = desired::read_live(&client, Some(MAIN)).await.unwrap();
+    assert_eq!(live, &live_now.fingerprint());
+    assert!(planned.len() > 12 && live.len() > 12);
+    let named = format!("(plan {}, live now {})", &planned[..12], &live[..12]);
+    assert!(error.to_string().contains(&named), "{error}");
     assert_no_write_sent(&emulator);
     emulator.shutdown().await;
 }
