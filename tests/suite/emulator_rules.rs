@@ -1597,3 +1597,45 @@ async fn concurrent_adds_and_removes_through_one_client_lose_nothing() {
     assert_eq!(emulator.members(id), Some(expected));
     assert_eq!(emulator.groups().len(), 1);
 }
+
+// ---------- the request log ----------
+
+#[tokio::test(flavor = "current_thread")]
+async fn each_request_is_logged_with_its_endpoint() {
+    // Captured for this test only: the emulator serves on this test's one thread.
+    let logs = common::logs::LogBuffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer(logs.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let emulator = start(EmulatorConfig::default()).await;
+    let client = Client::builder()
+        .base_url(emulator.base_url())
+        .credentials(Credentials::new(demo::MAIN_KEY, demo::MAIN_SECRET).unwrap())
+        .build()
+        .unwrap();
+    client.list_groups().await.unwrap();
+    let unknown = format!("{}/no/such/route", emulator.base_url());
+    let answer = reqwest::get(&unknown).await.unwrap();
+    assert_eq!(answer.status().as_u16(), 404);
+    emulator.shutdown().await;
+
+    let text = logs.text();
+    let endpoint_of = |path: &str| {
+        text.lines()
+            .filter(|line| line.contains("gate_stp::mock") && line.contains(" request "))
+            .find(|line| line.contains(&format!("path={path} ")))
+            .and_then(|line| line.split(" endpoint=").nth(1))
+            .and_then(|rest| rest.split(" method=").next())
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("no request line for {path}:\n{text}"))
+    };
+    // The operation's method and route (as the fragment names it), or what matched none.
+    assert_eq!(
+        endpoint_of("/api/v4/account/stp_groups"),
+        "GET /account/stp_groups"
+    );
+    assert_eq!(endpoint_of("/api/v4/no/such/route"), "(no route)");
+}
