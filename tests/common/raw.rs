@@ -277,3 +277,18 @@ pub fn signed_get(target: &str, key: &str, secret: &str, timestamp: u64) -> Stri
 pub fn anonymous_get(target: &str) -> String {
     format!("GET {target} HTTP/1.1\r\nHost: gate\r\n")
 }
+
+/// [`exchange`] from the loopback address `source`, on the caller's runtime.
+pub async fn exchange_from(source: [u8; 4], addr: SocketAddr, head: &str) -> u16 {
+    use tokio::io::AsyncWriteExt;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::from((source, 0))).unwrap();
+    let mut stream = socket.connect(addr).await.unwrap();
+    stream
+        .write_all(format!("{head}Connection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    String::from_utf8_lossy(&answer[9..12]).parse().unwrap()
+}

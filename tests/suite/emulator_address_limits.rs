@@ -127,3 +127,27 @@ async fn failed_authentication_is_limited_per_address_not_per_claimed_key() {
     assert_eq!(statuses(&answers), [200, 200, 200, 429], "{answers:#?}");
     emulator.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crowd_of_callers_does_not_reset_anyones_count() {
+    // The emulator bounds its table of counts by forgetting entries of past windows once
+    // it tracks more than 4096 callers; the current window's counts must survive that.
+    let config = EmulatorConfig::default()
+        .rate_limit(1, Duration::from_secs(10))
+        .clock(ManualClock::at_unix_secs(NOW));
+    let emulator = Emulator::start(World::demo(), config).await.unwrap();
+    let addr = emulator.local_addr();
+    let time = "GET /api/v4/spot/time HTTP/1.1\r\nHost: gate\r\n";
+    let first = [127, 0, 0, 1];
+    assert_eq!(raw::exchange_from(first, addr, time).await, 200);
+    assert_eq!(raw::exchange_from(first, addr, time).await, 429);
+    // 4096 other addresses of 127.0.0.0/8, one request each: 4097 callers tracked.
+    for n in 0..4096u32 {
+        let [_, _, high, low] = (n + 256).to_be_bytes();
+        let status = raw::exchange_from([127, 1, high, low], addr, time).await;
+        assert_eq!(status, 200, "caller {n}");
+    }
+    // The first caller's request is still the second of its window.
+    assert_eq!(raw::exchange_from(first, addr, time).await, 429);
+    emulator.shutdown().await;
+}
