@@ -1603,13 +1603,7 @@ async fn concurrent_adds_and_removes_through_one_client_lose_nothing() {
 #[tokio::test(flavor = "current_thread")]
 async fn each_request_is_logged_with_its_endpoint() {
     // Captured for this test only: the emulator serves on this test's one thread.
-    let logs = common::logs::LogBuffer::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_writer(logs.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = common::logs::capture(tracing::Level::DEBUG);
     let emulator = start(EmulatorConfig::default()).await;
     let client = Client::builder()
         .base_url(emulator.base_url())

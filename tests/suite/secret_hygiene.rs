@@ -12,7 +12,7 @@
 
 use crate::common;
 
-use std::{cell::RefCell, sync::Once, time::Duration};
+use std::{cell::RefCell, time::Duration};
 
 use common::{
     gate::{Gate, base, bounded},
@@ -43,13 +43,8 @@ fn logs() -> String {
     // `log` records (reqwest, hyper-util) reach tracing only through the `log` bridge,
     // which is process-wide: installed once, with a global subscriber that keeps nothing,
     // so the bridge forwards each record to the default of the thread that logged it.
-    static BRIDGE: Once = Once::new();
-    BRIDGE.call_once(|| {
-        use tracing_subscriber::util::SubscriberInitExt;
-        tracing_subscriber::registry()
-            .try_init()
-            .expect("no other global subscriber in this binary");
-    });
+    // (It also keeps tracing's per-call-site cache from hiding events from a capture.)
+    common::logs::install_global_registry();
     CAPTURE.with_borrow_mut(|capture| {
         let (buffer, _) = capture.get_or_insert_with(|| {
             let buffer = LogBuffer::default();
