@@ -25,7 +25,8 @@ const INHERITED: &[&str] = &[
 
 /// A config path that does not exist: no profile applies.
 pub fn no_config() -> PathBuf {
-    std::env::temp_dir().join("gate-stp-tests-no-such-config.toml")
+    // In a fresh folder: a fixed name in the shared temp folder could exist.
+    super::fresh_dir("no-config").join("none.toml")
 }
 
 /// The binary with none of the caller's settings, `config` as its config file and no

@@ -36,3 +36,33 @@ impl<'a> MakeWriter<'a> for LogBuffer {
         self.clone()
     }
 }
+
+/// Installs, once per test binary, a global subscriber that keeps nothing (and the `log`
+/// bridge with it), so that per-test captures see every event.
+///
+/// tracing caches, per call site, whether any subscriber wants it. With no global
+/// subscriber, a call site first reached on another test's thread while no capture exists
+/// can be cached as wanted by nobody, and a capture installed later on this thread misses
+/// it (events lost only when tests run in parallel). A global registry wants every call
+/// site, so the decision is left to each event's thread-local default.
+pub fn install_global_registry() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        use tracing_subscriber::util::SubscriberInitExt;
+        tracing_subscriber::registry()
+            .try_init()
+            .expect("no other global subscriber in this binary");
+    });
+}
+
+/// Everything logged at `level` or above on the calling thread while the guard lives.
+pub fn capture(level: tracing::Level) -> (LogBuffer, tracing::subscriber::DefaultGuard) {
+    install_global_registry();
+    let logs = LogBuffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(logs.clone())
+        .with_ansi(false)
+        .finish();
+    (logs, tracing::subscriber::set_default(subscriber))
+}

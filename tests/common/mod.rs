@@ -7,6 +7,7 @@
 
 #[cfg(feature = "cli")]
 pub mod cli;
+pub mod clock;
 #[cfg(feature = "mock")]
 pub mod emulator;
 pub mod gate;
@@ -14,8 +15,32 @@ pub mod logs;
 pub mod raw;
 pub mod vectors;
 
+use std::{
+    path::PathBuf,
+    sync::atomic::{AtomicU32, Ordering},
+    time::UNIX_EPOCH,
+};
+
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha512};
+
+/// A directory created for one test, empty and never used before: its name joins the
+/// process id, a per-process counter and the clock's nanoseconds, and it is made with
+/// `create_dir` (not `create_dir_all`), which fails rather than reuse what an earlier run
+/// or another test binary left behind under the same name.
+pub fn fresh_dir(tag: &str) -> PathBuf {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = gate_stp::Clock::now(&gate_stp::SystemClock)
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.subsec_nanos());
+    let dir = std::env::temp_dir().join(format!(
+        "gate-stp-{tag}-{}-{}-{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    dir
+}
 
 /// Gate's form decoding of a raw query: `+` is a space, `%XX` is a byte; anything else,
 /// including a malformed escape, stays as it is.

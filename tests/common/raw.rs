@@ -122,10 +122,42 @@ where
     }
 }
 
-/// A loopback address nothing listens on (bound, then released).
-pub async fn refused_addr() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    listener.local_addr().unwrap()
+/// A loopback port held for a test and never listened on: a connection to it is refused
+/// (the kernel answers with a reset), and it cannot be handed to anything else while held.
+///
+/// The socket is bound without `listen()` and without `SO_REUSEADDR` (tokio's
+/// `TcpSocket` sets none; its `TcpListener::bind` would set it), so no other socket can
+/// bind the port, nor can the kernel give it out for a bind to port 0, until this is
+/// dropped. Binding a listener and dropping it, as before, released the port to a
+/// concurrently started emulator, which then answered the "dead" address.
+pub struct DeadPort {
+    socket: tokio::net::TcpSocket,
+}
+
+impl DeadPort {
+    /// Holds a free loopback port.
+    pub fn hold() -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+        Self { socket }
+    }
+
+    /// One port held until the test binary exits, for settings written into config files
+    /// that outlive a test's own variables.
+    pub fn for_the_run() -> &'static Self {
+        static HELD: std::sync::OnceLock<DeadPort> = std::sync::OnceLock::new();
+        HELD.get_or_init(Self::hold)
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub fn addr(&self) -> SocketAddr {
+        self.socket.local_addr().unwrap()
+    }
+
+    /// `http://127.0.0.1:<port>/api/v4`
+    pub fn base_url(&self) -> String {
+        format!("http://{}/api/v4", self.addr())
+    }
 }
 
 async fn read_request(stream: &mut TcpStream) -> Option<RawRequest> {
@@ -166,4 +198,97 @@ async fn read_request(stream: &mut TcpStream) -> Option<RawRequest> {
         headers,
         body,
     })
+}
+
+/// An answer read off the wire by [`exchange`].
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    /// The status line and headers, header names lower-cased.
+    pub head: String,
+    /// The body as JSON (`Null` if it is not JSON).
+    pub body: serde_json::Value,
+}
+
+impl Answer {
+    /// The value of header `name` (lower case), if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            (key == name).then(|| value.trim())
+        })
+    }
+}
+
+/// One HTTP/1.1 exchange on a fresh, blocking connection to `addr` (`127.0.0.1:port`):
+/// `head` is the request line and headers without the closing blank line; no body. No
+/// client of ours is involved, so what the server answers is seen as it was written.
+pub fn exchange(addr: SocketAddr, head: &str) -> Answer {
+    exchange_on(std::net::TcpStream::connect(addr).unwrap(), head)
+}
+
+/// A blocking connection to `addr` made from the loopback address `source` (any of
+/// 127.0.0.0/8 is this machine), so a server sees a second client address.
+pub async fn connect_from(source: [u8; 4], addr: SocketAddr) -> std::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::from((source, 0))).unwrap();
+    let stream = socket.connect(addr).await.unwrap().into_std().unwrap();
+    stream.set_nonblocking(false).unwrap();
+    stream
+}
+
+/// [`exchange`] on a connection already made.
+pub fn exchange_on(mut stream: std::net::TcpStream, head: &str) -> Answer {
+    use std::io::{Read, Write};
+    stream
+        .write_all(format!("{head}Connection: close\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).unwrap();
+    let answer = String::from_utf8(answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    let head = head
+        .lines()
+        .map(|line| match line.split_once(':') {
+            Some((name, value)) => format!("{}:{value}", name.to_ascii_lowercase()),
+            None => line.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    Answer {
+        status: head[9..12].parse().unwrap(),
+        head,
+        body: serde_json::from_str(body).unwrap_or_default(),
+    }
+}
+
+/// The head of a GET of `target` (path and query), signed with `key` and `secret` at
+/// `timestamp` (Unix seconds) by the independent signer of `tests/common`.
+pub fn signed_get(target: &str, key: &str, secret: &str, timestamp: u64) -> String {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let timestamp = timestamp.to_string();
+    let sign = super::gate_sign(secret, "GET", path, query, b"", &timestamp);
+    format!(
+        "GET {target} HTTP/1.1\r\nHost: gate\r\nKEY: {key}\r\nTimestamp: {timestamp}\r\nSIGN: {sign}\r\n"
+    )
+}
+
+/// The head of a GET of `target` with no credentials at all.
+pub fn anonymous_get(target: &str) -> String {
+    format!("GET {target} HTTP/1.1\r\nHost: gate\r\n")
+}
+
+/// [`exchange`] from the loopback address `source`, on the caller's runtime.
+pub async fn exchange_from(source: [u8; 4], addr: SocketAddr, head: &str) -> u16 {
+    use tokio::io::AsyncWriteExt;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::from((source, 0))).unwrap();
+    let mut stream = socket.connect(addr).await.unwrap();
+    stream
+        .write_all(format!("{head}Connection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    String::from_utf8_lossy(&answer[9..12]).parse().unwrap()
 }

@@ -43,11 +43,7 @@ async fn run(emulator: &RunningEmulator, args: &[&str]) -> Output {
 
 /// A fresh file in a fresh directory for this test.
 fn file(name: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "gate-stp-cli-as-code-{}-{name}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::common::fresh_dir("cli-as-code");
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
     path

@@ -2,7 +2,7 @@
 //! refusal of nonsensical option values.
 #![cfg(feature = "cli")]
 
-use std::process::Output;
+use std::{collections::BTreeSet, process::Output};
 
 fn gate_stp(args: &[&str]) -> Output {
     crate::common::cli::gate_stp().args(args).output().unwrap()
@@ -72,6 +72,88 @@ fn completions_name_every_subcommand_in_every_shell() {
     assert_eq!(gate_stp(&["completions", "tcsh"]).status.code(), Some(2));
 }
 
+/// The long options a command's own `--help` lists (`--timeout`, `--help`...).
+fn long_options(path: &[String]) -> BTreeSet<String> {
+    let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+    args.push("--help");
+    stdout(&args)
+        .lines()
+        .map(str::trim_start)
+        .filter(|line| line.starts_with('-'))
+        .filter_map(|line| {
+            line.split([' ', ','])
+                .find(|word| word.starts_with("--"))
+                .map(|word| word.trim_start_matches('-').to_owned())
+        })
+        .collect()
+}
+
+/// The long options offered in a fish script on lines whose condition (`-n "..."`) is
+/// exactly that of `path`: the command typed, none of its subcommands yet (for a command
+/// with subcommands, clap_complete adds `; and not __fish_seen_subcommand_from ...`).
+fn fish_options(script: &str, path: &[String]) -> BTreeSet<String> {
+    let mut condition = format!("__fish_gate_stp_using_subcommand {}", path[0]);
+    if let Some(sub) = path.get(1) {
+        condition.push_str(&format!("; and __fish_seen_subcommand_from {sub}"));
+    }
+    script
+        .lines()
+        .filter_map(|line| {
+            let (_, rest) = line.split_once(" -n \"")?;
+            let (given, rest) = rest.split_once('"')?;
+            let own = given == condition
+                || given.starts_with(&format!("{condition}; and not __fish_seen_subcommand_from"));
+            own.then_some(rest)
+        })
+        .filter_map(|rest| {
+            let mut words = rest.split_whitespace();
+            words.find(|word| *word == "-l")?;
+            words.next().map(str::to_owned)
+        })
+        .collect()
+}
+
+/// The long options of `path`'s own `_arguments` call in a zsh script: the arm `(name)`
+/// for each word of the path, in order (the first arm after the previous one's), up to the
+/// end of the call (`&& ret=0`).
+fn zsh_options(script: &str, path: &[String]) -> BTreeSet<String> {
+    let mut lines = script.lines().map(str::trim);
+    for name in path {
+        let arm = format!("({name})");
+        lines
+            .by_ref()
+            .find(|line| *line == arm)
+            .unwrap_or_else(|| panic!("zsh has no arm for {path:?}"));
+    }
+    lines
+        .take_while(|line| !line.contains("&& ret=0"))
+        .filter_map(|line| {
+            let start = line.find("'--")? + 3;
+            let rest = &line[start..];
+            let end = rest.find(['=', '[', '\''])?;
+            Some(rest[..end].to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn zsh_and_fish_offer_each_command_its_own_options() {
+    let fish = stdout(&["completions", "fish"]);
+    let zsh = stdout(&["completions", "zsh"]);
+    let paths = command_paths();
+    // The check can fail: commands differ in their options (a script that offered every
+    // command the same list would not match).
+    let apply = long_options(&["apply".to_owned()]);
+    let remove = long_options(&["users".to_owned(), "remove".to_owned()]);
+    assert!(apply.contains("max-removals") && !remove.contains("max-removals"));
+    for path in paths.iter().filter(|p| p.len() <= 2) {
+        let expected = long_options(path);
+        assert!(expected.contains("help"), "{path:?}: {expected:?}");
+        assert_eq!(fish_options(&fish, path), expected, "fish, {path:?}");
+        assert_eq!(zsh_options(&zsh, path), expected, "zsh, {path:?}");
+    }
+}
+
 #[test]
 fn the_man_page_covers_every_command() {
     let page = stdout(&["man"]);
@@ -84,15 +166,29 @@ fn the_man_page_covers_every_command() {
     }
 
     // With --out, one page per command at every depth.
-    let dir = std::env::temp_dir().join(format!("gate-stp-man-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::common::fresh_dir("man");
     let output = gate_stp(&["man", "--out", dir.to_str().unwrap()]);
     assert!(output.status.success(), "{output:?}");
     assert!(dir.join("gate-stp.1").is_file());
     for path in command_paths() {
         let file = dir.join(format!("gate-stp-{}.1", path.join("-")));
         let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file:?}: {e}"));
-        assert!(text.contains(".TH"), "{file:?}");
+        // Its own title and synopsis, naming the whole command (roff escapes each '-')...
+        let title = format!(".TH gate-stp-{} 1", path.join("-"));
+        assert!(text.contains(&title), "{file:?}: {text}");
+        let synopsis_start = format!("\\fBgate\\-stp {}\\fR", path.join(" ").replace('-', "\\-"));
+        let synopsis = text
+            .lines()
+            .find(|line| line.starts_with(&synopsis_start))
+            .unwrap_or_else(|| panic!("{file:?} has no synopsis {synopsis_start}: {text}"));
+        // ...offering exactly the options the command's own help lists.
+        let offered: BTreeSet<String> = synopsis
+            .split("\\fB\\-\\-")
+            .skip(1)
+            .filter_map(|rest| rest.split_once("\\fR"))
+            .map(|(name, _)| name.replace("\\-", "-"))
+            .collect();
+        assert_eq!(offered, long_options(&path), "{file:?}");
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -196,8 +292,7 @@ fn bash_offers(script: &std::path::Path, line: &str) -> Vec<String> {
 #[cfg(unix)]
 #[test]
 fn bash_offers_each_commands_own_words() {
-    let dir = std::env::temp_dir().join(format!("gate-stp-bash-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::common::fresh_dir("bash");
     let script = dir.join("gate-stp.bash");
     std::fs::write(&script, stdout(&["completions", "bash"])).unwrap();
 

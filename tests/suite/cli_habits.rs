@@ -57,8 +57,7 @@ async fn received(server: &MockServer) -> Vec<(String, String, Option<String>, S
 }
 
 fn config_with_profile(base_url: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("gate-stp-habits-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::common::fresh_dir("habits");
     let path = dir.join("config.toml");
     std::fs::write(
         &path,
@@ -132,10 +131,9 @@ async fn client_options_before_or_after_the_command_send_the_same_request() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_option_before_the_command_beats_its_variable_and_a_clash_is_refused() {
     let server = gate().await;
-    let dead = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://{}/api/v4", listener.local_addr().unwrap())
-    };
+    // Held for the whole test: nothing else can take the port and answer.
+    let dead_port = crate::common::raw::DeadPort::hold();
+    let dead = dead_port.base_url();
     let client = |args: &[&str]| {
         let mut command = gate_stp();
         command
@@ -305,8 +303,7 @@ async fn flaky_gate() -> MockServer {
 #[tokio::test(flavor = "multi_thread")]
 async fn logs_in_a_file_have_no_colour_codes_and_one_attempt_field_per_span() {
     let server = flaky_gate().await;
-    let dir = std::env::temp_dir().join(format!("gate-stp-logs-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::common::fresh_dir("logs");
     let log = dir.join("debug.log");
     let mut command = gate_stp();
     command

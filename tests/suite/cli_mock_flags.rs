@@ -1,6 +1,7 @@
 //! `gate-stp mock`'s switches for the two rules Gate does not document on STP calls:
 //! `--ignore-exptime` and `--allow-multiple-groups`, observed through the real client
-//! against the running binary; `--clock-offset` read over raw HTTP; a failed bind.
+//! against the running binary; `--clock-offset`, `--no-rate-limit` and `--accounts` read
+//! over raw HTTP; a failed bind.
 #![cfg(feature = "cli")]
 
 use std::{
@@ -10,6 +11,8 @@ use std::{
 };
 
 use gate_stp::{Client, Credentials, Error, Label, mock::demo};
+
+use crate::common::raw;
 
 /// A `gate-stp mock` process on a free loopback port, killed on drop.
 struct MockProcess {
@@ -145,4 +148,110 @@ fn an_address_in_use_is_a_service_failure() {
         stderr.contains(&format!("cannot listen on {address}")),
         "{stderr}"
     );
+}
+
+fn now_secs() -> u64 {
+    u64::try_from(now_ms() / 1000).unwrap()
+}
+
+impl MockProcess {
+    fn addr(&self) -> std::net::SocketAddr {
+        self.base_url
+            .trim_start_matches("http://")
+            .trim_end_matches("/api/v4")
+            .parse()
+            .unwrap()
+    }
+}
+
+/// Signed reads of the sub-account list (Gate's limit: 80 per 10 s) by the demo main
+/// account over raw HTTP, `count` at most, stopping at the first 429.
+fn read_sub_accounts_until_refused(mock: &MockProcess, count: usize) -> Vec<raw::Answer> {
+    let mut answers = Vec::new();
+    for _ in 0..count {
+        let head = raw::signed_get(
+            "/api/v4/sub_accounts",
+            demo::MAIN_KEY,
+            demo::MAIN_SECRET,
+            now_secs(),
+        );
+        let answer = raw::exchange(mock.addr(), &head);
+        let refused = answer.status == 429;
+        answers.push(answer);
+        if refused {
+            break;
+        }
+    }
+    answers
+}
+
+/// Three windows' worth plus one: sent within 10 s (they take well under a second), at
+/// most two windows hold them, so one window gets more than 80 whatever the boundaries.
+const PAST_THE_LIMIT: usize = 3 * 80 + 1;
+
+#[test]
+fn by_default_the_mock_refuses_past_gates_limit_and_no_rate_limit_lifts_it() {
+    let limited = MockProcess::start(&[]);
+    let answers = read_sub_accounts_until_refused(&limited, PAST_THE_LIMIT);
+    let last = answers.last().unwrap();
+    assert_eq!(last.status, 429, "no 429 in {} reads", answers.len());
+    assert_eq!(last.body["label"], "TOO_MANY_REQUESTS", "{last:?}");
+    assert_eq!(answers[0].status, 200, "{:?}", answers[0]);
+    assert_eq!(answers[0].header("x-gate-ratelimit-limit"), Some("80"));
+
+    let unlimited = MockProcess::start(&["--no-rate-limit"]);
+    let answers = read_sub_accounts_until_refused(&unlimited, PAST_THE_LIMIT);
+    assert_eq!(answers.len(), PAST_THE_LIMIT);
+    for answer in &answers {
+        assert_eq!(answer.status, 200, "{answer:?}");
+        // Nothing counted, so no quota is announced either.
+        assert_eq!(answer.header("x-gate-ratelimit-limit"), None, "{answer:?}");
+    }
+}
+
+#[test]
+fn a_good_accounts_file_replaces_the_demo_world() {
+    let dir = crate::common::fresh_dir("mock-accounts");
+    let world = dir.join("world.toml");
+    std::fs::write(
+        &world,
+        "[[accounts]]\nuser_id = 30000\nlogin_name = \"file_main\"\nkey = \"file-key\"\nsecret = \"file-secret\"\n\n\
+         [[accounts]]\nuser_id = 30001\nmain = 30000\nlogin_name = \"file_bot\"\n",
+    )
+    .unwrap();
+    let mock = MockProcess::start(&["--accounts", world.to_str().unwrap()]);
+
+    let head = raw::signed_get(
+        "/api/v4/sub_accounts",
+        "file-key",
+        "file-secret",
+        now_secs(),
+    );
+    let answer = raw::exchange(mock.addr(), &head);
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let subs: Vec<(i64, &str)> = answer
+        .body
+        .as_array()
+        .unwrap_or_else(|| panic!("{answer:?}"))
+        .iter()
+        .map(|sub| {
+            (
+                sub["user_id"].as_i64().unwrap(),
+                sub["login_name"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(subs, [(30001, "file_bot")]);
+
+    // The demo world was not loaded beside it: its key is unknown.
+    let head = raw::signed_get(
+        "/api/v4/sub_accounts",
+        demo::MAIN_KEY,
+        demo::MAIN_SECRET,
+        now_secs(),
+    );
+    let answer = raw::exchange(mock.addr(), &head);
+    assert_eq!(answer.status, 401, "{answer:?}");
+    assert_eq!(answer.body["label"], "INVALID_KEY", "{answer:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

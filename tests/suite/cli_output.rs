@@ -260,8 +260,7 @@ async fn member_and_clock_times_are_iso8601() {
 
 #[test]
 fn files_with_control_characters_are_escaped_in_errors() {
-    let dir = std::env::temp_dir().join(format!("gate-stp-cli-output-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::common::fresh_dir("cli-output");
     let world = dir.join("world\u{1b}[2J.toml");
     std::fs::write(&world, "[[accounts]]\nkey = \"\u{1b}]0;owned\u{7}\n").unwrap();
     let output = gate_stp()
@@ -420,7 +419,7 @@ async fn a_closed_pipe_ends_every_command_quietly() {
         Some(vec![demo::SUB_USER])
     );
     // plan and apply on a file that moves the sub-account back out of the group.
-    let file = std::env::temp_dir().join(format!("gate-stp-pipe-{}.toml", std::process::id()));
+    let file = crate::common::fresh_dir("pipe").join("stp.toml");
     std::fs::write(
         &file,
         format!(

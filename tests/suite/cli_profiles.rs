@@ -5,21 +5,13 @@
 use std::{
     path::{Path, PathBuf},
     process::{Command, Output},
-    sync::atomic::{AtomicU32, Ordering},
 };
 
 use gate_stp::mock::{Emulator, EmulatorConfig, RunningEmulator, World, demo};
 
 /// A fresh directory for one test's config file.
 fn temp_dir() -> PathBuf {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "gate-stp-profiles-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    crate::common::fresh_dir("profiles")
 }
 
 fn write_config(text: &str) -> PathBuf {
@@ -44,9 +36,9 @@ async fn run(mut command: Command) -> Output {
         .unwrap()
 }
 
+/// A refused address, held for the whole run so no emulator can be started on it.
 fn dead_url() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    format!("http://{}/api/v4", listener.local_addr().unwrap())
+    crate::common::raw::DeadPort::for_the_run().base_url()
 }
 
 async fn emulator() -> RunningEmulator {

@@ -1317,7 +1317,7 @@ async fn concurrent_adds_and_removes_lose_nothing() {
 
 // ---------- lifecycle ----------
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn shutdown_stops_serving_and_serve_runs_until_its_future_completes() {
     let emulator = Emulator::start(World::demo(), EmulatorConfig::default())
         .await
@@ -1335,6 +1335,9 @@ async fn shutdown_stops_serving_and_serve_runs_until_its_future_completes() {
         .unwrap();
     let url = format!("{}/spot/time", dropped.base_url());
     drop(dropped);
+    // Dropping aborts the serving task; its listener closes once the runtime polls it.
+    // With tokio's clock paused, this sleep ends only when no task is ready any more, so
+    // the aborted task has been dropped by then, however loaded the machine is.
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(reqwest::Client::new().get(&url).send().await.is_err());
 
@@ -1593,4 +1596,40 @@ async fn concurrent_adds_and_removes_through_one_client_lose_nothing() {
     let expected = users.to_vec();
     assert_eq!(emulator.members(id), Some(expected));
     assert_eq!(emulator.groups().len(), 1);
+}
+
+// ---------- the request log ----------
+
+#[tokio::test(flavor = "current_thread")]
+async fn each_request_is_logged_with_its_endpoint() {
+    // Captured for this test only: the emulator serves on this test's one thread.
+    let (logs, _guard) = common::logs::capture(tracing::Level::DEBUG);
+    let emulator = start(EmulatorConfig::default()).await;
+    let client = Client::builder()
+        .base_url(emulator.base_url())
+        .credentials(Credentials::new(demo::MAIN_KEY, demo::MAIN_SECRET).unwrap())
+        .build()
+        .unwrap();
+    client.list_groups().await.unwrap();
+    let unknown = format!("{}/no/such/route", emulator.base_url());
+    let answer = reqwest::get(&unknown).await.unwrap();
+    assert_eq!(answer.status().as_u16(), 404);
+    emulator.shutdown().await;
+
+    let text = logs.text();
+    let endpoint_of = |path: &str| {
+        text.lines()
+            .filter(|line| line.contains("gate_stp::mock") && line.contains(" request "))
+            .find(|line| line.contains(&format!("path={path} ")))
+            .and_then(|line| line.split(" endpoint=").nth(1))
+            .and_then(|rest| rest.split(" method=").next())
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("no request line for {path}:\n{text}"))
+    };
+    // The operation's method and route (as the fragment names it), or what matched none.
+    assert_eq!(
+        endpoint_of("/api/v4/account/stp_groups"),
+        "GET /account/stp_groups"
+    );
+    assert_eq!(endpoint_of("/api/v4/no/such/route"), "(no route)");
 }

@@ -726,8 +726,8 @@ async fn garbage_instead_of_http_is_transport() {
 #[tokio::test]
 async fn connection_refused_is_transport() {
     bounded(async {
-        let addr = raw::refused_addr().await;
-        let client = client(format!("http://{addr}/api/v4"));
+        let dead = raw::DeadPort::hold();
+        let client = client(dead.base_url());
         let error = client.list_groups().await.unwrap_err();
         expect!(error, Error::Transport(e));
         assert!(e.is_connect(), "{e:?}");

@@ -38,10 +38,12 @@ mod spec_conformance;
 
 // The emulator's rules, one by one; its account reads, switches and injected faults.
 mod emulator_accounts_faults;
+mod emulator_address_limits;
 mod emulator_rules;
 
 // STP groups as code: export, plan and apply against the emulator, library and binary.
 mod stp_as_code;
+mod stp_as_code_library;
 
 // `gate-stp mcp`: the MCP server for agents, driven over stdio by an MCP client.
 mod mcp;

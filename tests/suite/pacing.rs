@@ -5,41 +5,20 @@
 //! [`TokioClock`]), so windows of 10 s pass in no real time and the test does not depend
 //! on how fast the machine is.
 
+use crate::common::clock::TokioClock;
+
 use std::{
     collections::BTreeMap,
     net::SocketAddr,
     sync::{Arc, Mutex},
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::Duration,
 };
 
 use axum::{extract::Request, middleware::Next, response::Response};
 use gate_stp::{
-    Client, Clock, Credentials, RetryPolicy,
+    Client, Credentials, RetryPolicy,
     mock::{Emulator, EmulatorConfig, World, demo},
 };
-
-/// Gate's clock for both sides: a start time plus tokio's (paused) elapsed time.
-#[derive(Debug, Clone, Copy)]
-struct TokioClock {
-    origin: SystemTime,
-    started: tokio::time::Instant,
-}
-
-impl TokioClock {
-    /// 3.6 s into a 10 s window, as an operator's run might start.
-    fn new() -> Self {
-        Self {
-            origin: UNIX_EPOCH + Duration::from_millis(1_800_000_003_600),
-            started: tokio::time::Instant::now(),
-        }
-    }
-}
-
-impl Clock for TokioClock {
-    fn now(&self) -> SystemTime {
-        self.origin + self.started.elapsed()
-    }
-}
 
 /// The emulator's answers, counted per (path, status) by a layer around its routes.
 #[derive(Debug, Default, Clone)]

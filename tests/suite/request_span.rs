@@ -51,6 +51,7 @@ async fn call_and_close_line(answer: fn(usize) -> Option<&'static [u8]>) -> (Err
         .with_writer(logs.clone())
         .with_ansi(false)
         .finish();
+    common::logs::install_global_registry();
     let _guard = tracing::subscriber::set_default(subscriber);
     let error = tokio::time::timeout(Duration::from_secs(10), client.list_groups())
         .await

@@ -4,12 +4,15 @@
 //! error path. The captured output must also contain the request span's fields, so that a
 //! silent subscriber cannot make these tests pass.
 //!
-//! One global subscriber writes into one buffer for the whole binary; each test tags its
-//! requests with its own client request id and inspects the span lines carrying it.
+//! Each test captures its own logs: a TRACE subscriber is installed as the default of the
+//! test's thread on its first use, so no test's logging buffers or slows another's (the
+//! tests run on tokio's current-thread runtime, on libtest's thread for the test, and
+//! each test has a thread of its own). Requests are still tagged with a client request id
+//! and inspected by the span lines carrying it.
 
 use crate::common;
 
-use std::{sync::OnceLock, time::Duration};
+use std::{cell::RefCell, time::Duration};
 
 use common::{
     gate::{Gate, base, bounded},
@@ -29,22 +32,32 @@ const KEY: &str = "hygk-7f3a9c2e51d04b8e";
 const SECRET: &str = "hyg-secret-0d9e8f7a6b5c4d3e2f1a-never-print";
 const NOW: u64 = 1_700_000_000;
 
-/// Everything logged so far by any test of this binary.
+thread_local! {
+    /// This thread's (this test's) capture and the guard keeping it the thread's default.
+    static CAPTURE: RefCell<Option<(LogBuffer, tracing::subscriber::DefaultGuard)>> =
+        const { RefCell::new(None) };
+}
+
+/// Everything logged so far by the calling test.
 fn logs() -> String {
-    static BUFFER: OnceLock<LogBuffer> = OnceLock::new();
-    let buffer = BUFFER.get_or_init(|| {
-        let buffer = LogBuffer::default();
-        tracing_subscriber::fmt()
-            .with_writer(buffer.clone())
-            .with_max_level(tracing::Level::TRACE)
-            .with_span_events(FmtSpan::FULL)
-            .with_ansi(false)
-            // Also bridges `log` records (reqwest, hyper-util) into the buffer.
-            .try_init()
-            .expect("no other global subscriber in this binary");
-        buffer
-    });
-    buffer.text()
+    // `log` records (reqwest, hyper-util) reach tracing only through the `log` bridge,
+    // which is process-wide: installed once, with a global subscriber that keeps nothing,
+    // so the bridge forwards each record to the default of the thread that logged it.
+    // (It also keeps tracing's per-call-site cache from hiding events from a capture.)
+    common::logs::install_global_registry();
+    CAPTURE.with_borrow_mut(|capture| {
+        let (buffer, _) = capture.get_or_insert_with(|| {
+            let buffer = LogBuffer::default();
+            let subscriber = tracing_subscriber::fmt()
+                .with_writer(buffer.clone())
+                .with_max_level(tracing::Level::TRACE)
+                .with_span_events(FmtSpan::FULL)
+                .with_ansi(false)
+                .finish();
+            (buffer, tracing::subscriber::set_default(subscriber))
+        });
+        buffer.text()
+    })
 }
 
 /// The log lines of the requests tagged with `request_id`.
@@ -344,8 +357,8 @@ async fn timeout_and_transport_failures() {
         assert_logged_cleanly("hyg-reset", &["status=200"], &client, &signs);
         assert_error_clean(&broken, &signs);
 
-        let refused = raw::refused_addr().await;
-        let client = builder(format!("http://{refused}/api/v4")).build().unwrap();
+        let refused = raw::DeadPort::hold();
+        let client = builder(refused.base_url()).build().unwrap();
         let error = client
             .list_groups()
             .client_request_id("hyg-refused")
@@ -483,8 +496,8 @@ const VERBOSE_SECRET: &str = "verbose-logging-secret";
 
 #[tokio::test]
 async fn a_verbose_http_client_builder_does_not_log_key_or_sign() {
-    // The binary's one global subscriber (TRACE, `log` records bridged): reqwest logs
-    // its verbose connection output through `log`.
+    // This test's TRACE capture, `log` records bridged: reqwest logs its verbose
+    // connection output through `log`.
     logs();
     let server = MockServer::start().await;
     Mock::given(method("GET"))
