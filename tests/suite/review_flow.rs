@@ -25,10 +25,7 @@ use crate::common::cli::gate_stp_with_config;
 
 /// A fresh directory for one test.
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("gate-stp-review-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    crate::common::fresh_dir(&format!("review-{name}"))
 }
 
 async fn run(mut command: std::process::Command) -> Output {
