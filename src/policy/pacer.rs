@@ -30,6 +30,11 @@ use crate::response::RateLimit;
 /// The answers in flight will tell; a short wait costs little next to a refused request.
 pub(crate) const ANSWER_WAIT: Duration = Duration::from_millis(20);
 
+/// Gate's windows last 10 s. A reset announced further ahead (a clock far off, or a wrong
+/// header) is taken as this far away: no answer may hold an operation longer than a
+/// window, and a reset centuries ahead must not overflow the monotonic clock.
+pub(crate) const LONGEST_WINDOW: Duration = Duration::from_secs(10);
+
 /// Client-side pacing, per operation: see the module documentation.
 #[derive(Debug)]
 pub(crate) struct Pacer {
@@ -73,7 +78,14 @@ impl Operation {
             };
         };
         let over = now >= window.ends;
-        let allowed = if over { window.limit } else { window.remaining };
+        // A window that is over lets at least one request probe the next: a limit of 0
+        // (a wrong header) must not hold every request forever, as nothing else would
+        // ever bring a newer answer.
+        let allowed = if over {
+            window.limit.max(1)
+        } else {
+            window.remaining
+        };
         if self.in_flight < allowed {
             Duration::ZERO
         } else if over {
@@ -93,7 +105,7 @@ impl Operation {
     ) {
         self.answered = true;
         let Some(limit) = limit else { return };
-        let ends = || now + limit.reset_in(gate_now);
+        let ends = || now + limit.reset_in(gate_now).min(LONGEST_WINDOW);
         match &mut self.window {
             Some(window) if window.reset_at == limit.reset_at => {
                 window.limit = limit.limit;
@@ -327,6 +339,28 @@ mod tests {
         );
         let (permits, _) = burst(&pacer, "op");
         assert_eq!(permits.len(), 3);
+    }
+
+    #[test]
+    fn a_reset_far_ahead_holds_one_window_at_most_and_a_zero_limit_lets_a_probe_go() {
+        let now = Instant::now();
+        let mut state = Operation::default();
+        // A reset some billions of years ahead: no overflow, held for one window.
+        let far = RateLimit {
+            limit: 5,
+            remaining: 0,
+            reset_at: gate_now() + Duration::from_secs(i64::MAX as u64 / 4),
+        };
+        state.answered(Some(far), gate_now(), now);
+        assert_eq!(state.hold(now), LONGEST_WINDOW);
+        assert_eq!(state.hold(now + LONGEST_WINDOW), Duration::ZERO);
+        // A limit of 0: once the window is over, one request may go and learn the next.
+        let mut state = Operation::default();
+        state.answered(Some(limit(0, 0, 1)), gate_now(), now);
+        let after = now + Duration::from_secs(1);
+        assert_eq!(state.hold(after), Duration::ZERO);
+        state.in_flight = 1;
+        assert_eq!(state.hold(after), ANSWER_WAIT);
     }
 
     #[test]
