@@ -353,6 +353,11 @@ pub(crate) fn print_table(header: &[&str], rows: &[Vec<String>], what: &str) {
     }
 }
 
+/// A step heading of `gate-stp demo` (and of its STP-as-code and agent parts).
+pub(crate) fn demo_step(number: u32, text: &str) {
+    out(format!("\n== step {number}: {text}\n"));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

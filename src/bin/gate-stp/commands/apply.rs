@@ -11,7 +11,9 @@ use gate_stp::desired::{
 };
 
 use crate::{
-    commands::as_code::{apply_failure, client_for, file_heading, render},
+    commands::as_code::{
+        adoption_note, applied_counts, apply_failure, client_for, file_heading, render,
+    },
     failure::Failure,
     output::{Output, err, escape, out, plural},
     settings::ClientArgs,
@@ -151,17 +153,11 @@ async fn apply_file(args: &Args, path: &Path, printer: &Output) -> Result<(), Fa
         print_report(printer, &report);
     } else {
         out(format!(
-            "\nApply complete: {} created, {} added, {} removed ({} requests, each answer checked).\n",
-            plural(plan.creates(), "group"),
-            plural(plan.additions(), "member"),
-            plan.removals(),
-            report.steps_done,
+            "\nApply complete: {}.\n",
+            applied_counts(&plan, &report)
         ));
         for name in &report.adopted {
-            out(format!(
-                "note: the answer to creating {} was lost; the group was found by listing and adopted (no second group created)\n",
-                desired::quoted(name)
-            ));
+            out(format!("note: {}\n", adoption_note(name)));
         }
     }
     Ok(())

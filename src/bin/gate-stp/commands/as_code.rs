@@ -2,16 +2,19 @@
 //! share: their client, the file loader, the rendering of plans and the exit code of
 //! each refusal.
 
-use std::path::Path;
+use std::{path::Path, time::Duration};
 
 use gate_stp::{
-    Client, ClientBuilder, RetryPolicy,
-    desired::{self, ApplyError, DesiredFile, Plan, ReadError, RenderOptions, StopReason},
+    Client, ClientBuilder, Credentials, RetryPolicy,
+    desired::{
+        self, ApplyError, ApplyReport, DesiredFile, Plan, ReadError, RenderOptions, StopReason,
+    },
+    mock::demo,
 };
 
 use crate::{
     failure::{Failure, exit},
-    output::{colour_on_stdout, escape, out},
+    output::{colour_on_stdout, escape, out, plural},
     settings::ClientArgs,
 };
 
@@ -23,6 +26,36 @@ pub(crate) fn client(builder: ClientBuilder) -> Result<Client, Failure> {
         .pace_rate_limits(true)
         .retry_policy(RetryPolicy::default().retry_idempotent_writes(true))
         .build()?)
+}
+
+/// The demo's main account on the emulator at `base_url`, with the client these commands
+/// use (the demo shows them, and its agent session serves them over MCP).
+pub(crate) fn demo_client(base_url: &str, timeout: Duration) -> Result<Client, Failure> {
+    client(
+        Client::builder()
+            .base_url(base_url)
+            .credentials(Credentials::new(demo::MAIN_KEY, demo::MAIN_SECRET)?)
+            .timeout(timeout),
+    )
+}
+
+/// What an apply did, in one line: counts by kind and the requests sent.
+pub(crate) fn applied_counts(plan: &Plan, report: &ApplyReport) -> String {
+    format!(
+        "{} created, {} added, {} removed ({} requests, each answer checked)",
+        plural(plan.creates(), "group"),
+        plural(plan.additions(), "member"),
+        plan.removals(),
+        report.steps_done,
+    )
+}
+
+/// Why a group was adopted rather than created (its create's answer was lost).
+pub(crate) fn adoption_note(name: &str) -> String {
+    format!(
+        "the answer to creating {} was lost; the group was found by listing and adopted (no second group created)",
+        desired::quoted(name)
+    )
 }
 
 /// The plan for a person: coloured only where [`colour_on_stdout`] says so.

@@ -12,7 +12,7 @@ use gate_stp::{
 
 use crate::{
     failure::Failure,
-    output::{Output, outln},
+    output::{Output, demo_step as step, outln},
 };
 
 #[derive(Debug, clap::Args)]
@@ -115,12 +115,6 @@ async fn workflow(base_url: &str, out: &Output, timeout: Duration) -> Result<(),
     outln!();
     outln!("demo finished: every step behaved as Gate documents");
     Ok(())
-}
-
-fn step(number: u32, text: &str) {
-    // One line per call: the sink escapes a newline inside a line.
-    outln!();
-    outln!("== step {number}: {text}");
 }
 
 /// The refusals must come back as Gate's FORBIDDEN; anything else fails the demo.

@@ -5,18 +5,17 @@
 use std::time::Duration;
 
 use gate_stp::{
-    Client, Credentials,
     desired::{
         self, ApplyOptions, DesiredGroup, DesiredState, Member, Progress, Proposal, RenderOptions,
     },
     mock::demo,
 };
 
-use crate::{commands::as_code, failure::Failure, output::out};
-
-fn step(number: u32, text: &str) {
-    out(format!("\n== step {number}: {text}\n"));
-}
+use crate::{
+    commands::as_code,
+    failure::Failure,
+    output::{demo_step as step, out},
+};
 
 fn failed(error: impl std::fmt::Display) -> Failure {
     Failure::service(format!("demo: {error}"))
@@ -24,12 +23,7 @@ fn failed(error: impl std::fmt::Display) -> Failure {
 
 /// Runs steps `first`.. against the emulator at `base_url`.
 pub(crate) async fn run(base_url: &str, timeout: Duration, first: u32) -> Result<(), Failure> {
-    let client = as_code::client(
-        Client::builder()
-            .base_url(base_url)
-            .credentials(Credentials::new(demo::MAIN_KEY, demo::MAIN_SECRET)?)
-            .timeout(timeout),
-    )?;
+    let client = as_code::demo_client(base_url, timeout)?;
     // Plans are printed without colour here: the demo's output is also its documentation.
     let render = |plan: &desired::Plan| desired::render_plan(plan, RenderOptions::default());
 

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use gate_stp::{
-    Client, Credentials,
+    Client,
     desired::{DesiredGroup, DesiredState, Format, Member},
     mock::demo,
 };
@@ -17,11 +17,11 @@ use rmcp::{
 use serde_json::{Value, json};
 
 use super::{ServerSettings, StpServer};
-use crate::{commands::as_code, failure::Failure, output::out};
-
-fn step(number: u32, text: &str) {
-    out(format!("\n== step {number}: {text}\n"));
-}
+use crate::{
+    commands::as_code,
+    failure::Failure,
+    output::{demo_step as step, out},
+};
 
 fn failed(error: impl std::fmt::Display) -> Failure {
     Failure::service(format!("demo (agent session): {error}"))
@@ -79,12 +79,7 @@ fn text_field<'a>(value: &'a Value, key: &str) -> Result<&'a str, Failure> {
 
 /// Runs steps `first`.. against the emulator at `base_url`.
 pub(crate) async fn run(base_url: &str, timeout: Duration, first: u32) -> Result<(), Failure> {
-    let client = as_code::client(
-        Client::builder()
-            .base_url(base_url)
-            .credentials(Credentials::new(demo::MAIN_KEY, demo::MAIN_SECRET)?)
-            .timeout(timeout),
-    )?;
+    let client = as_code::demo_client(base_url, timeout)?;
     let server = StpServer::new(
         client.clone(),
         ServerSettings {

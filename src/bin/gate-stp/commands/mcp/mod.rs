@@ -463,19 +463,12 @@ impl StpServer {
         let report = send_reviewed_plan(&self.inner.client, stored.plan.clone(), options)
             .await
             .map_err(ToolError::apply)?;
-        let plan = &stored.plan;
         let mut text = format!(
-            "Applied: {} created, {} added, {} removed ({} requests, each answer checked).",
-            plural(plan.creates(), "group"),
-            plural(plan.additions(), "member"),
-            plan.removals(),
-            report.steps_done,
+            "Applied: {}.",
+            as_code::applied_counts(&stored.plan, &report)
         );
         for name in &report.adopted {
-            text.push_str(&format!(
-                "\nNote: the answer to creating {} was lost; the group was found by listing and adopted (not created twice).",
-                desired::quoted(name)
-            ));
+            text.push_str(&format!("\nNote: {}.", as_code::adoption_note(name)));
         }
         text.push_str("\nCall plan again to confirm: it should show no changes.");
         let out = ApplyOut {
