@@ -171,12 +171,22 @@ fn demo_runs_the_workflow_and_exits_zero() {
         "{stdout}"
     );
     assert!(stdout.contains("\n\ndemo finished"), "{stdout}");
-    for step in 1..=9 {
+    // The STP-as-code part and the agent session run too, not only the first steps.
+    for step in 1..=20 {
         assert!(
             stdout.contains(&format!("\n\n== step {step}: ")),
             "{stdout}"
         );
     }
+    assert!(
+        stdout.contains("[4/4] add 10001 to group \"arb-desk\" (created by this plan): ok"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("No changes: the live groups already match the document."),
+        "{stdout}"
+    );
+    assert!(stdout.contains("isError: stale plan"), "{stdout}");
     // Progress and tables reach the terminal as lines, not as escaped text.
     assert!(!stdout.contains(r"\x"), "{stdout}");
     assert!(stdout.contains("JOINED (UTC)"), "{stdout}");

@@ -165,3 +165,40 @@ pub(crate) fn apply_failure(error: ApplyError) -> Failure {
         message: error.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use gate_stp::desired::{ApplyReport, DesiredGroup, DesiredState, LiveState, Member, Plan};
+
+    use super::{adoption_note, applied_counts};
+
+    #[test]
+    fn the_applied_line_counts_the_plan_by_kind_and_the_requests_sent() {
+        let live = LiveState {
+            main_user_id: 10_000,
+            sub_accounts: Vec::new(),
+            groups: Vec::new(),
+        };
+        let desired = DesiredState {
+            main_user_id: 10_000,
+            groups: vec![DesiredGroup::new("desk", vec![Member::Id(10_000)])],
+        };
+        let plan = Plan::compute(&live, &desired).unwrap();
+        let report = ApplyReport {
+            steps_done: 2,
+            ..ApplyReport::default()
+        };
+        assert_eq!(
+            applied_counts(&plan, &report),
+            "1 group created, 1 member added, 0 removed (2 requests, each answer checked)"
+        );
+    }
+
+    #[test]
+    fn the_adoption_note_names_the_group_escaped() {
+        assert_eq!(
+            adoption_note("desk\u{1b}[2J"),
+            "the answer to creating \"desk\\x1b[2J\" was lost; the group was found by listing and adopted (no second group created)"
+        );
+    }
+}
