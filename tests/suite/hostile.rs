@@ -1565,10 +1565,15 @@ async fn endless_headers_are_transport() {
             }
         })
         .await;
-        let error = client(server.base_url()).list_groups().await.unwrap_err();
-        // The kind is the bound: the client's 2 s timeout covers the head, so a client
-        // still reading headers then would end in Timeout; Transport means the header
-        // limit stopped it first.
+        // A timeout far past the test's bound: only the header limit can end the call in
+        // time, however slowly a loaded machine parses (about 1.5 s at 16 tests at once
+        // on 2 busy cores, which failed the earlier 1 s bound, and could have reached a
+        // 2 s timeout); bounded() fails the test if nothing ends it.
+        let client = builder(server.base_url())
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let error = client.list_groups().await.unwrap_err();
         expect!(error, Error::Transport(_e));
     })
     .await;
