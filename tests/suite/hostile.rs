@@ -138,7 +138,7 @@ fn http_answer(status_line: &str, headers: &str, body: &str) -> String {
     )
 }
 
-/// When each request reached a [`answering_after`] server, by tokio's clock.
+/// The path and arrival time (tokio's clock) of each request an [`answering_after`] server read.
 type Arrivals = Arc<Mutex<Vec<(String, Instant)>>>;
 
 /// A raw server on the test's runtime that answers every request with `answer` after
