@@ -8,11 +8,14 @@ use std::{
     future::Future,
     pin::Pin,
     sync::{Arc, atomic::Ordering},
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use progenitor_client::ResponseValue;
 use reqwest::header::HeaderValue;
+// tokio's clock, not std's: the same monotonic clock in normal running, and the one a
+// test can pause, so that max_elapsed, attempt latency and a sync's round trip follow it.
+use tokio::time::Instant;
 use tracing::{Instrument, debug};
 
 use crate::{

@@ -4,6 +4,14 @@
 //!
 //! wiremock expresses what it can; the rest (trickling, never answering, resets, endless
 //! bodies, bad bytes) is written by hand on raw sockets (tests/common/raw.rs).
+//!
+//! Retries, `max_elapsed`, backoff and pacing holds are judged by attempt counts and by
+//! tokio's paused clock, never by how fast the machine happens to be. Paused time needs
+//! the server on the test's own runtime (a raw server, not wiremock, which runs its own):
+//! tokio advances a paused clock whenever the runtime is idle, so while waiting on a
+//! server elsewhere it would jump straight to the client's timeout. A socket timeout
+//! needs real time: those tests assert the error kind, and bounds the timeout guarantees
+//! or that are generous and say why.
 
 use crate::common;
 
@@ -12,7 +20,7 @@ use std::{
         Arc, Mutex,
         atomic::{AtomicUsize, Ordering},
     },
-    time::{Duration, Instant, UNIX_EPOCH},
+    time::{Duration, UNIX_EPOCH},
 };
 
 use common::{
@@ -27,6 +35,8 @@ use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
     sync::mpsc,
+    // tokio's: the std clock in real time, and the one a paused test moves by hand.
+    time::Instant,
 };
 use wiremock::{
     Mock, MockServer, Request, Respond, ResponseTemplate,
@@ -115,6 +125,42 @@ async fn trickling(head: &'static str, filler: u8, count: usize) -> RawServer {
 /// A client that gives up on a silent or slow server after [`SHORT_TIMEOUT`].
 fn short_timeout_client(base: impl Into<String>) -> Client {
     builder(base).timeout(SHORT_TIMEOUT).build().unwrap()
+}
+
+/// An HTTP/1.1 answer with `status_line` (`503 Service Unavailable`), `headers` (each
+/// ending in CRLF) and `body`, closing the connection: the next attempt then opens a new
+/// one, rather than racing the server's close on a pooled one.
+fn http_answer(status_line: &str, headers: &str, body: &str) -> String {
+    format!(
+        "HTTP/1.1 {status_line}\r\nContent-Type: application/json\r\n\
+        Content-Length: {}\r\nConnection: close\r\n{headers}\r\n{body}",
+        body.len()
+    )
+}
+
+/// The path and arrival time (tokio's clock) of each request an [`answering_after`] server read.
+type Arrivals = Arc<Mutex<Vec<(String, Instant)>>>;
+
+/// A raw server on the test's runtime that answers every request with `answer` after
+/// `delay` of tokio time, and notes each request's path and arrival time. On a paused
+/// clock the delay passes in no real time, yet the client's clock sees all of it.
+async fn answering_after(delay: Duration, answer: String) -> (RawServer, Arrivals) {
+    let arrivals = Arrivals::default();
+    let noted = Arc::clone(&arrivals);
+    let server = raw::serve(move |mut stream, request| {
+        let answer = answer.clone();
+        noted
+            .lock()
+            .unwrap()
+            .push((request.target().to_owned(), Instant::now()));
+        async move {
+            tokio::time::sleep(delay).await;
+            let _ = stream.write_all(answer.as_bytes()).await;
+            let _ = stream.shutdown().await;
+        }
+    })
+    .await;
+    (server, arrivals)
 }
 
 macro_rules! expect {
@@ -436,16 +482,12 @@ async fn huge_body_is_refused(chunked: bool) {
         .max_response_bytes(LIMIT)
         .build()
         .unwrap();
-    let started = Instant::now();
     let error = client.list_groups().await.unwrap_err();
+    // No clock needed to see that reading stopped early: the client's 2 s timeout covers
+    // the body, so a client still reading at 2 s ends in Timeout, not BodyTooLarge; and
+    // the server's own count shows the client hung up long before the end.
     expect!(error, Error::BodyTooLarge { status, limit });
     assert_eq!((status.as_u16(), *limit), (200, LIMIT));
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        started.elapsed()
-    );
-    // The client hung up: the server's writes fail long before the end.
     let (written, complete) = tokio::time::timeout(Duration::from_secs(5), reports.recv())
         .await
         .expect("the server was left writing: the client did not close the connection")
@@ -566,23 +608,34 @@ async fn the_limit_is_exact_with_content_length_and_chunked() {
 // ---------------------------------------------------------------------------------------
 // Slow, silent and broken connections.
 
+/// The timeout covers the whole body, not each read: a body trickled one byte per 50 ms
+/// never lets a read wait long, yet the call ends at the timeout.
 #[tokio::test]
 async fn trickling_body_times_out() {
     bounded(async {
+        // 1000 bytes (`[` and spaces), complete after about 50 s.
         let server = trickling(
-            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n[",
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n[",
             b' ',
-            99,
+            999,
         )
         .await;
         let client = short_timeout_client(server.base_url());
         let started = Instant::now();
         let error = client.list_groups().await.unwrap_err();
-        expect!(error, Error::Timeout(_));
         let elapsed = started.elapsed();
+        // Timeout, not the UnexpectedResponse the whole (unclosed) array would end in.
+        expect!(error, Error::Timeout(_));
+        // Not before the timeout (a timer never fires early), and a tenth of the 50 s
+        // the body takes: a generous bound only a timeout of the whole call meets.
         assert!(
-            elapsed >= SHORT_TIMEOUT && elapsed < Duration::from_millis(1500),
+            elapsed >= SHORT_TIMEOUT && elapsed < Duration::from_secs(5),
             "{elapsed:?}"
+        );
+        assert_eq!(
+            server.requests().len(),
+            1,
+            "a read's timeout is not retried here"
         );
     })
     .await;
@@ -599,10 +652,12 @@ async fn server_that_never_answers_times_out() {
         let client = short_timeout_client(server.base_url());
         let started = Instant::now();
         expect!(client.list_groups().await.unwrap_err(), Error::Timeout(_));
+        let elapsed = started.elapsed();
+        // Not before the timeout, and a sixth of the 30 s the server stays silent: a
+        // generous bound that only the client's own timeout meets.
         assert!(
-            started.elapsed() < Duration::from_millis(1500),
-            "{:?}",
-            started.elapsed()
+            elapsed >= SHORT_TIMEOUT && elapsed < Duration::from_secs(5),
+            "{elapsed:?}"
         );
         assert_eq!(server.requests().len(), 1);
     })
@@ -1084,29 +1139,57 @@ async fn retries_stop_at_max_attempts() {
     .await;
 }
 
-#[tokio::test]
+/// On tokio's paused clock, so that every answer takes exactly its 100 ms however loaded
+/// the machine is: the attempt count is exact.
+#[tokio::test(start_paused = true)]
 async fn retries_stop_at_max_elapsed() {
     bounded(async {
-        // Every answer takes 100 ms; 50 attempts allowed but only 350 ms in all.
-        let server =
-            answering(ResponseTemplate::new(503).set_delay(Duration::from_millis(100))).await;
+        // Every answer takes 100 ms; 50 attempts allowed but only 350 ms in all, and no
+        // backoff: attempts start at 0, 100, 200 and 300 ms, and the one that would start
+        // at 400 ms is past the limit.
+        let (server, arrivals) = answering_after(
+            Duration::from_millis(100),
+            http_answer("503 Service Unavailable", "", r#"{"label":"SERVER_ERROR"}"#),
+        )
+        .await;
         let policy = RetryPolicy::default()
             .max_attempts(50)
             .initial_backoff(Duration::ZERO)
             .max_backoff(Duration::ZERO)
             .max_elapsed(Duration::from_millis(350));
-        let client = builder(base(&server)).retry_policy(policy).build().unwrap();
+        let client = builder(server.base_url())
+            .retry_policy(policy)
+            .build()
+            .unwrap();
         let started = Instant::now();
-        client.list_groups().await.unwrap_err();
+        let error = client.list_groups().await.unwrap_err();
         let elapsed = started.elapsed();
-        let attempts = server.received_requests().await.unwrap().len();
-        assert!((2..=5).contains(&attempts), "{attempts} attempts");
-        assert!(elapsed < Duration::from_millis(900), "{elapsed:?}");
+        assert_eq!(error.status().map(|s| s.as_u16()), Some(503), "{error:?}");
+        assert_eq!(server.requests().len(), 4);
+        // The server's own clock: one attempt per 100 ms, each after the last answer.
+        let gaps: Vec<_> = arrivals
+            .lock()
+            .unwrap()
+            .windows(2)
+            .map(|pair| pair[1].1 - pair[0].1)
+            .collect();
+        assert!(
+            gaps.iter()
+                .all(|gap| (Duration::from_millis(100)..Duration::from_millis(110)).contains(gap)),
+            "{gaps:?}"
+        );
+        // Given up once the fourth answer came, at 400 ms, not waiting for anything else.
+        assert!(
+            (Duration::from_millis(400)..Duration::from_millis(450)).contains(&elapsed),
+            "{elapsed:?}"
+        );
     })
     .await;
 }
 
-#[tokio::test]
+/// On tokio's paused clock (the silent server is on the test's runtime): the timeouts
+/// and the backoff pass in no real time, and their sum is exact.
+#[tokio::test(start_paused = true)]
 async fn timeouts_of_reads_are_retried_within_bounds() {
     bounded(async {
         let server = raw::serve(|stream, _| async move {
@@ -1114,13 +1197,22 @@ async fn timeouts_of_reads_are_retried_within_bounds() {
             drop(stream);
         })
         .await;
+        let timeout = Duration::from_millis(300);
         let client = builder(server.base_url())
-            .timeout(Duration::from_millis(300))
+            .timeout(timeout)
             .retry_policy(fast_retries().max_attempts(2))
             .build()
             .unwrap();
+        let started = Instant::now();
         expect!(client.list_groups().await.unwrap_err(), Error::Timeout(_));
+        let elapsed = started.elapsed();
         assert_eq!(server.requests().len(), 2);
+        // Two timeouts and one backoff of at most 5 ms (a few ms more for the timer's
+        // millisecond rounding): neither attempt outlived its timeout.
+        assert!(
+            elapsed >= 2 * timeout && elapsed <= 2 * timeout + Duration::from_millis(10),
+            "{elapsed:?}"
+        );
     })
     .await;
 }
@@ -1128,17 +1220,24 @@ async fn timeouts_of_reads_are_retried_within_bounds() {
 // ---------------------------------------------------------------------------------------
 // Pacing, request ids, builder rules.
 
-#[tokio::test]
+/// On tokio's paused clock, with the server on the test's runtime: the hold is the
+/// exact second to the reset, and a call not held takes no tokio time at all, whatever
+/// the machine's load.
+#[tokio::test(start_paused = true)]
 async fn pacing_waits_for_the_window_to_reset() {
     bounded(async {
         // The window is used up and resets 1 s after the client's (fixed) clock.
-        let server = answering(rate_limit_headers(
-            ResponseTemplate::new(200).set_body_json(json!([])),
-            0,
-            NOW + 1,
-        ))
-        .await;
-        let paced = builder(base(&server))
+        let used_up = format!(
+            "X-Gate-RateLimit-Requests-Remain: 0\r\nX-Gate-RateLimit-Limit: 150\r\n\
+            X-Gate-RateLimit-Reset-Timestamp: {}\r\n",
+            NOW + 1
+        );
+        let (server, arrivals) =
+            answering_after(Duration::ZERO, http_answer("200 OK", &used_up, "[]")).await;
+        // Any hold is the whole second; a call that is not held takes no tokio time.
+        let one_second = Duration::from_secs(1)..Duration::from_millis(1_010);
+        let not_held = Duration::ZERO..Duration::from_millis(10);
+        let paced = builder(server.base_url())
             .pace_rate_limits(true)
             .build()
             .unwrap();
@@ -1146,19 +1245,29 @@ async fn pacing_waits_for_the_window_to_reset() {
         let started = Instant::now();
         paced.list_groups().await.unwrap();
         let held = started.elapsed();
-        assert!(held >= Duration::from_millis(900), "not held: {held:?}");
-        assert!(held < Duration::from_secs(3), "{held:?}");
+        assert!(one_second.contains(&held), "held {held:?}");
         // Another operation has its own window.
         let started = Instant::now();
         paced.list_users(7).await.unwrap();
-        assert!(started.elapsed() < Duration::from_millis(500));
+        let other = started.elapsed();
+        assert!(not_held.contains(&other), "{other:?}");
 
         // Without pacing, nothing waits.
-        let unpaced = client(base(&server));
+        let unpaced = client(server.base_url());
         unpaced.list_groups().await.unwrap();
         let started = Instant::now();
         unpaced.list_groups().await.unwrap();
-        assert!(started.elapsed() < Duration::from_millis(500));
+        let unheld = started.elapsed();
+        assert!(not_held.contains(&unheld), "{unheld:?}");
+
+        // The server saw the same: the paced call arrived a second after the first.
+        let arrivals = arrivals.lock().unwrap().clone();
+        let paths: Vec<_> = arrivals.iter().map(|(path, _)| path.as_str()).collect();
+        let groups = "/api/v4/account/stp_groups";
+        let users = "/api/v4/account/stp_groups/7/users";
+        assert_eq!(paths, [groups, groups, users, groups, groups]);
+        let gap = arrivals[1].1 - arrivals[0].1;
+        assert!(one_second.contains(&gap), "{gap:?}");
     })
     .await;
 }
@@ -1301,10 +1410,9 @@ async fn undocumented_status_with_a_trickling_body_is_read_within_the_timeout() 
         let started = Instant::now();
         let error = client.list_groups().await.unwrap_err();
         let elapsed = started.elapsed();
-        assert!(
-            elapsed < Duration::from_millis(1500),
-            "{elapsed:?}: {error:?}"
-        );
+        // The body takes about 50 s; a tenth of that is a generous bound that only a
+        // call ended by its timeout meets.
+        assert!(elapsed < Duration::from_secs(5), "{elapsed:?}: {error:?}");
         // The status already says the answer is not usable: what arrived is kept.
         expect!(error, Error::UnexpectedResponse(response));
         assert_eq!(response.status.as_u16(), 201);
@@ -1457,33 +1565,37 @@ async fn endless_headers_are_transport() {
             }
         })
         .await;
-        let started = Instant::now();
-        let error = client(server.base_url()).list_groups().await.unwrap_err();
+        // A timeout far past the test's bound: only the header limit can end the call in
+        // time, however slowly a loaded machine parses (about 1.5 s at 16 tests at once
+        // on 2 busy cores, which failed the earlier 1 s bound, and could have reached a
+        // 2 s timeout); bounded() fails the test if nothing ends it.
+        let client = builder(server.base_url())
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let error = client.list_groups().await.unwrap_err();
         expect!(error, Error::Transport(_e));
-        assert!(
-            started.elapsed() < Duration::from_secs(1),
-            "{:?}",
-            started.elapsed()
-        );
     })
     .await;
 }
 
 /// The offset is measured on the signing clock alone: a slow /spot/time must not shift a
-/// stopped clock by real elapsed time.
-#[tokio::test]
+/// stopped clock by elapsed time. On tokio's paused clock, with the server on the test's
+/// runtime, the round trip is exactly the server's 100 ms.
+#[tokio::test(start_paused = true)]
 async fn clock_sync_measures_on_the_signing_clock() {
     bounded(async {
-        let server = answering(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"server_time": (NOW + 5) * 1000}))
-                .set_delay(Duration::from_millis(100)),
+        let server_time = format!(r#"{{"server_time":{}}}"#, (NOW + 5) * 1000);
+        let (server, _) = answering_after(
+            Duration::from_millis(100),
+            http_answer("200 OK", "", &server_time),
         )
         .await;
-        let sync = client(base(&server)).sync_clock().await.unwrap();
+        let sync = client(server.base_url()).sync_clock().await.unwrap();
+        // Half the round trip added to a stopped clock would make this 4950.
         assert_eq!(sync.offset_ms, 5000);
         assert!(
-            sync.round_trip >= Duration::from_millis(100),
+            (Duration::from_millis(100)..Duration::from_millis(110)).contains(&sync.round_trip),
             "{:?}",
             sync.round_trip
         );
