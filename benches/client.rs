@@ -30,16 +30,13 @@ use gate_stp::{
     mock::{Emulator, EmulatorConfig, World, demo},
     models::{StpGroup, StpGroupUser},
     sign_request,
-    signing::{self, SigningInput},
 };
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::{Digest, Sha512};
 
 #[path = "support/loopback.rs"]
 mod loopback;
 use loopback::{
-    FloorSigner, GROUPS, SECRET, TIMESTAMP, USER_AGENT, USERS, fixed_server, floor_http,
-    gate_client, raw_request,
+    FloorSigner, GROUPS, SECRET, SignFixture, TIMESTAMP, USER_AGENT, USERS, fixed_server,
+    floor_http, gate_client, raw_request,
 };
 
 fn sign(c: &mut Criterion) {
@@ -47,38 +44,13 @@ fn sign(c: &mut Criterion) {
     let http = reqwest::Client::new();
     let mut group = c.benchmark_group("sign");
     for size in [0usize, 100, 10_000] {
-        let body = vec![b'7'; size];
-        let path = "/api/v4/account/stp_groups/7/users";
-        let mut request = http
-            .post(format!("http://127.0.0.1{path}"))
-            .body(body.clone())
-            .build()
-            .unwrap();
+        let fixture = SignFixture::new(size);
+        let mut request = fixture.request(&http);
         group.throughput(Throughput::Bytes(size as u64));
         group.bench_with_input(BenchmarkId::new("hook", size), &size, |b, _| {
             b.iter(|| sign_request(black_box(&mut request), &credentials, TIMESTAMP).unwrap())
         });
-        let mut request = request.try_clone().unwrap();
-
-        let timestamp = TIMESTAMP.to_string();
-        let message_len = signing::signature_string(&SigningInput {
-            method: "POST",
-            path,
-            query: "",
-            body: &body,
-            timestamp: &timestamp,
-        })
-        .len();
-        let message = vec![b'm'; message_len];
-        // Keyed once, as the client keys its secret once: each call pays only for hashing
-        // its own input (cloning the keyed state, then the HMAC's inner and outer hashes).
-        let keyed = <Hmac<Sha512> as KeyInit>::new_from_slice(SECRET.as_bytes()).unwrap();
-        let primitive = || {
-            let body_hash = Sha512::digest(black_box(&body));
-            let mut mac = black_box(&keyed).clone();
-            mac.update(black_box(&message));
-            black_box((body_hash, mac.finalize().into_bytes()));
-        };
+        let primitive = || fixture.primitive();
         group.bench_with_input(BenchmarkId::new("primitive", size), &size, |b, _| {
             b.iter(primitive)
         });

@@ -13,6 +13,8 @@
 //! `benches/client.rs`). Both talk to an in-process server with fixed answers on one
 //! thread. Run each with two values of N and divide the difference of the totals by the
 //! difference of N: setup (building clients, binding the server) cancels out.
+//! `sign_100` signs a request with a 100-byte body (`ours`: `gate_stp::sign_request`;
+//! `floor`: SHA-512 of the body and HMAC-SHA512 from a keyed state, as `sign/primitive`).
 //! `callgrind_annotate --inclusive=yes` then shows what each function of our per-call
 //! path costs per request (divide by the call counts it prints).
 
@@ -20,9 +22,11 @@ use gate_stp::models::{StpGroup, StpGroupUser};
 
 #[path = "../benches/support/loopback.rs"]
 mod loopback;
-use loopback::{FloorSigner, fixed_server, floor_http, gate_client, raw_request};
+use loopback::{
+    FloorSigner, SECRET, SignFixture, TIMESTAMP, fixed_server, floor_http, gate_client, raw_request,
+};
 
-const USAGE: &str = "usage: per_call ours|floor list_groups|add_users N";
+const USAGE: &str = "usage: per_call ours|floor list_groups|add_users|sign_100 N";
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -30,6 +34,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err(USAGE.into());
     };
     let count: u32 = count.parse().map_err(|_| USAGE)?;
+    if operation == "sign_100" {
+        return sign(client, count);
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -71,4 +78,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         Ok(())
     })
+}
+
+/// `sign_100`: the hook on a built request, or the keyed floor, `count` times.
+fn sign(client: &str, count: u32) -> Result<(), Box<dyn std::error::Error>> {
+    let fixture = SignFixture::new(100);
+    match client {
+        "ours" => {
+            let credentials = gate_stp::Credentials::new("bench-key", SECRET)?;
+            let mut request = fixture.request(&reqwest::Client::new());
+            for _ in 0..count {
+                gate_stp::sign_request(
+                    std::hint::black_box(&mut request),
+                    &credentials,
+                    TIMESTAMP,
+                )?;
+            }
+        }
+        "floor" => (0..count).for_each(|_| fixture.primitive()),
+        _ => return Err(USAGE.into()),
+    }
+    Ok(())
 }

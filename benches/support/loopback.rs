@@ -134,3 +134,51 @@ pub fn floor_http() -> reqwest::Client {
         .build()
         .unwrap()
 }
+
+/// `sign/*`'s fixture: a built POST request with an N-byte body, and the floor of signing
+/// it, SHA-512 of the same body plus HMAC-SHA512 (keyed once, cloned per call) of a message
+/// as long as the signature string.
+pub struct SignFixture {
+    body: Vec<u8>,
+    message: Vec<u8>,
+    keyed: Hmac<Sha512>,
+}
+
+impl SignFixture {
+    const PATH: &str = "/api/v4/account/stp_groups/7/users";
+
+    pub fn new(size: usize) -> Self {
+        let body = vec![b'7'; size];
+        let timestamp = TIMESTAMP.to_string();
+        let message_len = gate_stp::signing::signature_string(&gate_stp::signing::SigningInput {
+            method: "POST",
+            path: Self::PATH,
+            query: "",
+            body: &body,
+            timestamp: &timestamp,
+        })
+        .len();
+        Self {
+            body,
+            message: vec![b'm'; message_len],
+            keyed: <Hmac<Sha512> as KeyInit>::new_from_slice(SECRET.as_bytes()).unwrap(),
+        }
+    }
+
+    /// The request the hook signs (built once; signing it again replaces its headers).
+    pub fn request(&self, http: &reqwest::Client) -> reqwest::Request {
+        http.post(format!("http://127.0.0.1{}", Self::PATH))
+            .body(self.body.clone())
+            .build()
+            .unwrap()
+    }
+
+    /// The floor: what signing costs at the least, as bytes, before any header exists.
+    pub fn primitive(&self) {
+        use std::hint::black_box;
+        let body_hash = Sha512::digest(black_box(&self.body));
+        let mut mac = black_box(&self.keyed).clone();
+        mac.update(black_box(&self.message));
+        black_box((body_hash, mac.finalize().into_bytes()));
+    }
+}
