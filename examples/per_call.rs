@@ -15,6 +15,8 @@
 //! difference of N: setup (building clients, binding the server) cancels out.
 //! `sign_100` signs a request with a 100-byte body (`ours`: `gate_stp::sign_request`;
 //! `floor`: SHA-512 of the body and HMAC-SHA512 from a keyed state, as `sign/primitive`).
+//! `per_call sizes` prints the size of one call's future, ours (boxed by `IntoFuture`) and
+//! the floor's: memory written per request, which instruction counts do not show.
 //! `callgrind_annotate --inclusive=yes` then shows what each function of our per-call
 //! path costs per request (divide by the call counts it prints).
 
@@ -26,10 +28,13 @@ use loopback::{
     FloorSigner, SECRET, SignFixture, TIMESTAMP, fixed_server, floor_http, gate_client, raw_request,
 };
 
-const USAGE: &str = "usage: per_call ours|floor list_groups|add_users|sign_100 N";
+const USAGE: &str = "usage: per_call ours|floor list_groups|add_users|sign_100 N | per_call sizes";
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args == ["sizes"] {
+        return future_sizes();
+    }
     let [client, operation, count] = args.as_slice() else {
         return Err(USAGE.into());
     };
@@ -98,5 +103,24 @@ fn sign(client: &str, count: u32) -> Result<(), Box<dyn std::error::Error>> {
         "floor" => (0..count).for_each(|_| fixture.primitive()),
         _ => return Err(USAGE.into()),
     }
+    Ok(())
+}
+
+/// `sizes`: the bytes of one call's future, ours and the floor's, as the runtime holds them.
+fn future_sizes() -> Result<(), Box<dyn std::error::Error>> {
+    use std::future::IntoFuture;
+    let base = "http://127.0.0.1:9/api/v4";
+    let client = gate_client(base);
+    let ours = client.list_groups().into_future();
+    println!("ours  list_groups: {} bytes", std::mem::size_of_val(&*ours));
+    let ours = client.add_users(7, &[10001, 10002]).into_future();
+    println!("ours  add_users:   {} bytes", std::mem::size_of_val(&*ours));
+    let (http, signer) = (floor_http(), FloorSigner::new());
+    let floor = async {
+        let target = (base, "/account/stp_groups");
+        let request = raw_request(&http, &signer, reqwest::Method::GET, target, None);
+        request.send().await?.json::<Vec<StpGroup>>().await
+    };
+    println!("floor list_groups: {} bytes", std::mem::size_of_val(&floor));
     Ok(())
 }
