@@ -100,6 +100,10 @@ impl RetryPolicy {
     }
 
     /// Time after the first attempt past which no retry starts.
+    ///
+    /// Measured on tokio's clock ([`tokio::time::Instant`]), like the waits between
+    /// attempts, so in a test that pauses tokio's clock the paused clock runs it out, not
+    /// the wall clock.
     pub fn max_elapsed(mut self, total: Duration) -> Self {
         self.max_elapsed = total;
         self

@@ -1,89 +1,187 @@
 //! A call's deadline (`expires_in`/`expires_at`) also bounds the client's own waiting:
 //! neither pacing nor a retry may hold a request until after it, since Gate would only
 //! answer REQUEST_EXPIRED.
+//!
+//! Judged on tokio's paused clock, with the server on the test's own runtime (a raw
+//! server, as in hostile.rs; wiremock runs on a thread of its own, and tokio, seeing the
+//! test's runtime idle while it waits, would jump the paused clock to the client's
+//! timeout). The server takes [`ANSWER_TIME`] of tokio time to answer, so a call that
+//! gives up when the answer comes ends at exactly that time, while a hold or backoff
+//! would add its whole 5 s: the bounds say which happened, however loaded the machine.
+//! Each test also runs the same call with a deadline the wait fits in, to show that the
+//! client would have waited and that the deadline alone stopped it.
 
-use std::time::{Duration, Instant};
+use std::{
+    ops::Range,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
-use gate_stp::{Client, Credentials, Error, ManualClock, RetryPolicy};
-use serde_json::json;
-use wiremock::{Mock, MockServer, ResponseTemplate, matchers::method};
+use gate_stp::{Client, ClientBuilder, Credentials, Error, ManualClock, RetryPolicy};
+use tokio::{
+    io::AsyncWriteExt,
+    // tokio's: the clock a paused test moves by hand, and the one the client measures on.
+    time::Instant,
+};
+
+use crate::common::{
+    gate::bounded,
+    raw::{self, RawServer},
+};
 
 /// The client's (fixed) clock, in Unix seconds.
 const NOW: u64 = 1_700_000_000;
+/// How long the server takes to answer, in tokio time.
+const ANSWER_TIME: Duration = Duration::from_millis(100);
+/// When the used-up rate-limit window resets, after [`NOW`]: the wait either test's
+/// client would make before sending again.
+const RESET_IN: Duration = Duration::from_secs(5);
 
-/// A server answering every request with `status` and a used-up rate-limit window that
-/// resets `reset_in_secs` after [`NOW`].
-async fn window_used_up(status: u16, reset_in_secs: u64) -> MockServer {
-    let server = MockServer::start().await;
-    let body = if status == 200 {
-        json!([])
-    } else {
-        json!({"label": "TOO_MANY_REQUESTS", "message": "slow down"})
-    };
-    Mock::given(method("GET"))
-        .respond_with(
-            ResponseTemplate::new(status)
-                .set_body_json(body)
-                .insert_header("x-gate-ratelimit-limit", "200")
-                .insert_header("x-gate-ratelimit-requests-remain", "0")
-                .insert_header(
-                    "x-gate-ratelimit-reset-timestamp",
-                    (NOW + reset_in_secs).to_string(),
-                ),
-        )
-        .mount(&server)
-        .await;
-    server
+/// The arrival time (tokio's clock) of each request the server read.
+type Arrivals = Arc<Mutex<Vec<Instant>>>;
+
+/// A raw server on the test's runtime answering every request, after [`ANSWER_TIME`],
+/// with `status_line` (`429 Too Many Requests`), `body` and a used-up rate-limit window
+/// that resets [`RESET_IN`] after [`NOW`]; it notes when each request arrived.
+async fn window_used_up(status_line: &str, body: &str) -> (RawServer, Arrivals) {
+    // `Connection: close`: each attempt opens a new connection rather than racing the
+    // server's close of a pooled one.
+    let answer = format!(
+        "HTTP/1.1 {status_line}\r\nContent-Type: application/json\r\n\
+        Content-Length: {}\r\nConnection: close\r\n\
+        X-Gate-RateLimit-Limit: 200\r\nX-Gate-RateLimit-Requests-Remain: 0\r\n\
+        X-Gate-RateLimit-Reset-Timestamp: {}\r\n\r\n{body}",
+        body.len(),
+        NOW + RESET_IN.as_secs(),
+    );
+    let arrivals = Arrivals::default();
+    let noted = Arc::clone(&arrivals);
+    let server = raw::serve(move |mut stream, _| {
+        noted.lock().unwrap().push(Instant::now());
+        let answer = answer.clone();
+        async move {
+            tokio::time::sleep(ANSWER_TIME).await;
+            let _ = stream.write_all(answer.as_bytes()).await;
+            let _ = stream.shutdown().await;
+        }
+    })
+    .await;
+    (server, arrivals)
 }
 
-fn client(server: &MockServer) -> gate_stp::ClientBuilder {
+fn client(server: &RawServer) -> ClientBuilder {
     Client::builder()
-        .base_url(format!("{}/api/v4", server.uri()))
+        .base_url(server.base_url())
         .credentials(Credentials::new("deadline-key", "deadline-secret").unwrap())
         .clock(ManualClock::at_unix_secs(NOW))
 }
 
-#[tokio::test]
-async fn pacing_refuses_at_once_a_request_whose_deadline_comes_before_the_reset() {
-    let server = window_used_up(200, 5).await;
-    let client = client(&server).pace_rate_limits(true).build().unwrap();
-    client.list_groups().await.unwrap();
-
-    let started = Instant::now();
-    let error = client
-        .list_groups()
-        .expires_in(Duration::from_secs(2))
-        .await
-        .unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(1), "it was held");
-    match error {
-        Error::ExpiresBeforeRateLimitReset { reset_in } => {
-            // The pacer counts the 5 s from the answer on a monotonic clock: what is
-            // left of them when the second call asks.
-            let left = Duration::from_secs(4)..=Duration::from_secs(5);
-            assert!(left.contains(&reset_in), "{reset_in:?}")
-        }
-        other => panic!("{other:?}"),
-    }
-    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+/// `exact` and the next few milliseconds: tokio's timers round their deadlines up to the
+/// millisecond, and a paused clock advances to the rounded deadline.
+fn about(exact: Duration) -> Range<Duration> {
+    exact..exact + Duration::from_millis(10)
 }
 
-#[tokio::test]
-async fn a_retry_that_would_wait_past_the_deadline_is_not_made() {
-    // 429 with a reset 5 s away: the policy would wait at least 5 s before retrying.
-    let server = window_used_up(429, 5).await;
-    let client = client(&server)
-        .retry_policy(RetryPolicy::default().max_elapsed(Duration::from_secs(30)))
-        .build()
-        .unwrap();
+/// The time between the last two requests the server read.
+fn last_gap(arrivals: &Arrivals) -> Duration {
+    let arrivals = arrivals.lock().unwrap();
+    let [.., before, last] = arrivals.as_slice() else {
+        panic!("fewer than two requests: {arrivals:?}");
+    };
+    *last - *before
+}
 
-    let started = Instant::now();
-    let error = client
-        .list_groups()
-        .expires_in(Duration::from_secs(1))
-        .await
-        .unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(1), "it waited");
-    assert!(matches!(error, Error::RateLimited(_)), "{error:?}");
-    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+#[tokio::test(start_paused = true)]
+async fn pacing_refuses_at_once_a_request_whose_deadline_comes_before_the_reset() {
+    bounded(async {
+        let (server, arrivals) = window_used_up("200 OK", "[]").await;
+        let client = client(&server).pace_rate_limits(true).build().unwrap();
+        // The pacer learns the window: used up, resetting in 5 s.
+        client.list_groups().await.unwrap();
+
+        let started = Instant::now();
+        let error = client
+            .list_groups()
+            .expires_in(Duration::from_secs(2))
+            .await
+            .unwrap_err();
+        // Refused before anything was sent or awaited: no tokio time passed at all, where
+        // a hold, even a part of one, would show.
+        assert_eq!(started.elapsed(), Duration::ZERO, "it was held");
+        match error {
+            // What is left of the window, counted from the answer on tokio's clock, which
+            // has not moved since.
+            Error::ExpiresBeforeRateLimitReset { reset_in } => assert_eq!(reset_in, RESET_IN),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(server.requests().len(), 1);
+
+        // With a deadline after the reset, the same call is held until the reset and sent.
+        let started = Instant::now();
+        client
+            .list_groups()
+            .expires_in(Duration::from_secs(10))
+            .await
+            .unwrap();
+        let held = started.elapsed();
+        assert!(about(RESET_IN + ANSWER_TIME).contains(&held), "{held:?}");
+        assert_eq!(server.requests().len(), 2);
+        let gap = last_gap(&arrivals);
+        assert!(about(ANSWER_TIME + RESET_IN).contains(&gap), "{gap:?}");
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_that_would_wait_past_the_deadline_is_not_made() {
+    bounded(async {
+        // 429 with a reset 5 s away: the policy would wait until the reset, 5 s, before
+        // retrying (its own backoff is at most 100 ms).
+        let (server, arrivals) = window_used_up(
+            "429 Too Many Requests",
+            r#"{"label":"TOO_MANY_REQUESTS","message":"slow down"}"#,
+        )
+        .await;
+        let client = client(&server)
+            .retry_policy(
+                RetryPolicy::default()
+                    .max_attempts(2)
+                    .max_elapsed(Duration::from_secs(30)),
+            )
+            .build()
+            .unwrap();
+
+        let started = Instant::now();
+        let error = client
+            .list_groups()
+            .expires_in(Duration::from_secs(1))
+            .await
+            .unwrap_err();
+        let elapsed = started.elapsed();
+        assert!(matches!(error, Error::RateLimited(_)), "{error:?}");
+        assert_eq!(server.requests().len(), 1);
+        // Given up as the answer came, not after any wait.
+        assert!(
+            about(ANSWER_TIME).contains(&elapsed),
+            "it waited: {elapsed:?}"
+        );
+
+        // With a deadline the wait fits in, the same call waits the 5 s and retries once.
+        let started = Instant::now();
+        let error = client
+            .list_groups()
+            .expires_in(Duration::from_secs(10))
+            .await
+            .unwrap_err();
+        let elapsed = started.elapsed();
+        assert!(matches!(error, Error::RateLimited(_)), "{error:?}");
+        assert_eq!(server.requests().len(), 3);
+        assert!(
+            about(ANSWER_TIME + RESET_IN + ANSWER_TIME).contains(&elapsed),
+            "{elapsed:?}"
+        );
+        let gap = last_gap(&arrivals);
+        assert!(about(ANSWER_TIME + RESET_IN).contains(&gap), "{gap:?}");
+    })
+    .await;
 }

@@ -1317,7 +1317,7 @@ async fn concurrent_adds_and_removes_lose_nothing() {
 
 // ---------- lifecycle ----------
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn shutdown_stops_serving_and_serve_runs_until_its_future_completes() {
     let emulator = Emulator::start(World::demo(), EmulatorConfig::default())
         .await
@@ -1333,13 +1333,24 @@ async fn shutdown_stops_serving_and_serve_runs_until_its_future_completes() {
     let dropped = Emulator::start(World::demo(), EmulatorConfig::default())
         .await
         .unwrap();
-    let url = format!("{}/spot/time", dropped.base_url());
+    let addr = dropped.local_addr();
     drop(dropped);
-    // Dropping aborts the serving task; its listener closes once the runtime polls it.
-    // With tokio's clock paused, this sleep ends only when no task is ready any more, so
-    // the aborted task has been dropped by then, however loaded the machine is.
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(reqwest::Client::new().get(&url).send().await.is_err());
+    // Dropping aborts the serving task (and drops its stop signal, which would end it
+    // too); its listener closes when this one-thread runtime next gets a turn (the
+    // connect's own await is usually it) and drops the task. Waited for as that event,
+    // counted in turns of the runtime rather than in time, so a loaded machine cannot
+    // make it late; a drop that stopped nothing fails here. The refused connection is
+    // the check itself: a request sent after it would only add a moment in which another
+    // test's server could take the freed port.
+    let mut turns = 0;
+    while tokio::net::TcpStream::connect(addr).await.is_ok() {
+        turns += 1;
+        assert!(
+            turns < 100,
+            "still accepting connections after {turns} turns"
+        );
+        tokio::task::yield_now().await;
+    }
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
