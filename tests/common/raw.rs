@@ -292,3 +292,43 @@ pub async fn exchange_from(source: [u8; 4], addr: SocketAddr, head: &str) -> u16
     stream.read_to_end(&mut answer).await.unwrap();
     String::from_utf8_lossy(&answer[9..12]).parse().unwrap()
 }
+
+/// An HTTP/1.1 answer with `status_line` (`503 Service Unavailable`), `headers` (each
+/// ending in CRLF) and `body`, closing the connection: the next attempt then opens a new
+/// one, rather than racing the server's close on a pooled one.
+pub fn http_answer(status_line: &str, headers: &str, body: &str) -> String {
+    format!(
+        "HTTP/1.1 {status_line}\r\nContent-Type: application/json\r\n\
+        Content-Length: {}\r\nConnection: close\r\n{headers}\r\n{body}",
+        body.len()
+    )
+}
+
+/// The path and arrival time (tokio's clock) of each request an [`answering_after`] server
+/// read.
+pub type Arrivals = Arc<Mutex<Vec<(String, tokio::time::Instant)>>>;
+
+/// A raw server on the test's runtime that answers every request with `answer` after
+/// `delay` of tokio time, and notes each request's path and arrival time. On a paused
+/// clock the delay passes in no real time, yet the client's clock sees all of it (the
+/// server must be on the test's runtime: tokio advances a paused clock whenever that
+/// runtime is idle, which a server on another thread would make it).
+pub async fn answering_after(delay: std::time::Duration, answer: String) -> (RawServer, Arrivals) {
+    use tokio::io::AsyncWriteExt;
+    let arrivals = Arrivals::default();
+    let noted = Arc::clone(&arrivals);
+    let server = serve(move |mut stream, request| {
+        let answer = answer.clone();
+        noted
+            .lock()
+            .unwrap()
+            .push((request.target().to_owned(), tokio::time::Instant::now()));
+        async move {
+            tokio::time::sleep(delay).await;
+            let _ = stream.write_all(answer.as_bytes()).await;
+            let _ = stream.shutdown().await;
+        }
+    })
+    .await;
+    (server, arrivals)
+}

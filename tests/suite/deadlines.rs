@@ -11,22 +11,15 @@
 //! Each test also runs the same call with a deadline the wait fits in, to show that the
 //! client would have waited and that the deadline alone stopped it.
 
-use std::{
-    ops::Range,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{ops::Range, time::Duration};
 
 use gate_stp::{Client, ClientBuilder, Credentials, Error, ManualClock, RetryPolicy};
-use tokio::{
-    io::AsyncWriteExt,
-    // tokio's: the clock a paused test moves by hand, and the one the client measures on.
-    time::Instant,
-};
+// tokio's: the clock a paused test moves by hand, and the one the client measures on.
+use tokio::time::Instant;
 
 use crate::common::{
     gate::bounded,
-    raw::{self, RawServer},
+    raw::{self, Arrivals, RawServer},
 };
 
 /// The client's (fixed) clock, in Unix seconds.
@@ -37,36 +30,16 @@ const ANSWER_TIME: Duration = Duration::from_millis(100);
 /// client would make before sending again.
 const RESET_IN: Duration = Duration::from_secs(5);
 
-/// The arrival time (tokio's clock) of each request the server read.
-type Arrivals = Arc<Mutex<Vec<Instant>>>;
-
 /// A raw server on the test's runtime answering every request, after [`ANSWER_TIME`],
 /// with `status_line` (`429 Too Many Requests`), `body` and a used-up rate-limit window
 /// that resets [`RESET_IN`] after [`NOW`]; it notes when each request arrived.
 async fn window_used_up(status_line: &str, body: &str) -> (RawServer, Arrivals) {
-    // `Connection: close`: each attempt opens a new connection rather than racing the
-    // server's close of a pooled one.
-    let answer = format!(
-        "HTTP/1.1 {status_line}\r\nContent-Type: application/json\r\n\
-        Content-Length: {}\r\nConnection: close\r\n\
-        X-Gate-RateLimit-Limit: 200\r\nX-Gate-RateLimit-Requests-Remain: 0\r\n\
-        X-Gate-RateLimit-Reset-Timestamp: {}\r\n\r\n{body}",
-        body.len(),
+    let window = format!(
+        "X-Gate-RateLimit-Limit: 200\r\nX-Gate-RateLimit-Requests-Remain: 0\r\n\
+        X-Gate-RateLimit-Reset-Timestamp: {}\r\n",
         NOW + RESET_IN.as_secs(),
     );
-    let arrivals = Arrivals::default();
-    let noted = Arc::clone(&arrivals);
-    let server = raw::serve(move |mut stream, _| {
-        noted.lock().unwrap().push(Instant::now());
-        let answer = answer.clone();
-        async move {
-            tokio::time::sleep(ANSWER_TIME).await;
-            let _ = stream.write_all(answer.as_bytes()).await;
-            let _ = stream.shutdown().await;
-        }
-    })
-    .await;
-    (server, arrivals)
+    raw::answering_after(ANSWER_TIME, raw::http_answer(status_line, &window, body)).await
 }
 
 fn client(server: &RawServer) -> ClientBuilder {
@@ -88,7 +61,7 @@ fn last_gap(arrivals: &Arrivals) -> Duration {
     let [.., before, last] = arrivals.as_slice() else {
         panic!("fewer than two requests: {arrivals:?}");
     };
-    *last - *before
+    last.1 - before.1
 }
 
 #[tokio::test(start_paused = true)]

@@ -25,7 +25,7 @@ use std::{
 
 use common::{
     gate::{base, bounded},
-    raw::{self, RawServer},
+    raw::{self, RawServer, answering_after, http_answer},
 };
 use gate_stp::{
     Client, ClientBuilder, Credentials, Error, Label, ManualClock, RetryPolicy, error::ConfigError,
@@ -125,42 +125,6 @@ async fn trickling(head: &'static str, filler: u8, count: usize) -> RawServer {
 /// A client that gives up on a silent or slow server after [`SHORT_TIMEOUT`].
 fn short_timeout_client(base: impl Into<String>) -> Client {
     builder(base).timeout(SHORT_TIMEOUT).build().unwrap()
-}
-
-/// An HTTP/1.1 answer with `status_line` (`503 Service Unavailable`), `headers` (each
-/// ending in CRLF) and `body`, closing the connection: the next attempt then opens a new
-/// one, rather than racing the server's close on a pooled one.
-fn http_answer(status_line: &str, headers: &str, body: &str) -> String {
-    format!(
-        "HTTP/1.1 {status_line}\r\nContent-Type: application/json\r\n\
-        Content-Length: {}\r\nConnection: close\r\n{headers}\r\n{body}",
-        body.len()
-    )
-}
-
-/// The path and arrival time (tokio's clock) of each request an [`answering_after`] server read.
-type Arrivals = Arc<Mutex<Vec<(String, Instant)>>>;
-
-/// A raw server on the test's runtime that answers every request with `answer` after
-/// `delay` of tokio time, and notes each request's path and arrival time. On a paused
-/// clock the delay passes in no real time, yet the client's clock sees all of it.
-async fn answering_after(delay: Duration, answer: String) -> (RawServer, Arrivals) {
-    let arrivals = Arrivals::default();
-    let noted = Arc::clone(&arrivals);
-    let server = raw::serve(move |mut stream, request| {
-        let answer = answer.clone();
-        noted
-            .lock()
-            .unwrap()
-            .push((request.target().to_owned(), Instant::now()));
-        async move {
-            tokio::time::sleep(delay).await;
-            let _ = stream.write_all(answer.as_bytes()).await;
-            let _ = stream.shutdown().await;
-        }
-    })
-    .await;
-    (server, arrivals)
 }
 
 macro_rules! expect {
