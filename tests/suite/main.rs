@@ -23,6 +23,9 @@ mod pacing;
 mod wire;
 mod wire_accounts;
 
+// What the environment gives a client (each case in a child process).
+mod environment;
+
 // What the client reports: the request span, and no secret in logs, errors or `Debug`.
 mod error_display;
 mod request_span;
