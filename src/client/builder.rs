@@ -320,6 +320,19 @@ mod tests {
     }
 
     #[test]
+    fn live_by_default_testnet_when_asked() {
+        let live = ClientBuilder::new().build().unwrap();
+        assert_eq!(live.base_url(), "https://api.gateio.ws/api/v4");
+        let testnet = Client::builder().testnet().build().unwrap();
+        assert_eq!(testnet.base_url(), "https://api-testnet.gateapi.io/api/v4");
+        // The constants are what the client uses, not only what the docs say.
+        assert_eq!(
+            (LIVE_BASE_URL, TESTNET_BASE_URL),
+            (live.base_url(), testnet.base_url())
+        );
+    }
+
+    #[test]
     fn a_refused_url_never_shows_its_password() {
         for url in [
             "https://user:hunter2@h/api/v4",
