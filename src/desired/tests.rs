@@ -195,6 +195,85 @@ fn the_rendered_plan_is_terraform_like_and_plain_without_colour() {
     assert!(coloured.contains("\u{1b}[32m+\u{1b}[0m"));
 }
 
+/// The Markdown comment of a plan, written out by hand: each section appears exactly when
+/// the plan has what it describes (a diff block for changed or unchanged declared groups,
+/// the unmanaged list, the resting-orders note only when members leave, "No changes" only
+/// for an empty plan).
+#[test]
+fn the_markdown_plan_has_each_section_exactly_when_the_plan_needs_it() {
+    let state = live();
+    let fingerprint_span = |plan: &Plan| format!("`{}`", &plan.live_fingerprint[..12]);
+
+    // Removals, a create and an unmanaged group: every section but "No changes".
+    let plan = Plan::compute(&state, &edited()).unwrap();
+    let expected = format!(
+        "### STP plan: main account 10000, live state {}\n\
+         \n\
+         ```diff\n\
+         ~ group \"desk\" (id 100001)\n\
+         -     10003\n\
+         +     10002 (bot-2)\n\
+         + group \"arb\" (new)\n\
+         +     10000\n\
+         +     10004\n\
+         ```\n\
+         \n\
+         Not in the file (unmanaged, never changed):\n\
+         \n\
+         - group `legacy` (id 100002): 1 member\n\
+         \n\
+         > Membership changes apply to new orders; resting orders keep the group they were placed with.\n\
+         \n\
+         **Plan: 1 group to create, 3 members to add, 1 to remove (4 requests).**\n",
+        fingerprint_span(&plan)
+    );
+    assert_eq!(render_plan_markdown(&plan), expected);
+
+    // An addition alone, every live group declared: no unmanaged list, no note.
+    let add_only = desired(vec![
+        group(
+            "desk",
+            vec![
+                Member::Login("bot-1".into()),
+                Member::Id(10003),
+                Member::Login("bot-2".into()),
+            ],
+        ),
+        group("legacy", vec![Member::Id(10005)]),
+    ]);
+    let plan = Plan::compute(&state, &add_only).unwrap();
+    let expected = format!(
+        "### STP plan: main account 10000, live state {}\n\
+         \n\
+         ```diff\n\
+         ~ group \"desk\" (id 100001)\n\
+         +     10002 (bot-2)\n\
+         \x20 group \"legacy\" (id 100002): unchanged, 1 member\n\
+         ```\n\
+         \n\
+         **Plan: 0 groups to create, 1 member to add, 0 to remove (1 request).**\n",
+        fingerprint_span(&plan)
+    );
+    assert_eq!(render_plan_markdown(&plan), expected);
+
+    // Nothing declared: no diff block at all, both live groups unmanaged, "No changes".
+    let plan = Plan::compute(&state, &desired(vec![])).unwrap();
+    let expected = format!(
+        "### STP plan: main account 10000, live state {}\n\
+         \n\
+         Not in the file (unmanaged, never changed):\n\
+         \n\
+         - group `desk` (id 100001): 2 members\n\
+         - group `legacy` (id 100002): 1 member\n\
+         \n\
+         No changes: the live STP groups match the file.\n\
+         \n\
+         **Plan: 0 groups to create, 0 members to add, 0 to remove (0 requests).**\n",
+        fingerprint_span(&plan)
+    );
+    assert_eq!(render_plan_markdown(&plan), expected);
+}
+
 #[test]
 fn names_from_gate_are_escaped_in_the_rendered_plan() {
     let mut state = live();
