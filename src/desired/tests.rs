@@ -274,6 +274,88 @@ fn the_markdown_plan_has_each_section_exactly_when_the_plan_needs_it() {
     assert_eq!(render_plan_markdown(&plan), expected);
 }
 
+/// The terminal plan written out whole for the three plans of the Markdown test above: the
+/// unmanaged list, the resting-orders note and "No changes" appear exactly when the plan
+/// needs them, and colour wraps only the markers and the summary.
+#[test]
+fn the_rendered_plan_has_each_section_exactly_when_the_plan_needs_it() {
+    let state = live();
+    let header = |plan: &Plan| {
+        format!(
+            "STP groups of main account 10000 (live state {})\n\n",
+            &plan.live_fingerprint[..12]
+        )
+    };
+
+    let plan = Plan::compute(&state, &edited()).unwrap();
+    let body = "  ~ group \"desk\" (id 100001)\n\
+                \x20     - 10003\n\
+                \x20     + 10002 (bot-2)\n\
+                \x20 + group \"arb\" (new)\n\
+                \x20     + 10000\n\
+                \x20     + 10004\n\
+                \n\
+                Not in the file (unmanaged, never changed):\n\
+                \x20   group \"legacy\" (id 100002): 1 member\n\
+                \n\
+                Note: membership changes apply to new orders; resting orders keep the group they were placed with.\n\
+                \n\
+                Plan: 1 group to create, 3 members to add, 1 to remove (4 requests).\n";
+    assert_eq!(
+        render_plan(&plan, RenderOptions::default()),
+        header(&plan) + body
+    );
+    // In colour: `+` green, `-` red, `~` yellow, the summary bold; nothing else changes.
+    let coloured = body
+        .replace("~ group", "\u{1b}[33m~\u{1b}[0m group")
+        .replace("+ ", "\u{1b}[32m+\u{1b}[0m ")
+        .replace("- 10003", "\u{1b}[31m-\u{1b}[0m 10003")
+        .replace(
+            "Plan: 1 group to create, 3 members to add, 1 to remove (4 requests).",
+            "\u{1b}[1mPlan: 1 group to create, 3 members to add, 1 to remove (4 requests).\u{1b}[0m",
+        );
+    assert_eq!(
+        render_plan(&plan, RenderOptions { colour: true }),
+        header(&plan) + &coloured
+    );
+
+    let add_only = desired(vec![
+        group(
+            "desk",
+            vec![
+                Member::Login("bot-1".into()),
+                Member::Id(10003),
+                Member::Login("bot-2".into()),
+            ],
+        ),
+        group("legacy", vec![Member::Id(10005)]),
+    ]);
+    let plan = Plan::compute(&state, &add_only).unwrap();
+    assert_eq!(
+        render_plan(&plan, RenderOptions::default()),
+        header(&plan)
+            + "  ~ group \"desk\" (id 100001)\n\
+               \x20     + 10002 (bot-2)\n\
+               \x20   group \"legacy\" (id 100002): unchanged, 1 member\n\
+               \n\
+               Plan: 0 groups to create, 1 member to add, 0 to remove (1 request).\n"
+    );
+
+    let plan = Plan::compute(&state, &desired(vec![])).unwrap();
+    assert_eq!(
+        render_plan(&plan, RenderOptions::default()),
+        header(&plan)
+            + "\n\
+               Not in the file (unmanaged, never changed):\n\
+               \x20   group \"desk\" (id 100001): 2 members\n\
+               \x20   group \"legacy\" (id 100002): 1 member\n\
+               \n\
+               No changes: the live STP groups match the file.\n\
+               \n\
+               Plan: 0 groups to create, 0 members to add, 0 to remove (0 requests).\n"
+    );
+}
+
 #[test]
 fn names_from_gate_are_escaped_in_the_rendered_plan() {
     let mut state = live();
