@@ -330,6 +330,99 @@ mod tests {
     }
 
     #[test]
+    fn normalizing_makes_two_reads_in_any_order_equal() {
+        let read = LiveState {
+            main_user_id: 10000,
+            sub_accounts: vec![
+                SubAccount {
+                    user_id: 10003,
+                    login_name: None,
+                },
+                SubAccount {
+                    user_id: 10001,
+                    login_name: Some("bot".into()),
+                },
+            ],
+            groups: vec![
+                LiveGroup {
+                    id: 2,
+                    name: "b".into(),
+                    creator_id: None,
+                    members: vec![10003, 10001, 10003],
+                },
+                LiveGroup {
+                    id: 1,
+                    name: "a".into(),
+                    creator_id: None,
+                    members: vec![],
+                },
+            ],
+        };
+        let mut normalized = read.clone();
+        normalized.normalize();
+        let expected = LiveState {
+            main_user_id: 10000,
+            sub_accounts: vec![
+                SubAccount {
+                    user_id: 10001,
+                    login_name: Some("bot".into()),
+                },
+                SubAccount {
+                    user_id: 10003,
+                    login_name: None,
+                },
+            ],
+            groups: vec![
+                LiveGroup {
+                    id: 1,
+                    name: "a".into(),
+                    creator_id: None,
+                    members: vec![],
+                },
+                LiveGroup {
+                    id: 2,
+                    name: "b".into(),
+                    creator_id: None,
+                    members: vec![10001, 10003],
+                },
+            ],
+        };
+        assert_eq!(normalized, expected);
+        // The same state read in another order normalizes to the same value.
+        let mut reversed = read;
+        reversed.groups.reverse();
+        reversed.sub_accounts.reverse();
+        reversed.groups[1].members.reverse();
+        reversed.normalize();
+        assert_eq!(reversed, expected);
+    }
+
+    #[test]
+    fn a_json_file_says_protect_only_for_a_protected_group() {
+        let state = DesiredState {
+            main_user_id: 10000,
+            groups: vec![
+                DesiredGroup {
+                    protect: true,
+                    ..DesiredGroup::new("kept", vec![Member::Id(10001)])
+                },
+                DesiredGroup::new("open", vec![Member::Login("bot".into())]),
+            ],
+        };
+        let written: serde_json::Value = serde_json::from_str(&state.to_json_string()).unwrap();
+        assert_eq!(
+            written,
+            serde_json::json!({
+                "main_user_id": 10000,
+                "group": [
+                    {"name": "kept", "members": [10001], "protect": true},
+                    {"name": "open", "members": ["bot"]}
+                ]
+            })
+        );
+    }
+
+    #[test]
     fn members_parse_as_ids_or_login_names() {
         let group: DesiredGroup =
             serde_json::from_str(r#"{"name":"g","members":[10001,"desk-bot"]}"#).unwrap();

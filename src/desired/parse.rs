@@ -386,6 +386,20 @@ mod tests {
         );
     }
 
+    /// Built without `desired-toml`, a TOML file is refused by name with the way out, not
+    /// misread. (Only a build without the feature runs this: `cargo test --lib --features mock`.)
+    #[cfg(not(feature = "desired-toml"))]
+    #[test]
+    fn without_desired_toml_a_toml_file_is_refused_by_name() {
+        let error =
+            DesiredState::parse("main_user_id = 10000\n", Format::Toml, "desk.toml").unwrap_err();
+        assert!(
+            matches!(&error, ParseError::TomlNotEnabled { file } if file == "desk.toml"),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("use JSON"), "{error}");
+    }
+
     #[cfg(feature = "desired-toml")]
     #[test]
     fn a_toml_file_names_its_profile_beside_main_user_id() {

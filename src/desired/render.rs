@@ -170,3 +170,21 @@ impl fmt::Display for Step {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `quoted` is what the CLI and the MCP server print a group name with: in double
+    /// quotes, control and bidi characters as visible escapes, everything else kept.
+    #[test]
+    fn a_quoted_name_is_in_double_quotes_with_controls_escaped() {
+        assert_eq!(quoted("desk"), "\"desk\"");
+        assert_eq!(quoted(""), "\"\"");
+        assert_eq!(quoted("münz \\ desk"), "\"münz \\ desk\"");
+        assert_eq!(
+            quoted("evil\u{1b}[2J\n\u{202e}"),
+            "\"evil\\x1b[2J\\x0a\\u{202e}\""
+        );
+    }
+}

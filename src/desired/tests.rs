@@ -195,6 +195,167 @@ fn the_rendered_plan_is_terraform_like_and_plain_without_colour() {
     assert!(coloured.contains("\u{1b}[32m+\u{1b}[0m"));
 }
 
+/// The Markdown comment of a plan, written out by hand: each section appears exactly when
+/// the plan has what it describes (a diff block for changed or unchanged declared groups,
+/// the unmanaged list, the resting-orders note only when members leave, "No changes" only
+/// for an empty plan).
+#[test]
+fn the_markdown_plan_has_each_section_exactly_when_the_plan_needs_it() {
+    let state = live();
+    let fingerprint_span = |plan: &Plan| format!("`{}`", &plan.live_fingerprint[..12]);
+
+    // Removals, a create and an unmanaged group: every section but "No changes".
+    let plan = Plan::compute(&state, &edited()).unwrap();
+    let expected = format!(
+        "### STP plan: main account 10000, live state {}\n\
+         \n\
+         ```diff\n\
+         ~ group \"desk\" (id 100001)\n\
+         -     10003\n\
+         +     10002 (bot-2)\n\
+         + group \"arb\" (new)\n\
+         +     10000\n\
+         +     10004\n\
+         ```\n\
+         \n\
+         Not in the file (unmanaged, never changed):\n\
+         \n\
+         - group `legacy` (id 100002): 1 member\n\
+         \n\
+         > Membership changes apply to new orders; resting orders keep the group they were placed with.\n\
+         \n\
+         **Plan: 1 group to create, 3 members to add, 1 to remove (4 requests).**\n",
+        fingerprint_span(&plan)
+    );
+    assert_eq!(render_plan_markdown(&plan), expected);
+
+    // An addition alone, every live group declared: no unmanaged list, no note.
+    let add_only = desired(vec![
+        group(
+            "desk",
+            vec![
+                Member::Login("bot-1".into()),
+                Member::Id(10003),
+                Member::Login("bot-2".into()),
+            ],
+        ),
+        group("legacy", vec![Member::Id(10005)]),
+    ]);
+    let plan = Plan::compute(&state, &add_only).unwrap();
+    let expected = format!(
+        "### STP plan: main account 10000, live state {}\n\
+         \n\
+         ```diff\n\
+         ~ group \"desk\" (id 100001)\n\
+         +     10002 (bot-2)\n\
+         \x20 group \"legacy\" (id 100002): unchanged, 1 member\n\
+         ```\n\
+         \n\
+         **Plan: 0 groups to create, 1 member to add, 0 to remove (1 request).**\n",
+        fingerprint_span(&plan)
+    );
+    assert_eq!(render_plan_markdown(&plan), expected);
+
+    // Nothing declared: no diff block at all, both live groups unmanaged, "No changes".
+    let plan = Plan::compute(&state, &desired(vec![])).unwrap();
+    let expected = format!(
+        "### STP plan: main account 10000, live state {}\n\
+         \n\
+         Not in the file (unmanaged, never changed):\n\
+         \n\
+         - group `desk` (id 100001): 2 members\n\
+         - group `legacy` (id 100002): 1 member\n\
+         \n\
+         No changes: the live STP groups match the file.\n\
+         \n\
+         **Plan: 0 groups to create, 0 members to add, 0 to remove (0 requests).**\n",
+        fingerprint_span(&plan)
+    );
+    assert_eq!(render_plan_markdown(&plan), expected);
+}
+
+/// The terminal plan written out whole for the three plans of the Markdown test above: the
+/// unmanaged list, the resting-orders note and "No changes" appear exactly when the plan
+/// needs them, and colour wraps only the markers and the summary.
+#[test]
+fn the_rendered_plan_has_each_section_exactly_when_the_plan_needs_it() {
+    let state = live();
+    let header = |plan: &Plan| {
+        format!(
+            "STP groups of main account 10000 (live state {})\n\n",
+            &plan.live_fingerprint[..12]
+        )
+    };
+
+    let plan = Plan::compute(&state, &edited()).unwrap();
+    let body = "  ~ group \"desk\" (id 100001)\n\
+                \x20     - 10003\n\
+                \x20     + 10002 (bot-2)\n\
+                \x20 + group \"arb\" (new)\n\
+                \x20     + 10000\n\
+                \x20     + 10004\n\
+                \n\
+                Not in the file (unmanaged, never changed):\n\
+                \x20   group \"legacy\" (id 100002): 1 member\n\
+                \n\
+                Note: membership changes apply to new orders; resting orders keep the group they were placed with.\n\
+                \n\
+                Plan: 1 group to create, 3 members to add, 1 to remove (4 requests).\n";
+    assert_eq!(
+        render_plan(&plan, RenderOptions::default()),
+        header(&plan) + body
+    );
+    // In colour: `+` green, `-` red, `~` yellow, the summary bold; nothing else changes.
+    let coloured = body
+        .replace("~ group", "\u{1b}[33m~\u{1b}[0m group")
+        .replace("+ ", "\u{1b}[32m+\u{1b}[0m ")
+        .replace("- 10003", "\u{1b}[31m-\u{1b}[0m 10003")
+        .replace(
+            "Plan: 1 group to create, 3 members to add, 1 to remove (4 requests).",
+            "\u{1b}[1mPlan: 1 group to create, 3 members to add, 1 to remove (4 requests).\u{1b}[0m",
+        );
+    assert_eq!(
+        render_plan(&plan, RenderOptions { colour: true }),
+        header(&plan) + &coloured
+    );
+
+    let add_only = desired(vec![
+        group(
+            "desk",
+            vec![
+                Member::Login("bot-1".into()),
+                Member::Id(10003),
+                Member::Login("bot-2".into()),
+            ],
+        ),
+        group("legacy", vec![Member::Id(10005)]),
+    ]);
+    let plan = Plan::compute(&state, &add_only).unwrap();
+    assert_eq!(
+        render_plan(&plan, RenderOptions::default()),
+        header(&plan)
+            + "  ~ group \"desk\" (id 100001)\n\
+               \x20     + 10002 (bot-2)\n\
+               \x20   group \"legacy\" (id 100002): unchanged, 1 member\n\
+               \n\
+               Plan: 0 groups to create, 1 member to add, 0 to remove (1 request).\n"
+    );
+
+    let plan = Plan::compute(&state, &desired(vec![])).unwrap();
+    assert_eq!(
+        render_plan(&plan, RenderOptions::default()),
+        header(&plan)
+            + "\n\
+               Not in the file (unmanaged, never changed):\n\
+               \x20   group \"desk\" (id 100001): 2 members\n\
+               \x20   group \"legacy\" (id 100002): 1 member\n\
+               \n\
+               No changes: the live STP groups match the file.\n\
+               \n\
+               Plan: 0 groups to create, 0 members to add, 0 to remove (0 requests).\n"
+    );
+}
+
 #[test]
 fn names_from_gate_are_escaped_in_the_rendered_plan() {
     let mut state = live();
@@ -1070,6 +1231,52 @@ fn export_plans_empty() {
     let reparsed =
         DesiredState::parse(&exported.to_json_string(), Format::Json, "export.json").unwrap();
     assert!(Plan::compute(&state, &reparsed).unwrap().is_empty());
+}
+
+/// Export writes a login name only where it names that one sub-account, and never for the
+/// main account: a login shared by two sub-accounts would be refused as ambiguous when the
+/// file is planned, and the main account is declared by its id.
+#[test]
+fn export_names_a_member_by_login_only_when_the_login_is_its_alone() {
+    let mut state = LiveState {
+        main_user_id: MAIN,
+        sub_accounts: vec![
+            // Gate does not list the main account among its sub-accounts; if it ever did
+            // with a login name, the file must still say 10000.
+            sub(MAIN, Some("main-login")),
+            sub(10001, Some("bot")),
+            sub(10002, Some("twin")),
+            sub(10003, Some("twin")),
+            sub(10004, None),
+        ],
+        groups: vec![
+            live_group(100005, "g", &[MAIN, 10001, 10002, 10003, 10004]),
+            live_group(100003, "f", &[]),
+        ],
+    };
+    state.normalize();
+    let exported = DesiredState::from_live(&state);
+    let expected = desired(vec![
+        DesiredGroup {
+            id: Some(100003),
+            ..group("f", vec![])
+        },
+        DesiredGroup {
+            id: Some(100005),
+            ..group(
+                "g",
+                vec![
+                    Member::Id(MAIN),
+                    Member::Login("bot".into()),
+                    Member::Id(10002),
+                    Member::Id(10003),
+                    Member::Id(10004),
+                ],
+            )
+        },
+    ]);
+    assert_eq!(exported, expected);
+    assert!(Plan::compute(&state, &exported).unwrap().is_empty());
 }
 
 // --- properties -------------------------------------------------------------------------

@@ -675,3 +675,77 @@ async fn users_rotating_between_groups_are_never_in_two_and_steps_run_side_by_si
     assert!(again.is_empty(), "{:?}", again.steps);
     emulator.shutdown().await;
 }
+
+// --- files and the saved plan's schema (no `cli` needed) ------------------------------
+
+/// `load` reads a file in the format its extension names: `.json` (any case) is JSON,
+/// anything else, no extension included, is TOML. Each file below parses only in the
+/// format it is written in, so a wrong guess is a refusal.
+#[test]
+fn a_file_is_read_as_json_exactly_when_its_extension_says_json() {
+    let dir = crate::common::fresh_dir("load-format");
+    let json = r#"{"main_user_id": 10000, "group": [{"name": "desk", "members": [10001]}]}"#;
+    let toml = "main_user_id = 10000\n\n[[group]]\nname = \"desk\"\nmembers = [10001]\n";
+    let expected = DesiredState {
+        main_user_id: MAIN,
+        groups: vec![group("desk", vec![Member::Id(MAIN + 1)])],
+    };
+    for (name, text, format) in [
+        ("stp.json", json, Format::Json),
+        ("STP.JSON", json, Format::Json),
+        ("stp.Json", json, Format::Json),
+        ("stp.toml", toml, Format::Toml),
+        ("stp", toml, Format::Toml),
+        ("stp.json.txt", toml, Format::Toml),
+        ("json", toml, Format::Toml),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        let loaded = DesiredState::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(loaded, expected, "{name}");
+        assert_eq!(Format::from_path(&path), format, "{name}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The schema `Plan::json_schema` publishes (`gate-stp plan --schema`) accepts a saved
+/// plan and refuses a document whose steps are not a list: checked with an independent
+/// JSON Schema validator, not with our own types.
+#[test]
+fn the_published_plan_schema_accepts_a_saved_plan_and_refuses_a_broken_one() {
+    let live = desired::LiveState {
+        main_user_id: MAIN,
+        sub_accounts: vec![
+            desired::SubAccount {
+                user_id: MAIN + 1,
+                login_name: None,
+            },
+            desired::SubAccount {
+                user_id: MAIN + 2,
+                login_name: Some("bot_2".into()),
+            },
+        ],
+        groups: vec![desired::LiveGroup {
+            id: 7,
+            name: "desk".into(),
+            creator_id: Some(MAIN),
+            members: vec![MAIN + 1],
+        }],
+    };
+    let file = DesiredState {
+        main_user_id: MAIN,
+        groups: vec![
+            group("desk", vec![Member::Login("bot_2".into())]),
+            group("arb", vec![Member::Id(MAIN + 1)]),
+        ],
+    };
+    let plan = Plan::compute(&live, &file).unwrap();
+    let saved: serde_json::Value = serde_json::from_str(&plan.to_json_string()).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(&Plan::json_schema())
+        .unwrap_or_else(|e| panic!("the published schema is not JSON: {e}"));
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    assert!(validator.is_valid(&saved), "{saved:#}");
+    let mut broken = saved.clone();
+    broken["steps"] = serde_json::json!("create everything");
+    assert!(!validator.is_valid(&broken));
+}
