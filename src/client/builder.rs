@@ -320,6 +320,51 @@ mod tests {
     }
 
     #[test]
+    fn a_user_alone_or_a_password_alone_is_refused_too() {
+        // Either half of the userinfo is a credential the URL must not carry.
+        for url in ["https://user@h/api/v4", "https://:hunter2@h/api/v4"] {
+            match check_base_url(url, false) {
+                Err(ConfigError::InvalidBaseUrl { reason, .. }) => {
+                    assert_eq!(reason, "a base URL carries no user or password", "{url}")
+                }
+                other => panic!("{url}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn plain_http_to_a_remote_host_only_when_allowed() {
+        let remote = "http://example.com/api/v4";
+        for refused in [
+            Client::builder().base_url(remote),
+            Client::builder().base_url(remote).allow_insecure_http(false),
+        ] {
+            match refused.build() {
+                Err(Error::Config(ConfigError::InsecureBaseUrl(url))) => assert_eq!(url, remote),
+                other => panic!("{other:?}"),
+            }
+        }
+        let allowed = Client::builder()
+            .base_url(remote)
+            .allow_insecure_http(true)
+            .build()
+            .unwrap();
+        assert_eq!(allowed.base_url(), remote);
+    }
+
+    #[test]
+    fn a_builders_debug_shows_its_base_url_without_the_password() {
+        let shown = format!("{:?}", Client::builder());
+        assert!(
+            shown.contains(r#"base_url: "https://api.gateio.ws/api/v4""#),
+            "{shown}"
+        );
+        let builder = Client::builder().base_url("https://user:hunter2@h/api/v4");
+        let shown = format!("{builder:?}");
+        assert!(shown.contains(r#"base_url: "https://***@h/api/v4""#), "{shown}");
+    }
+
+    #[test]
     fn live_by_default_testnet_when_asked() {
         let live = ClientBuilder::new().build().unwrap();
         assert_eq!(live.base_url(), "https://api.gateio.ws/api/v4");
