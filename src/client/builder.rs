@@ -337,7 +337,9 @@ mod tests {
         let remote = "http://example.com/api/v4";
         for refused in [
             Client::builder().base_url(remote),
-            Client::builder().base_url(remote).allow_insecure_http(false),
+            Client::builder()
+                .base_url(remote)
+                .allow_insecure_http(false),
         ] {
             match refused.build() {
                 Err(Error::Config(ConfigError::InsecureBaseUrl(url))) => assert_eq!(url, remote),
@@ -361,7 +363,10 @@ mod tests {
         );
         let builder = Client::builder().base_url("https://user:hunter2@h/api/v4");
         let shown = format!("{builder:?}");
-        assert!(shown.contains(r#"base_url: "https://***@h/api/v4""#), "{shown}");
+        assert!(
+            shown.contains(r#"base_url: "https://***@h/api/v4""#),
+            "{shown}"
+        );
     }
 
     #[test]

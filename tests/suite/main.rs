@@ -15,8 +15,9 @@ mod common;
 mod signature_properties;
 mod signing_vectors;
 
-// The client over HTTP: what each operation puts on the wire, every way a peer can
-// misbehave, and how deadlines bound retries and pacing.
+// The client over HTTP: what each operation and builder option puts on the wire, every
+// way a peer can misbehave, and how deadlines bound retries and pacing.
+mod client_builder;
 mod deadlines;
 mod hostile;
 mod pacing;

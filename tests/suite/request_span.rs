@@ -93,3 +93,60 @@ async fn the_status_on_the_span_is_the_last_attempts() {
     assert!(close.contains("attempt=2"), "{close}");
     assert!(close.contains("status=502"), "{close}");
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_call_refused_before_any_attempt_reports_no_attempt() {
+    // Every answer says the window is used up and resets 5 s after the client's clock.
+    const NOW: u64 = 1_700_000_000;
+    let window = format!(
+        "X-Gate-RateLimit-Limit: 200\r\nX-Gate-RateLimit-Requests-Remain: 0\r\n\
+        X-Gate-RateLimit-Reset-Timestamp: {}\r\n",
+        NOW + 5
+    );
+    let answer = raw::http_answer("200 OK", &window, "[]");
+    let (server, _) = raw::answering_after(Duration::ZERO, answer).await;
+    let client = Client::builder()
+        .base_url(server.base_url())
+        .credentials(Credentials::new("span-test-key", "span-test-secret").unwrap())
+        .clock(gate_stp::ManualClock::at_unix_secs(NOW))
+        .pace_rate_limits(true)
+        .build()
+        .unwrap();
+    let logs = LogBuffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_span_events(FmtSpan::CLOSE)
+        .with_writer(logs.clone())
+        .with_ansi(false)
+        .finish();
+    common::logs::install_global_registry();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    // The first call is sent; its answer tells the pacer the window is used up.
+    client.list_groups().await.unwrap();
+    // Due 2 s from now, the second could only be sent after the reset: refused unsent.
+    let error = client
+        .list_groups()
+        .expires_in(Duration::from_secs(2))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, Error::ExpiresBeforeRateLimitReset { .. }),
+        "{error:?}"
+    );
+    assert_eq!(server.requests().len(), 1);
+
+    let text = logs.text();
+    let closes: Vec<&str> = text
+        .lines()
+        .filter(|line| line.contains("gate_stp.request") && line.contains("close"))
+        .collect();
+    let [sent, refused] = closes.as_slice() else {
+        panic!("expected two closed spans:\n{text}");
+    };
+    assert!(sent.contains("attempt=1"), "{sent}");
+    assert!(sent.contains("status=200"), "{sent}");
+    // Nothing was sent: no attempt number (not even 0) and no status.
+    assert!(!refused.contains("attempt="), "{refused}");
+    assert!(!refused.contains("status="), "{refused}");
+}

@@ -4,6 +4,11 @@
 
 use crate::common::gate::{self, Gate};
 
+use std::{
+    sync::atomic::{AtomicUsize, Ordering},
+    time::{Duration, UNIX_EPOCH},
+};
+
 use gate_stp::{Client, Credentials, Error, InvalidInput, ManualClock, RetryPolicy};
 use serde_json::json;
 use wiremock::{
@@ -264,4 +269,85 @@ async fn invalid_input_and_missing_credentials_send_nothing() {
         }
     ));
     assert!(server.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn sync_takes_our_clock_halfway_through_the_request() {
+    // Our clock moves 4 s while Gate answers: it read NOW before the request and NOW + 4 s
+    // after, so Gate's NOW + 10 s was read at NOW + 2 s by our clock, 8 s ahead of it.
+    let clock = ManualClock::at_unix_secs(NOW);
+    let during = clock.clone();
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v4/spot/time"))
+        .respond_with(move |_: &Request| {
+            during.advance(Duration::from_secs(4));
+            ResponseTemplate::new(200).set_body_json(json!({"server_time": (NOW + 10) * 1000}))
+        })
+        .mount(&server)
+        .await;
+    let client = Client::builder()
+        .base_url(gate::base(&server))
+        .clock(clock)
+        .build()
+        .unwrap();
+
+    let sync = client.sync_clock().await.unwrap();
+    assert_eq!(sync.server_time, UNIX_EPOCH + Duration::from_secs(NOW + 10));
+    assert_eq!(sync.local_time, UNIX_EPOCH + Duration::from_secs(NOW + 2));
+    assert_eq!(sync.offset_ms, 8000);
+    assert_eq!(client.clock_offset_ms(), 8000);
+}
+
+/// How many of the requests `server` received went to `path_`.
+async fn requests_to(server: &MockServer, path_: &str) -> usize {
+    let received = server.received_requests().await.unwrap();
+    received.iter().filter(|r| r.url.path() == path_).count()
+}
+
+#[tokio::test]
+async fn the_default_expiry_bounds_the_retries_of_private_calls_only() {
+    // Each answer moves our clock 2 s forward, past the 1 s default window, and the first
+    // answer of each path is a 503 that the policy would retry.
+    let clock = ManualClock::at_unix_secs(NOW);
+    let server = MockServer::start().await;
+    for (path_, then) in [
+        ("/api/v4/spot/time", json!({"server_time": NOW * 1000})),
+        ("/api/v4/account/stp_groups", json!([])),
+    ] {
+        let moved = clock.clone();
+        let answered = AtomicUsize::new(0);
+        Mock::given(method("GET"))
+            .and(path(path_))
+            .respond_with(move |_: &Request| {
+                moved.advance(Duration::from_secs(2));
+                match answered.fetch_add(1, Ordering::SeqCst) {
+                    0 => ResponseTemplate::new(503),
+                    _ => ResponseTemplate::new(200).set_body_json(&then),
+                }
+            })
+            .mount(&server)
+            .await;
+    }
+    let client = Client::builder()
+        .base_url(gate::base(&server))
+        .credentials(Credentials::new(KEY, SECRET).unwrap())
+        .clock(clock)
+        .default_expiry(Duration::from_secs(1))
+        .retry_policy(
+            RetryPolicy::default()
+                .max_attempts(2)
+                .initial_backoff(Duration::from_millis(1))
+                .max_backoff(Duration::from_millis(1)),
+        )
+        .build()
+        .unwrap();
+
+    // Public: Gate reads no deadline there, so none binds the retry.
+    client.server_time().await.unwrap();
+    assert_eq!(requests_to(&server, "/api/v4/spot/time").await, 2);
+    // Signed: past its deadline, a retry could only come back expired, so the 503 stands.
+    let error = client.list_groups().await.unwrap_err();
+    assert_eq!(error.status().map(|s| s.as_u16()), Some(503), "{error:?}");
+    assert_eq!(requests_to(&server, "/api/v4/account/stp_groups").await, 1);
 }
