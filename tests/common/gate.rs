@@ -91,3 +91,12 @@ pub async fn bounded<T>(test: impl Future<Output = T>) -> T {
         .await
         .expect("the test did not finish in bounded time")
 }
+
+/// A policy of two attempts one millisecond apart: a retried call whose test is about what
+/// the retry sends, not about how long it waits.
+pub fn two_quick_attempts() -> gate_stp::RetryPolicy {
+    gate_stp::RetryPolicy::default()
+        .max_attempts(2)
+        .initial_backoff(Duration::from_millis(1))
+        .max_backoff(Duration::from_millis(1))
+}

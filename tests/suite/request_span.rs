@@ -12,8 +12,8 @@ use std::{
     time::Duration,
 };
 
-use common::{logs::LogBuffer, raw};
-use gate_stp::{Client, Credentials, Error, RetryPolicy};
+use common::{gate, logs::LogBuffer, raw};
+use gate_stp::{Client, Credentials, Error};
 use tokio::io::AsyncWriteExt;
 use tracing_subscriber::fmt::format::FmtSpan;
 
@@ -36,12 +36,7 @@ async fn call_and_close_line(answer: fn(usize) -> Option<&'static [u8]>) -> (Err
     let client = Client::builder()
         .base_url(server.base_url())
         .credentials(Credentials::new("span-test-key", "span-test-secret").unwrap())
-        .retry_policy(
-            RetryPolicy::default()
-                .max_attempts(2)
-                .initial_backoff(Duration::from_millis(1))
-                .max_backoff(Duration::from_millis(1)),
-        )
+        .retry_policy(gate::two_quick_attempts())
         .build()
         .unwrap();
     let logs = LogBuffer::default();

@@ -334,12 +334,7 @@ async fn the_default_expiry_bounds_the_retries_of_private_calls_only() {
         .credentials(Credentials::new(KEY, SECRET).unwrap())
         .clock(clock)
         .default_expiry(Duration::from_secs(1))
-        .retry_policy(
-            RetryPolicy::default()
-                .max_attempts(2)
-                .initial_backoff(Duration::from_millis(1))
-                .max_backoff(Duration::from_millis(1)),
-        )
+        .retry_policy(gate::two_quick_attempts())
         .build()
         .unwrap();
 
