@@ -7,7 +7,7 @@ use gate_stp::{
     mock::{Emulator, EmulatorConfig, World, demo},
     sign_request,
 };
-use proptest::prelude::*;
+use proptest::{prelude::*, test_runner::TestRunner};
 
 #[derive(Debug, Clone)]
 enum Tamper {
@@ -30,42 +30,74 @@ fn tamper() -> impl Strategy<Value = Tamper> {
     ]
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(96))]
+/// What every case of the property shares: starting an emulator and an HTTP client per
+/// case cost about 0.1 s each (most of the suite's longest test); one of each serves all
+/// cases, since each case is a single request whose answer depends only on what it sent.
+struct Bench {
+    runtime: tokio::runtime::Runtime,
+    emulator: gate_stp::mock::RunningEmulator,
+    http: reqwest::Client,
+}
 
-    #[test]
-    fn verifier_accepts_exactly_what_was_signed(
-        // Any printable Unicode with at least one non-blank character: Gate (and the
-        // emulator) refuse a blank name before the signature matters.
-        name in "\\PC{0,12}[^\\s\\p{C}]\\PC{0,11}",
-        query_value in "\\PC{0,16}",
-        stp_id in 1i64..i64::MAX,
-        change in tamper(),
-    ) {
+impl Bench {
+    fn start() -> Self {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
-        runtime.block_on(sign_tamper_and_send(name, query_value, stp_id, change))?;
+        let config = EmulatorConfig::default().without_rate_limit();
+        let emulator = runtime
+            .block_on(Emulator::start(World::demo(), config))
+            .unwrap();
+        Bench {
+            runtime,
+            emulator,
+            http: reqwest::Client::new(),
+        }
     }
 }
 
-/// One case of the property, outside the macro so that rustfmt formats it: a request
-/// signed by the client, tampered with as `change` says, sent to a fresh emulator.
+#[test]
+fn verifier_accepts_exactly_what_was_signed() {
+    let bench = Bench::start();
+    let cases = (
+        // Any printable Unicode with at least one non-blank character: Gate (and the
+        // emulator) refuse a blank name before the signature matters.
+        "\\PC{0,12}[^\\s\\p{C}]\\PC{0,11}",
+        "\\PC{0,16}",
+        1i64..i64::MAX,
+        tamper(),
+    );
+    let mut runner = TestRunner::new(ProptestConfig::with_cases(96));
+    let outcome = runner.run(&cases, |(name, query_value, stp_id, change)| {
+        bench.runtime.block_on(sign_tamper_and_send(
+            &bench,
+            name,
+            query_value,
+            stp_id,
+            change,
+        ))
+    });
+    let Bench {
+        runtime, emulator, ..
+    } = bench;
+    runtime.block_on(emulator.shutdown());
+    if let Err(failure) = outcome {
+        panic!("{failure}");
+    }
+}
+
+/// One case of the property: a request signed by the client, tampered with as `change`
+/// says, sent to the shared emulator.
 async fn sign_tamper_and_send(
+    bench: &Bench,
     name: String,
     query_value: String,
     stp_id: i64,
     change: Tamper,
 ) -> Result<(), TestCaseError> {
-    let emulator = Emulator::start(
-        World::demo(),
-        EmulatorConfig::default().without_rate_limit(),
-    )
-    .await
-    .unwrap();
+    let (emulator, http) = (&bench.emulator, &bench.http);
     let credentials = Credentials::new(demo::MAIN_KEY, demo::MAIN_SECRET).unwrap();
-    let http = reqwest::Client::new();
     let now = gate_stp::Clock::now(&gate_stp::SystemClock)
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -123,6 +155,5 @@ async fn sign_tamper_and_send(
             prop_assert_eq!(answer["label"].as_str(), Some("INVALID_SIGNATURE"));
         }
     }
-    emulator.shutdown().await;
     Ok(())
 }
