@@ -463,6 +463,49 @@ fn a_failed_write_to_stdout_exits_6() {
     assert!(stderr.contains("cannot write to stdout"), "{stderr}");
 }
 
+/// An apply whose report cannot be written (a full device, not a closed pipe) still
+/// finishes its changes, and then exits 6: the work is whole, the report was lost.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread")]
+async fn an_apply_whose_stdout_fails_finishes_and_exits_6() {
+    let emulator = Emulator::start(World::demo(), EmulatorConfig::default())
+        .await
+        .unwrap();
+    let file = crate::common::fresh_dir("full").join("stp.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "main_user_id = {}\n[[group]]\nname = \"full desk\"\nmembers = [{}]\n",
+            demo::MAIN_USER,
+            demo::SUB_USER
+        ),
+    )
+    .unwrap();
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let mut apply = gate_stp();
+    apply
+        .env("GATE_BASE_URL", emulator.base_url())
+        .env("GATE_API_KEY", demo::MAIN_KEY)
+        .env("GATE_API_SECRET", demo::MAIN_SECRET)
+        .args(["apply", file.to_str().unwrap(), "--yes"])
+        .stdout(full)
+        .stderr(Stdio::piped());
+    let output = run(apply).await;
+    assert_eq!(output.status.code(), Some(6), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot write to stdout"), "{stderr}");
+    // Both steps were sent although the first line of the report already failed.
+    let groups = emulator.groups();
+    assert_eq!(groups.len(), 1, "{groups:?}");
+    assert_eq!(
+        emulator.members(groups[0].id.unwrap()),
+        Some(vec![demo::SUB_USER])
+    );
+}
+
 /// `gate-stp time` against an emulator whose clock is `offset_ms` off this machine's: the
 /// JSON offset and the sentence for people.
 async fn time_with_offset(offset_ms: i64) -> (Value, String) {

@@ -862,6 +862,24 @@ async fn an_oversize_body_is_refused() {
 }
 
 #[tokio::test]
+async fn the_default_body_limit_is_64_kib() {
+    let h = default_harness().await;
+    // A create padded with JSON whitespace to exactly `len` bytes.
+    let padded = |len: usize| {
+        let head = r#"{"name":"padded""#;
+        format!("{head}{}}}", " ".repeat(len - head.len() - 1))
+    };
+    assert_eq!(padded(64 * 1024).len(), 65_536);
+    h.send(Req::post("/account/stp_groups", padded(64 * 1024)))
+        .await
+        .ok();
+    h.send(Req::post("/account/stp_groups", padded(64 * 1024 + 1)))
+        .await
+        .refused(400, "INVALID_REQUEST_BODY");
+    assert_eq!(h.emulator.groups().len(), 1);
+}
+
+#[tokio::test]
 async fn unknown_routes_and_wrong_methods_are_gate_shaped() {
     let h = default_harness().await;
     for target in [
