@@ -165,3 +165,37 @@ impl EmulatorConfig {
         self.rate_limit
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_switches_read_back_as_set() {
+        let default = EmulatorConfig::default();
+        assert!(default.one_group_per_user_enabled());
+        assert!(default.honour_exptime_enabled());
+        assert_eq!(
+            default.rate_limit_config(),
+            Some(RateLimitConfig {
+                requests: DEFAULT_RATE_LIMIT,
+                window: DEFAULT_RATE_WINDOW,
+            })
+        );
+        let changed = EmulatorConfig::default()
+            .one_group_per_user(false)
+            .honour_exptime(false)
+            .rate_limit(7, Duration::from_secs(3));
+        assert!(!changed.one_group_per_user_enabled());
+        assert!(!changed.honour_exptime_enabled());
+        assert_eq!(
+            changed.rate_limit_config(),
+            Some(RateLimitConfig {
+                requests: 7,
+                window: Duration::from_secs(3),
+            })
+        );
+        let unlimited = EmulatorConfig::default().without_rate_limit();
+        assert_eq!(unlimited.rate_limit_config(), None);
+    }
+}

@@ -12,6 +12,8 @@ pub mod clock;
 pub mod emulator;
 pub mod gate;
 pub mod logs;
+#[cfg(all(feature = "cli", unix))]
+pub mod pty;
 pub mod raw;
 pub mod vectors;
 

@@ -428,6 +428,20 @@ async fn the_sixty_second_window_edges() {
 }
 
 #[tokio::test]
+async fn a_narrower_expiry_window_is_kept_to() {
+    let h = Harness::start(EmulatorConfig::default().expiry_window(Duration::from_secs(5))).await;
+    let at = |ts: i64| Req::get("/account/stp_groups").at(ts.to_string());
+    for offset in [-5i64, 0, 5] {
+        h.send(at(NOW as i64 + offset)).await.ok();
+    }
+    for offset in [-6i64, 6] {
+        h.send(at(NOW as i64 + offset))
+            .await
+            .refused(401, "REQUEST_EXPIRED");
+    }
+}
+
+#[tokio::test]
 async fn a_clock_offset_moves_the_window_and_the_times() {
     for offset_s in [300i64, -300] {
         let h = Harness::start(EmulatorConfig::default().clock_offset_ms(offset_s * 1000)).await;

@@ -64,3 +64,4 @@ mod cli_habits;
 mod cli_mock_flags;
 mod cli_output;
 mod cli_profiles;
+mod cli_terminal;

@@ -1,0 +1,65 @@
+//! A pseudo-terminal for the CLI tests that need a person's terminal: the binary's stdin,
+//! stdout and stderr are the terminal side, so `is_terminal()` holds there as it does for
+//! someone typing, and the test plays the person on the other side.
+
+use std::{
+    ffi::OsStr,
+    fs::{File, OpenOptions},
+    io::{ErrorKind, Read, Write},
+    os::unix::ffi::OsStrExt,
+    process::{Command, ExitStatus},
+};
+
+use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+
+/// What a run on a terminal left: its exit status and its screen.
+pub struct Screen {
+    /// How the binary ended.
+    pub status: ExitStatus,
+    /// Everything written to the terminal, stdout and stderr interleaved as a person sees
+    /// them; it includes the echo of what was typed, and line ends are `\r\n`.
+    pub text: String,
+}
+
+/// Runs `command` on a new pseudo-terminal after typing `typed` into it (held by the
+/// terminal until the binary reads), and reads the screen until the binary and every
+/// process it shares the terminal with are gone. Blocking: call it off the async runtime.
+pub fn run_on_terminal(mut command: Command, typed: &str) -> Screen {
+    let controller = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).expect("a pseudo-terminal");
+    grantpt(&controller).unwrap();
+    unlockpt(&controller).unwrap();
+    let name = ptsname(&controller, Vec::new()).unwrap();
+    let terminal = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(OsStr::from_bytes(name.as_bytes()))
+        .unwrap();
+    command
+        .stdin(terminal.try_clone().unwrap())
+        .stdout(terminal.try_clone().unwrap())
+        .stderr(terminal);
+    let mut child = command.spawn().expect("the binary starts");
+    // The command holds the terminal side's descriptors: closed here, only the child's
+    // remain, and reading ends (EIO) when the child closes them.
+    drop(command);
+    let mut controller = File::from(controller);
+    controller.write_all(typed.as_bytes()).unwrap();
+    let mut bytes = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match controller.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => bytes.extend_from_slice(&chunk[..n]),
+            Err(error) if error.kind() == ErrorKind::Interrupted => {}
+            // Linux: every terminal-side descriptor is closed.
+            Err(error) if error.raw_os_error() == Some(rustix::io::Errno::IO.raw_os_error()) => {
+                break;
+            }
+            Err(error) => panic!("reading the terminal: {error}"),
+        }
+    }
+    Screen {
+        status: child.wait().unwrap(),
+        text: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}

@@ -1,0 +1,117 @@
+//! `plan` and `apply` on a terminal, as a person runs them: the binary's stdin, stdout and
+//! stderr are a pseudo-terminal (tests/common/pty.rs). Colour and progress appear there
+//! and only there (the other CLI tests run without a terminal and check they do not),
+//! never with `NO_COLOR`; only a typed `yes` applies.
+#![cfg(all(feature = "cli", unix))]
+
+use gate_stp::mock::{Emulator, EmulatorConfig, RunningEmulator, World, demo};
+
+use crate::common::pty::{Screen, run_on_terminal};
+
+/// The desired state: one new group with two members (two steps: create, then add).
+fn night_desk() -> std::path::PathBuf {
+    let path = crate::common::fresh_dir("terminal").join("stp.toml");
+    let text = format!(
+        "main_user_id = {}\n[[group]]\nname = \"night desk\"\nmembers = [{}, {}]\n",
+        demo::MAIN_USER,
+        demo::SUB_USER,
+        demo::SUB_USER_WITHOUT_KEY
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// `gate-stp ARGS FILE` on a terminal against `emulator`, after `typed` was typed.
+async fn on_terminal(
+    emulator: &RunningEmulator,
+    args: &[&str],
+    no_color: bool,
+    typed: &str,
+) -> Screen {
+    let mut command = crate::common::cli::gate_stp();
+    command
+        .env("GATE_BASE_URL", emulator.base_url())
+        .env("GATE_API_KEY", demo::MAIN_KEY)
+        .env("GATE_API_SECRET", demo::MAIN_SECRET)
+        .args(args)
+        .arg(night_desk());
+    if no_color {
+        command.env("NO_COLOR", "1");
+    }
+    let typed = typed.to_owned();
+    tokio::task::spawn_blocking(move || run_on_terminal(command, &typed))
+        .await
+        .unwrap()
+}
+
+async fn emulator() -> RunningEmulator {
+    Emulator::start(World::demo(), EmulatorConfig::default())
+        .await
+        .unwrap()
+}
+
+const ESC: char = '\u{1b}';
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plan_on_a_terminal_is_coloured_unless_no_color_is_set() {
+    let emulator = emulator().await;
+    let screen = on_terminal(&emulator, &["plan"], false, "").await;
+    assert!(screen.status.success(), "{}", screen.text);
+    // The new group's `+` in green.
+    assert!(
+        screen.text.contains("\u{1b}[32m+\u{1b}[0m"),
+        "{}",
+        screen.text
+    );
+    let screen = on_terminal(&emulator, &["plan"], true, "").await;
+    assert!(screen.status.success(), "{}", screen.text);
+    assert!(screen.text.contains("night desk"), "{}", screen.text);
+    assert!(!screen.text.contains(ESC), "{}", screen.text);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn yes_typed_at_the_prompt_applies_with_a_progress_line_per_step() {
+    let emulator = emulator().await;
+    let screen = on_terminal(&emulator, &["apply"], false, "yes\n").await;
+    assert!(screen.status.success(), "{}", screen.text);
+    let text = &screen.text;
+    assert!(text.contains("Only 'yes' is accepted"), "{text}");
+    assert!(text.contains("[1/2] "), "{text}");
+    assert!(text.contains("[2/2] "), "{text}");
+    assert!(text.contains("... ok"), "{text}");
+    assert!(text.contains("Apply complete"), "{text}");
+    assert!(text.contains(ESC), "colour on a terminal: {text}");
+    let groups = emulator.groups();
+    assert_eq!(groups.len(), 1, "{groups:?}");
+    assert_eq!(
+        emulator.members(groups[0].id.unwrap()),
+        Some(vec![demo::SUB_USER, demo::SUB_USER_WITHOUT_KEY])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_no_color_the_terminal_gets_progress_without_colour() {
+    let emulator = emulator().await;
+    let screen = on_terminal(&emulator, &["apply"], true, "yes\n").await;
+    assert!(screen.status.success(), "{}", screen.text);
+    assert!(screen.text.contains("[2/2] "), "{}", screen.text);
+    assert!(!screen.text.contains(ESC), "{}", screen.text);
+    assert_eq!(emulator.groups().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn any_other_answer_or_a_closed_input_cancels_with_nothing_sent() {
+    let emulator = emulator().await;
+    // `y`, `no`, and end of input (Ctrl-D at the start of a line).
+    for typed in ["y\n", "no\n", "\u{4}"] {
+        let screen = on_terminal(&emulator, &["apply"], false, typed).await;
+        assert_eq!(screen.status.code(), Some(2), "{typed:?}: {}", screen.text);
+        assert!(
+            screen.text.contains("apply cancelled; nothing was changed"),
+            "{typed:?}: {}",
+            screen.text
+        );
+        assert!(!screen.text.contains("[1/2]"), "{}", screen.text);
+    }
+    assert!(emulator.groups().is_empty(), "{:?}", emulator.groups());
+}
