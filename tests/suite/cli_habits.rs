@@ -249,6 +249,31 @@ fn each_commands_own_options_are_under_options() {
     }
 }
 
+/// A command that takes no client options refuses each of them before it, as clap refuses
+/// them after it, rather than ignoring a `--key` the operator thought was used.
+#[test]
+fn client_options_before_a_command_without_them_are_refused_one_by_one() {
+    for option in [
+        &["--profile", "desk"][..],
+        &["--base-url", "http://127.0.0.1:9/api/v4"],
+        &["--key", "k"],
+        &["--secret", "s"],
+        &["--json"],
+        &["--timeout", "5"],
+    ] {
+        for command in [&["completions", "bash"][..], &["man"]] {
+            let output = gate_stp().args(option).args(command).output().unwrap();
+            assert_eq!(output.status.code(), Some(2), "{option:?} {command:?}");
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(
+                stderr.contains(&format!("`{}` takes no client options", command[0])),
+                "{option:?} {command:?}: {stderr}"
+            );
+            assert!(output.stdout.is_empty(), "{option:?} {command:?}");
+        }
+    }
+}
+
 #[test]
 fn commands_are_listed_in_the_order_an_operator_meets_them() {
     let help = help(&[]);

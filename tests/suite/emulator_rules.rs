@@ -288,6 +288,45 @@ async fn server_time_is_public_and_follows_the_clock_and_its_offset() {
     assert_eq!(reply.body["server_time"], (NOW - 300) * 1000);
 }
 
+#[tokio::test]
+async fn the_router_alone_serves_the_emulator() {
+    // `mock::router` is for embedding the emulator in a caller's own axum server.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = EmulatorConfig::default().clock(ManualClock::at_unix_secs(NOW));
+    let router = mock::router(World::demo(), config);
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let answer = reqwest::get(format!("http://{addr}/api/v4/spot/time"))
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(body, json!({ "server_time": NOW * 1000 }));
+    server.abort();
+}
+
+#[tokio::test]
+async fn base_url_names_the_listening_address_and_loopback_for_a_wildcard() {
+    let on = |addr: &'static str| async move {
+        let emulator = Emulator::bind(addr, World::demo(), EmulatorConfig::default())
+            .await
+            .unwrap();
+        let port = emulator.local_addr().port();
+        (emulator.base_url(), port)
+    };
+    // A wildcard address is no address to connect to: loopback stands in for it.
+    let (url, port) = on("0.0.0.0:0").await;
+    assert_eq!(url, format!("http://127.0.0.1:{port}/api/v4"));
+    let (url, port) = on("[::]:0").await;
+    assert_eq!(url, format!("http://[::1]:{port}/api/v4"));
+    // Any other address is kept as it is (127.0.0.2 is loopback on Linux; the v4-mapped
+    // one is an IPv6 listening address that is neither a wildcard nor `::1`).
+    let (url, port) = on("127.0.0.2:0").await;
+    assert_eq!(url, format!("http://127.0.0.2:{port}/api/v4"));
+    let (url, port) = on("[::ffff:127.0.0.1]:0").await;
+    assert_eq!(url, format!("http://[::ffff:127.0.0.1]:{port}/api/v4"));
+}
+
 // ---------- authentication ----------
 
 #[tokio::test]
