@@ -159,7 +159,9 @@ where
 }
 
 /// An emulator serving in a background task; stopped by [`shutdown`](Self::shutdown)
-/// (graceful) or by dropping it (abrupt).
+/// (graceful: it returns once the requests in flight are answered) or by dropping it
+/// (without waiting: it stops listening at once, and each request already being read is
+/// still answered by its connection's own task).
 #[derive(Debug)]
 pub struct RunningEmulator {
     emulator: Emulator,

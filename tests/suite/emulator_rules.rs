@@ -1388,6 +1388,103 @@ async fn concurrent_adds_and_removes_lose_nothing() {
 
 // ---------- lifecycle ----------
 
+/// A request the emulator is in the middle of: its head is read and its handler waits for
+/// the body (the emulator has said `100 Continue`, which it says only once it reads it).
+async fn request_in_flight(addr: std::net::SocketAddr) -> tokio::net::TcpStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(
+            b"POST /api/v4/account/stp_groups HTTP/1.1\r\nHost: gate\r\n\
+              Content-Type: application/json\r\nContent-Length: 2\r\n\
+              Expect: 100-continue\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut interim = Vec::new();
+    while !interim.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8];
+        assert_eq!(stream.read(&mut byte).await.unwrap(), 1, "{interim:?}");
+        interim.push(byte[0]);
+    }
+    assert!(interim.starts_with(b"HTTP/1.1 100 Continue"), "{interim:?}");
+    stream
+}
+
+/// Sends the body of a [`request_in_flight`] and reads what comes back until the
+/// connection closes (nothing, if it was cut).
+async fn finish_request(mut stream: tokio::net::TcpStream) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = stream.write_all(b"{}").await;
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn shutdown_waits_for_the_request_in_flight_and_answers_it() {
+    let emulator = Emulator::start(World::demo(), EmulatorConfig::default())
+        .await
+        .unwrap();
+    let stream = request_in_flight(emulator.local_addr()).await;
+    let mut stopping = Box::pin(emulator.shutdown());
+    // Graceful: while the request waits for its body, shutdown does not end (it cannot,
+    // short of its 5 s grace, so the bound only says how long we look).
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), &mut stopping)
+            .await
+            .is_err(),
+        "shutdown ended with a request in flight"
+    );
+    let answer = finish_request(stream).await;
+    // Unsigned, so refused (no KEY); what matters is that it was answered.
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer:?}");
+    assert!(answer.contains("MISSING_REQUIRED_HEADER"), "{answer:?}");
+    tokio::time::timeout(Duration::from_secs(10), stopping)
+        .await
+        .expect("shutdown ends once the request is answered");
+}
+
+#[tokio::test]
+async fn a_dropped_emulator_still_answers_the_request_in_flight() {
+    let emulator = Emulator::start(World::demo(), EmulatorConfig::default())
+        .await
+        .unwrap();
+    let addr = emulator.local_addr();
+    let stream = request_in_flight(addr).await;
+    // Dropping does not wait: each connection is served by a task of its own, which
+    // finishes its request; only the listener goes at once.
+    drop(emulator);
+    let answer = finish_request(stream).await;
+    assert!(answer.contains("MISSING_REQUIRED_HEADER"), "{answer:?}");
+}
+
+#[tokio::test]
+async fn memberships_are_what_the_api_lists() {
+    let emulator = Emulator::start(World::demo(), EmulatorConfig::default())
+        .await
+        .unwrap();
+    let client = Client::builder()
+        .base_url(emulator.base_url())
+        .credentials(Credentials::new(demo::MAIN_KEY, demo::MAIN_SECRET).unwrap())
+        .build()
+        .unwrap();
+    let id = client.create_group("desk").await.unwrap().id.unwrap();
+    // Compared as the JSON they are sent as (the generated models have no `PartialEq`).
+    let json = |users: Option<Vec<gate_stp::models::StpGroupUser>>| {
+        users.map(|users| serde_json::to_value(users).unwrap())
+    };
+    assert_eq!(json(emulator.memberships(id)), Some(json!([])));
+    client
+        .add_users(id, &[demo::SUB_USER_WITHOUT_KEY, demo::SUB_USER])
+        .await
+        .unwrap();
+    let listed = client.list_users(id).await.unwrap().into_inner();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(json(emulator.memberships(id)), json(Some(listed)));
+    assert!(emulator.memberships(id + 1).is_none());
+}
+
 #[tokio::test]
 async fn shutdown_stops_serving_and_serve_runs_until_its_future_completes() {
     let emulator = Emulator::start(World::demo(), EmulatorConfig::default())
