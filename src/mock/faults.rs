@@ -201,6 +201,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_injected_status_carries_gates_label_for_it() {
+        for (status, label) in [
+            (401, "INVALID_KEY"),
+            (403, "FORBIDDEN"),
+            (404, "NOT_FOUND"),
+            (429, "TOO_MANY_REQUESTS"),
+            (400, "INVALID_PARAM_VALUE"),
+            (418, "INVALID_PARAM_VALUE"),
+            (499, "INVALID_PARAM_VALUE"),
+            (500, "SERVER_ERROR"),
+            (503, "SERVER_ERROR"),
+            (599, "SERVER_ERROR"),
+        ] {
+            assert_eq!(label_for(status), label, "{status}");
+        }
+    }
+
+    #[test]
     fn faults_are_validated() {
         let faults = Faults::default();
         assert_eq!(

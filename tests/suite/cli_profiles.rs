@@ -170,7 +170,21 @@ async fn a_key_and_a_secret_from_different_places_are_refused() {
     mixed
         .env("GATE_API_SECRET", demo::SUB_SECRET)
         .args(["groups", "list", "--profile", "desk"]);
-    assert_eq!(code(&run(mixed).await), Some(2));
+    let output = run(mixed).await;
+    assert_eq!(code(&output), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("must come from the same place"), "{stderr}");
+    // ... and when the base URL is given too: still not all three, so the profile is read
+    // (and refused for the key), rather than the run going on without a key.
+    let mut mixed = gate_stp(&config);
+    mixed
+        .env("GATE_API_SECRET", demo::SUB_SECRET)
+        .args(["groups", "list", "--profile", "desk"])
+        .args(["--base-url", &emulator.base_url()]);
+    let output = run(mixed).await;
+    assert_eq!(code(&output), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("must come from the same place"), "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
