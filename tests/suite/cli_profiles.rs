@@ -174,13 +174,19 @@ async fn a_key_and_a_secret_from_different_places_are_refused() {
     assert_eq!(code(&output), Some(2), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("must come from the same place"), "{stderr}");
-    // ... and when the base URL is given too: still not all three, so the profile is read
-    // (and refused for the key), rather than the run going on without a key.
+    // Without `--profile`, the default profile: with the base URL and the secret given
+    // (all three only would skip the file), it is still read and its key refused, rather
+    // than the run going on without a key.
+    let config = write_config(&format!(
+        "[profiles.default]\nbase_url = \"{}\"\nkey = \"{}\"\nsecret_env = \"DEFAULT_SECRET\"\n",
+        emulator.base_url(),
+        demo::MAIN_KEY
+    ));
     let mut mixed = gate_stp(&config);
     mixed
+        .env("DEFAULT_SECRET", demo::MAIN_SECRET)
         .env("GATE_API_SECRET", demo::SUB_SECRET)
-        .args(["groups", "list", "--profile", "desk"])
-        .args(["--base-url", &emulator.base_url()]);
+        .args(["groups", "list", "--base-url", &emulator.base_url()]);
     let output = run(mixed).await;
     assert_eq!(code(&output), Some(2), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
