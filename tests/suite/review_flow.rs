@@ -561,6 +561,10 @@ async fn three_files_for_two_profiles_give_the_summary_and_the_exit_codes() {
         "{}",
         stdout(&output)
     );
+    // Each file's report under its heading, one blank line between two files.
+    let text = stdout(&output);
+    assert!(text.starts_with(&format!("==> {desk_a} <==\n")), "{text}");
+    assert!(text.contains(&format!(".\n\n==> {desk_b} <==\n")), "{text}");
     assert_eq!(
         names(&b),
         BTreeMap::from([("b-desk".to_owned(), vec![B_MAIN + 1])])
