@@ -202,11 +202,16 @@ async fn an_option_before_the_command_beats_its_variable_and_a_clash_is_refused(
         "{output:?}"
     );
 
-    // A command without client options refuses them before it as after it.
-    for args in [&["--key", "k", "mock"][..], &["--json", "profiles"]] {
-        let output = run(client(args)).await;
+    // A command without client options refuses them before it as after it. (Commands
+    // that end on their own: were `mock` not refused, it would serve until killed.)
+    let sign = ["sign", "--secret", "s", "--method", "GET", "--path", "/"];
+    for args in [&["--key", "k"][..], &["--json"]] {
+        let args = [args, &sign[..]].concat();
+        let output = run(client(&args)).await;
         assert_eq!(output.status.code(), Some(2), "{args:?}: {output:?}");
     }
+    let output = run(client(&["--json", "profiles"])).await;
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
 }
 
 fn help(args: &[&str]) -> String {
