@@ -144,3 +144,54 @@ async fn export_json_is_the_live_state_as_a_file() {
     assert_eq!(groups[0]["id"], desk);
     assert_eq!(groups[0]["members"], Value::Array(members), "{exported}");
 }
+
+/// The exit code says where a plan or an apply failed: 4 for no usable answer (transport),
+/// 3 for Gate's refusal, whether reading the live state or sending a step.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_read_or_step_exits_with_the_code_of_its_cause() {
+    let desired = format!(
+        "main_user_id = {}\n[[group]]\nname = \"night desk\"\nmembers = [{}]\n",
+        demo::MAIN_USER,
+        demo::SUB_USER
+    );
+    let path = file("night.toml", &desired);
+    let path = path.to_str().unwrap();
+
+    // Reading the live state: nobody listens.
+    let dead = crate::common::raw::DeadPort::for_the_run().base_url();
+    for args in [&["plan", path][..], &["apply", path, "--yes"]] {
+        let mut nobody = crate::common::cli::gate_stp();
+        nobody
+            .env("GATE_BASE_URL", &dead)
+            .env("GATE_API_KEY", demo::MAIN_KEY)
+            .env("GATE_API_SECRET", demo::MAIN_SECRET)
+            .args(args);
+        let output = tokio::task::spawn_blocking(move || nobody.output().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(output.status.code(), Some(4), "{args:?}: {output:?}");
+    }
+
+    // Reading the live state: Gate refuses the listing.
+    let emulator = emulator().await;
+    emulator
+        .inject_fault(Fault::new("listSTPGroups", 1, FaultKind::Status(403)))
+        .unwrap();
+    let output = run(&emulator, &["plan", path]).await;
+    assert_eq!(output.status.code(), Some(3), "{output:?}");
+
+    // A step: the create's connection is cut before it runs, so nothing is known of it
+    // (the apply stops, the group is not there): no usable answer.
+    emulator
+        .inject_fault(Fault::new("createSTPGroup", 1, FaultKind::Drop))
+        .unwrap();
+    let output = run(&emulator, &["apply", path, "--yes"]).await;
+    assert_eq!(output.status.code(), Some(4), "{output:?}");
+    assert!(emulator.groups().is_empty(), "{:?}", emulator.groups());
+    // A step Gate refuses.
+    emulator
+        .inject_fault(Fault::new("addSTPGroupUsers", 1, FaultKind::Status(403)))
+        .unwrap();
+    let output = run(&emulator, &["apply", path, "--yes"]).await;
+    assert_eq!(output.status.code(), Some(3), "{output:?}");
+}
