@@ -130,3 +130,43 @@ fn expect_refusal(result: Result<(), Error>) -> Result<(), Failure> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use gate_stp::{
+        Client, Credentials,
+        mock::{Emulator, EmulatorConfig, World, demo},
+    };
+
+    use super::expect_refusal;
+
+    /// Only Gate's FORBIDDEN is the refusal the demo shows; another error from Gate, or
+    /// none, fails the demo.
+    #[tokio::test]
+    async fn only_forbidden_counts_as_the_expected_refusal() {
+        let emulator = Emulator::start(World::demo(), EmulatorConfig::default())
+            .await
+            .unwrap();
+        let client = |key, secret| {
+            Client::builder()
+                .base_url(emulator.base_url())
+                .credentials(Credentials::new(key, secret).unwrap())
+                .build()
+                .unwrap()
+        };
+        // A sub-account may not create a group: FORBIDDEN.
+        let sub = client(demo::SUB_KEY, demo::SUB_SECRET);
+        let forbidden = sub.create_group("sub-desk").await.map(drop);
+        assert!(expect_refusal(forbidden).is_ok());
+        // A group that does not exist: NOT_FOUND, not the refusal the demo expects.
+        let main = client(demo::MAIN_KEY, demo::MAIN_SECRET);
+        let invalid = main.list_users(424_242).await.map(drop);
+        assert!(
+            matches!(invalid, Err(gate_stp::Error::Api(_))),
+            "{invalid:?}"
+        );
+        assert!(expect_refusal(invalid).is_err());
+        assert!(expect_refusal(Ok(())).is_err());
+        emulator.shutdown().await;
+    }
+}
