@@ -6,8 +6,9 @@ use std::{
     ffi::OsStr,
     fs::{File, OpenOptions},
     io::{ErrorKind, Read, Write},
+    os::fd::OwnedFd,
     os::unix::ffi::OsStrExt,
-    process::{Command, ExitStatus},
+    process::{Command, ExitStatus, Output, Stdio},
 };
 
 use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
@@ -25,15 +26,7 @@ pub struct Screen {
 /// terminal until the binary reads), and reads the screen until the binary and every
 /// process it shares the terminal with are gone. Blocking: call it off the async runtime.
 pub fn run_on_terminal(mut command: Command, typed: &str) -> Screen {
-    let controller = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).expect("a pseudo-terminal");
-    grantpt(&controller).unwrap();
-    unlockpt(&controller).unwrap();
-    let name = ptsname(&controller, Vec::new()).unwrap();
-    let terminal = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(OsStr::from_bytes(name.as_bytes()))
-        .unwrap();
+    let (controller, terminal) = pseudo_terminal();
     command
         .stdin(terminal.try_clone().unwrap())
         .stdout(terminal.try_clone().unwrap())
@@ -62,4 +55,36 @@ pub fn run_on_terminal(mut command: Command, typed: &str) -> Screen {
         status: child.wait().unwrap(),
         text: String::from_utf8_lossy(&bytes).into_owned(),
     }
+}
+
+/// Runs `command` with only its stdin on a new pseudo-terminal, after typing `typed`
+/// into it, its stdout and stderr captured: a person could type, but what is printed goes
+/// to a file or a pipe.
+pub fn run_with_only_stdin_on_terminal(mut command: Command, typed: &str) -> Output {
+    let (controller, terminal) = pseudo_terminal();
+    File::from(controller.try_clone().unwrap())
+        .write_all(typed.as_bytes())
+        .unwrap();
+    command
+        .stdin(terminal)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let output = command.output().expect("the binary runs");
+    drop(controller);
+    output
+}
+
+/// A new pseudo-terminal: the controlling side (the test's) and the terminal side (the
+/// binary's).
+fn pseudo_terminal() -> (OwnedFd, File) {
+    let controller = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).expect("a pseudo-terminal");
+    grantpt(&controller).unwrap();
+    unlockpt(&controller).unwrap();
+    let name = ptsname(&controller, Vec::new()).unwrap();
+    let terminal = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(OsStr::from_bytes(name.as_bytes()))
+        .unwrap();
+    (controller, terminal)
 }

@@ -4,9 +4,9 @@
 //! never with `NO_COLOR`; only a typed `yes` applies.
 #![cfg(all(feature = "cli", unix))]
 
-use gate_stp::mock::{Emulator, EmulatorConfig, RunningEmulator, World, demo};
+use gate_stp::mock::{Emulator, EmulatorConfig, Fault, FaultKind, RunningEmulator, World, demo};
 
-use crate::common::pty::{Screen, run_on_terminal};
+use crate::common::pty::{Screen, run_on_terminal, run_with_only_stdin_on_terminal};
 
 /// The desired state: one new group with two members (two steps: create, then add).
 fn night_desk() -> std::path::PathBuf {
@@ -114,4 +114,49 @@ async fn any_other_answer_or_a_closed_input_cancels_with_nothing_sent() {
         assert!(!screen.text.contains("[1/2]"), "{}", screen.text);
     }
     assert!(emulator.groups().is_empty(), "{:?}", emulator.groups());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_create_answer_found_by_listing_is_shown_as_adopted() {
+    let emulator = emulator().await;
+    // The create runs, then its connection is cut: the apply finds the group by listing.
+    emulator
+        .inject_fault(Fault::new("createSTPGroup", 1, FaultKind::ExecuteThenDrop))
+        .unwrap();
+    let screen = on_terminal(&emulator, &["apply"], true, "yes\n").await;
+    assert!(screen.status.success(), "{}", screen.text);
+    let id = emulator.groups()[0].id.unwrap();
+    assert!(
+        screen.text.contains(&format!(
+            "answer lost; found group \"night desk\" as id {id}, adopted"
+        )),
+        "{}",
+        screen.text
+    );
+    assert_eq!(emulator.groups().len(), 1, "{:?}", emulator.groups());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_terminal_on_stdin_alone_is_no_one_to_ask() {
+    // Someone could type, but the question would go to a pipe they do not see: refused
+    // even with `yes` typed ahead.
+    let emulator = emulator().await;
+    let mut command = crate::common::cli::gate_stp();
+    command
+        .env("GATE_BASE_URL", emulator.base_url())
+        .env("GATE_API_KEY", demo::MAIN_KEY)
+        .env("GATE_API_SECRET", demo::MAIN_SECRET)
+        .arg("apply")
+        .arg(night_desk());
+    let output =
+        tokio::task::spawn_blocking(move || run_with_only_stdin_on_terminal(command, "yes\n"))
+            .await
+            .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("there is no terminal to ask on"),
+        "{stderr}"
+    );
+    assert!(emulator.groups().is_empty());
 }
