@@ -195,3 +195,23 @@ async fn a_failed_read_or_step_exits_with_the_code_of_its_cause() {
     let output = run(&emulator, &["apply", path, "--yes"]).await;
     assert_eq!(output.status.code(), Some(3), "{output:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_and_format_json_together_agree() {
+    let emulator = emulator().await;
+    let path = file(
+        "agree.toml",
+        &format!(
+            "main_user_id = {}\n[[group]]\nname = \"desk\"\nmembers = []\n",
+            demo::MAIN_USER
+        ),
+    );
+    let path = path.to_str().unwrap();
+    let output = run(&emulator, &["plan", path, "--format", "json", "--json"]).await;
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let plan: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(plan.is_object(), "{plan}");
+    // ... while another format beside --json is refused.
+    let output = run(&emulator, &["plan", path, "--format", "text", "--json"]).await;
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+}

@@ -228,6 +228,22 @@ async fn without_allow_apply_only_reads_and_plan_are_offered() {
     let plan = by_name(&tools, "plan");
     let properties = plan.input_schema.get("properties").unwrap();
     assert!(properties.get("document").is_some() && properties.get("format").is_some());
+    // What the server says of itself when the session starts: its name, that it offers
+    // tools, and how an agent is to use them.
+    let info = server
+        .session
+        .peer_info()
+        .expect("the server introduced itself");
+    assert_eq!(
+        info.server_info.as_ref().map(|it| it.name.as_str()),
+        Some("gate-stp")
+    );
+    assert!(info.capabilities.tools.is_some());
+    let instructions = info.instructions.as_deref().unwrap_or_default();
+    assert!(
+        instructions.contains("There is no other way to change a group"),
+        "{instructions}"
+    );
 
     arm_tripwires(&emulator);
     let refusal = server
@@ -507,6 +523,30 @@ async fn more_removals_than_the_operator_allows_are_refused_with_nothing_sent() 
     assert!(refusal.contains("--max-removals"), "{refusal}");
     assert_no_write_sent(&emulator);
     assert_eq!(emulator.members(desk).unwrap().len(), 3);
+    server.stop().await;
+    // At the limit, the plan may be applied.
+    let server = start(&emulator, &["--allow-apply", "--max-removals", "3"]).await;
+    let (text, _) = server.ok("plan", json!({"document": emptied})).await;
+    assert!(text.contains("call apply with this digest"), "{text}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_lists_name_each_group_and_member_by_id() {
+    let emulator = emulator().await;
+    let client = library_client(&emulator);
+    let desk = client.create_group("desk").await.unwrap().id.unwrap();
+    client.add_users(desk, &[MAIN + 1]).await.unwrap();
+    let server = start(&emulator, &[]).await;
+    let (text, _) = server.ok("list_groups", json!({})).await;
+    assert!(
+        text.contains(&format!(
+            "\n- id {desk} name \"desk\" creator {MAIN} created "
+        )),
+        "{text}"
+    );
+    let (text, _) = server.ok("list_members", json!({"stp_id": desk})).await;
+    assert!(text.contains(&format!("\n- {} ", MAIN + 1)), "{text}");
     server.stop().await;
 }
 

@@ -487,7 +487,18 @@ async fn three_files_for_two_profiles_give_the_summary_and_the_exit_codes() {
         "{text}"
     );
     assert!(
-        text.contains(&format!("==> {desk_a} (profile desk-a) <==\n")),
+        text.starts_with(&format!("==> {desk_a} (profile desk-a) <==\n")),
+        "{text}"
+    );
+    // One blank line before each later file's heading.
+    assert!(
+        text.contains(&format!(
+            "requests).\n\n==> {desk_b} (profile desk-b) <==\n"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("requests).\n\n==> {wrong} <==\n")),
         "{text}"
     );
     assert!(text.contains("+ group \"mm\" (new)"), "{text}");
