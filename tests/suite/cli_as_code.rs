@@ -215,3 +215,64 @@ async fn json_and_format_json_together_agree() {
     let output = run(&emulator, &["plan", path, "--format", "text", "--json"]).await;
     assert_eq!(output.status.code(), Some(2), "{output:?}");
 }
+
+/// The plan's note that apply would refuse it by default: above 10 removals, not at 10.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_plan_notes_when_apply_needs_a_higher_removal_limit() {
+    const MAIN: i64 = 30_000;
+    let mut world = format!("[[accounts]]\nuser_id = {MAIN}\nkey = \"k\"\nsecret = \"s\"\n");
+    for i in 1..=11 {
+        world.push_str(&format!(
+            "\n[[accounts]]\nuser_id = {}\nmain = {MAIN}\n",
+            MAIN + i
+        ));
+    }
+    let world = World::from_toml_str(&world).unwrap();
+    let emulator = Emulator::start(world, EmulatorConfig::default())
+        .await
+        .unwrap();
+    let client = Client::builder()
+        .base_url(emulator.base_url())
+        .credentials(Credentials::new("k", "s").unwrap())
+        .build()
+        .unwrap();
+    let desk = client.create_group("desk").await.unwrap().id.unwrap();
+    let members: Vec<i64> = (1..=11).map(|i| MAIN + i).collect();
+    client.add_users(desk, &members).await.unwrap();
+    let plan_keeping = |kept: &[i64]| {
+        let kept: Vec<String> = kept.iter().map(i64::to_string).collect();
+        file(
+            "removals.toml",
+            &format!(
+                "main_user_id = {MAIN}\n[[group]]\nname = \"desk\"\nid = {desk}\nmembers = [{}]\n",
+                kept.join(", ")
+            ),
+        )
+    };
+    let plan = |path: PathBuf| {
+        let mut command = crate::common::cli::gate_stp();
+        command
+            .env("GATE_BASE_URL", emulator.base_url())
+            .env("GATE_API_KEY", "k")
+            .env("GATE_API_SECRET", "s")
+            .arg("plan")
+            .arg(path);
+        command.output().unwrap()
+    };
+    // 10 removals: apply's default limit allows them, no note.
+    let ten = tokio::task::block_in_place(|| plan(plan_keeping(&members[..1])));
+    assert!(ten.status.success(), "{ten:?}");
+    let text = String::from_utf8_lossy(&ten.stdout);
+    assert!(text.contains("10 to remove"), "{text}");
+    assert!(!text.contains("apply refuses more"), "{text}");
+    // 11: the note names the flag that allows them.
+    let eleven = tokio::task::block_in_place(|| plan(plan_keeping(&[])));
+    assert!(eleven.status.success(), "{eleven:?}");
+    let text = String::from_utf8_lossy(&eleven.stdout);
+    assert!(
+        text.contains(
+            "Note: this plan removes 11 members; apply refuses more than 10 unless given --max-removals 11."
+        ),
+        "{text}"
+    );
+}

@@ -536,6 +536,13 @@ async fn three_files_for_two_profiles_give_the_summary_and_the_exit_codes() {
     let mut command = with_profiles(&config, &a);
     command.args(["plan", &desk_b, &desk_b]);
     assert_eq!(run(command).await.status.code(), Some(0));
+    // Changes pending are 1 only with --exit-code; none are 0 with it.
+    let mut command = with_profiles(&config, &a);
+    command.args(["plan", &desk_a, &desk_b]);
+    assert_eq!(run(command).await.status.code(), Some(0));
+    let mut command = with_profiles(&config, &a);
+    command.args(["plan", &desk_b, &desk_b, "--exit-code"]);
+    assert_eq!(run(command).await.status.code(), Some(0));
 
     // Apply stops at the first account that fails and says which were done.
     let mut command = with_profiles(&config, &a);
