@@ -82,7 +82,7 @@ pub fn render_plan(plan: &Plan, options: RenderOptions) -> String {
         "STP groups of main account {} (live state {short})",
         plan.main_user_id
     );
-    let _ = writeln!(out);
+    blank_line(&mut out);
     for group in &plan.groups {
         let name = Quoted(&group.name);
         match group.action {
@@ -117,7 +117,8 @@ pub fn render_plan(plan: &Plan, options: RenderOptions) -> String {
         );
     }
     if !plan.unmanaged.is_empty() {
-        let _ = writeln!(out, "\nNot in the file (unmanaged, never changed):");
+        blank_line(&mut out);
+        let _ = writeln!(out, "Not in the file (unmanaged, never changed):");
         for group in &plan.unmanaged {
             let _ = writeln!(
                 out,
@@ -129,15 +130,26 @@ pub fn render_plan(plan: &Plan, options: RenderOptions) -> String {
         }
     }
     if plan.is_empty() {
-        let _ = writeln!(out, "\nNo changes: the live STP groups match the file.");
+        blank_line(&mut out);
+        let _ = writeln!(out, "No changes: the live STP groups match the file.");
     } else if plan.removals() > 0 {
+        blank_line(&mut out);
         let _ = writeln!(
             out,
-            "\nNote: membership changes apply to new orders; resting orders keep the group they were placed with."
+            "Note: membership changes apply to new orders; resting orders keep the group they were placed with."
         );
     }
-    let _ = writeln!(out, "\n{}", paint.bold(&summary(plan)));
+    blank_line(&mut out);
+    let _ = writeln!(out, "{}", paint.bold(&summary(plan)));
     out
+}
+
+/// Ends `out` with one blank line before the next section, unless it already does (a
+/// plan with nothing to show between its heading and a section).
+fn blank_line(out: &mut String) {
+    if !out.ends_with("\n\n") {
+        out.push('\n');
+    }
 }
 
 impl fmt::Display for Step {

@@ -345,12 +345,26 @@ fn the_rendered_plan_has_each_section_exactly_when_the_plan_needs_it() {
     assert_eq!(
         render_plan(&plan, RenderOptions::default()),
         header(&plan)
-            + "\n\
-               Not in the file (unmanaged, never changed):\n\
+            + "Not in the file (unmanaged, never changed):\n\
                \x20   group \"desk\" (id 100001): 2 members\n\
                \x20   group \"legacy\" (id 100002): 1 member\n\
                \n\
                No changes: the live STP groups match the file.\n\
+               \n\
+               Plan: 0 groups to create, 0 members to add, 0 to remove (0 requests).\n"
+    );
+
+    // Nothing live, nothing declared: one blank line between the sections, as everywhere.
+    let nothing = LiveState {
+        main_user_id: 10_000,
+        sub_accounts: Vec::new(),
+        groups: Vec::new(),
+    };
+    let plan = Plan::compute(&nothing, &desired(vec![])).unwrap();
+    assert_eq!(
+        render_plan(&plan, RenderOptions::default()),
+        header(&plan)
+            + "No changes: the live STP groups match the file.\n\
                \n\
                Plan: 0 groups to create, 0 members to add, 0 to remove (0 requests).\n"
     );
