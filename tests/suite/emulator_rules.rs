@@ -933,6 +933,36 @@ async fn the_default_body_limit_is_64_kib() {
 }
 
 #[tokio::test]
+async fn an_unknown_route_is_named_in_the_message_up_to_200_characters() {
+    let h = default_harness().await;
+    let reply = h.send(Req::get("/account/nothing")).await;
+    reply.refused(404, "NOT_FOUND");
+    // The router sees the path under its /api/v4 mount.
+    assert!(
+        reply.message().starts_with("no such endpoint: /")
+            && reply.message().ends_with("/account/nothing"),
+        "{}",
+        reply.message()
+    );
+    let reply = h.send(Req::delete("/spot/time").unsigned()).await;
+    reply.refused(405, "METHOD_NOT_ALLOWED");
+    assert!(
+        reply
+            .message()
+            .starts_with("method DELETE is not allowed on /")
+            && reply.message().ends_with("/spot/time"),
+        "{}",
+        reply.message()
+    );
+    // A long path is cut to its first 200 characters.
+    let long = format!("/account/{}", "n".repeat(300));
+    let reply = h.send(Req::get(long.as_str())).await;
+    let named = reply.message().trim_start_matches("no such endpoint: ");
+    assert_eq!(named.chars().count(), 200, "{}", reply.message());
+    assert!(named.ends_with('n'), "{named}");
+}
+
+#[tokio::test]
 async fn unknown_routes_and_wrong_methods_are_gate_shaped() {
     let h = default_harness().await;
     for target in [
