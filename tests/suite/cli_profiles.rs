@@ -444,6 +444,20 @@ async fn settings_edge_cases() {
         "{output:?}"
     );
 
+    // A secret_env variable that is set but empty is no secret.
+    let config = desk_config(&emulator.base_url());
+    let mut command = gate_stp(&config);
+    command
+        .env("DESK_SECRET", "")
+        .args(["groups", "list", "--profile", "desk"]);
+    let output = run(command).await;
+    assert_eq!(code(&output), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("environment variable DESK_SECRET (secret_env) is not set"),
+        "{stderr}"
+    );
+
     // Everything given by flags: a broken config file is never read.
     let broken = write_config("this is not toml [");
     let mut command = gate_stp(&broken);

@@ -140,17 +140,16 @@ fn run_secret_command(name: &str, argv: &[String]) -> Result<SecretString, Failu
     let read = child
         .stdout
         .take()
-        .map(|mut stdout| stdout.read_to_end(&mut bytes));
+        .map_or(Ok(0), |mut stdout| stdout.read_to_end(&mut bytes));
     let status = child.wait();
     let result = match (read, status) {
-        (Some(Ok(_)), Ok(status)) if status.success() => match std::str::from_utf8(&bytes) {
+        (_, Ok(status)) if !status.success() => Err(failed(format!("failed ({status})"))),
+        (Ok(_), Ok(_)) => match std::str::from_utf8(&bytes) {
             Ok(text) if !text.trim().is_empty() => Ok(SecretString::from(text.trim())),
             Ok(_) => Err(failed("printed nothing".to_owned())),
             Err(_) => Err(failed("printed bytes that are not UTF-8".to_owned())),
         },
-        (_, Ok(status)) if !status.success() => Err(failed(format!("failed ({status})"))),
-        (_, Err(e)) | (Some(Err(e)), _) => Err(failed(format!("could not be read: {e}"))),
-        _ => Err(failed("could not be read".to_owned())),
+        (Err(e), _) | (_, Err(e)) => Err(failed(format!("could not be read: {e}"))),
     };
     bytes.zeroize();
     result
