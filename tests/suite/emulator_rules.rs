@@ -327,6 +327,17 @@ async fn base_url_names_the_listening_address_and_loopback_for_a_wildcard() {
     assert_eq!(url, format!("http://[::ffff:127.0.0.1]:{port}/api/v4"));
 }
 
+#[tokio::test]
+async fn a_clock_before_1970_gives_negative_times() {
+    let clock = ManualClock::new(UNIX_EPOCH - Duration::from_millis(2_500));
+    let config = EmulatorConfig::default().clock(clock.clone());
+    let h = Harness::with_config(World::demo(), config, clock).await;
+    let reply = h.send(Req::get("/spot/time").unsigned()).await.ok();
+    assert_eq!(reply.body["server_time"], -2_500);
+    assert_eq!(reply.number("x-in-time"), Some(-2_500_000));
+    assert_eq!(reply.number("x-out-time"), Some(-2_500_000));
+}
+
 // ---------- authentication ----------
 
 #[tokio::test]
