@@ -187,6 +187,16 @@ fn demo_runs_the_workflow_and_exits_zero() {
         "{stdout}"
     );
     assert!(stdout.contains("isError: stale plan"), "{stdout}");
+    // The edited file shows the protected group; the agent's plan call shows its
+    // arguments shortened (the document is printed in full just before).
+    assert!(
+        stdout.contains("name = \"arb-desk\"\nmembers = [\"demo_sub\"]\nprotect = true\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("agent> plan {\"document\": \"...\"}\n"),
+        "{stdout}"
+    );
     // Progress and tables reach the terminal as lines, not as escaped text.
     assert!(!stdout.contains(r"\x"), "{stdout}");
     assert!(stdout.contains("JOINED (UTC)"), "{stdout}");

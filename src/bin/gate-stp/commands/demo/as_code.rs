@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use gate_stp::{
     desired::{
-        self, ApplyOptions, DesiredGroup, DesiredState, Member, Progress, Proposal, RenderOptions,
+        self, ApplyError, ApplyOptions, DesiredGroup, DesiredState, Member, Progress, Proposal,
+        RenderOptions,
     },
     mock::demo,
 };
@@ -107,7 +108,8 @@ pub(crate) async fn run(base_url: &str, timeout: Duration, first: u32) -> Result
         .members
         .push(Member::Id(demo::OTHER_SUB_USER));
     match Proposal::for_desired(&client, &foreign).await {
-        Err(error) if error.nothing_changed() => out(format!("refused as expected: {error}\n")),
+        // The plan refuses the file (no read failed): nothing could be sent.
+        Err(error @ ApplyError::Plan(_)) => out(format!("refused as expected: {error}\n")),
         Err(error) => return Err(failed(error)),
         Ok(_) => return Err(failed("a member of another main account was accepted")),
     }
