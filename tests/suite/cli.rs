@@ -197,6 +197,13 @@ fn demo_runs_the_workflow_and_exits_zero() {
         stdout.contains("agent> plan {\"document\": \"...\"}\n"),
         "{stdout}"
     );
+    // The agent's edit moves one member, and only it.
+    assert!(
+        stdout.contains(
+            "  ~ group \"demo-desk\" (id 100001)\n      - 10002 (demo_sub_nokey)\n  + group \"agent-desk\" (new)\n"
+        ),
+        "{stdout}"
+    );
     // Progress and tables reach the terminal as lines, not as escaped text.
     assert!(!stdout.contains(r"\x"), "{stdout}");
     assert!(stdout.contains("JOINED (UTC)"), "{stdout}");

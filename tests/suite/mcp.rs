@@ -360,7 +360,10 @@ async fn a_digest_made_stale_by_another_caller_is_refused_with_nothing_sent() {
     arm_tripwires(&emulator);
     let refusal = server.refused("apply", json!({"digest": digest})).await;
     assert!(refusal.contains("stale plan"), "{refusal}");
-    assert!(refusal.contains("call plan again"), "{refusal}");
+    assert!(
+        refusal.contains("call plan again, show the new plan to the user, and apply its digest"),
+        "{refusal}"
+    );
     assert!(!refusal.contains('\n'), "one line: {refusal}");
     assert_no_write_sent(&emulator);
     let names: Vec<String> = emulator
@@ -521,6 +524,7 @@ async fn more_removals_than_the_operator_allows_are_refused_with_nothing_sent() 
         .await;
     assert!(refusal.contains("removes 3 members"), "{refusal}");
     assert!(refusal.contains("--max-removals"), "{refusal}");
+    assert!(refusal.contains("split the change"), "{refusal}");
     assert_no_write_sent(&emulator);
     assert_eq!(emulator.members(desk).unwrap().len(), 3);
     server.stop().await;
@@ -590,6 +594,39 @@ async fn of_two_concurrent_applies_planned_from_one_state_only_one_is_sent() {
         errors.iter().filter(|error| **error).count(),
         1,
         "{errors:?}"
+    );
+    assert_eq!(emulator.groups().len(), 1);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gates_refusals_and_a_stopped_apply_say_what_to_do_next() {
+    let emulator = emulator().await;
+    let server = start(&emulator, &["--allow-apply"]).await;
+    // A group that does not exist: Gate's NOT_FOUND.
+    let refusal = server
+        .refused("list_members", json!({"stp_id": 999_999}))
+        .await;
+    assert!(refusal.contains("NOT_FOUND"), "{refusal}");
+    assert!(
+        refusal.contains("Gate refused: check the arguments"),
+        "{refusal}"
+    );
+    // An apply Gate stops half-way: the group is created, adding its member is refused.
+    let document = format!(
+        "main_user_id = {MAIN}\n\n[[group]]\nname = \"half\"\nmembers = [{}]\n",
+        MAIN + 1
+    );
+    let (_, planned) = server.ok("plan", json!({"document": document})).await;
+    emulator
+        .inject_fault(Fault::new("addSTPGroupUsers", 1, FaultKind::Status(403)))
+        .unwrap();
+    let refusal = server
+        .refused("apply", json!({"digest": digest_of(&planned)}))
+        .await;
+    assert!(
+        refusal.contains("call plan to see what is left, show it to the user"),
+        "{refusal}"
     );
     assert_eq!(emulator.groups().len(), 1);
     server.stop().await;

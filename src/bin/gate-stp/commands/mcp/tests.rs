@@ -309,3 +309,41 @@ fn a_tool_is_looked_up_by_its_name_and_apply_only_with_consent() {
         assert!(server.get_tool("drop_everything").is_none());
     }
 }
+
+#[test]
+fn each_refused_apply_says_what_to_do_next() {
+    use gate_stp::desired::{ApplyError, PlanError};
+    let next = |error: ApplyError| ToolError::apply(error).message().to_owned();
+    let refused = next(ApplyError::Plan(PlanError {
+        problems: Vec::new(),
+    }));
+    assert!(
+        refused.ends_with("; fix the document and call plan again"),
+        "{refused}"
+    );
+    for stale in [
+        ApplyError::StalePlan {
+            planned: "a".repeat(64),
+            live: "b".repeat(64),
+        },
+        ApplyError::InconsistentPlan,
+    ] {
+        let text = next(stale);
+        assert!(
+            text.ends_with(
+                "; call plan again, show the new plan to the user, and apply its digest"
+            ),
+            "{text}"
+        );
+    }
+    let too_many = next(ApplyError::TooManyRemovals {
+        removals: 12,
+        max: 10,
+    });
+    assert!(
+        too_many.starts_with(
+            "the plan removes 12 members, more than this server's limit of 10; nothing was changed; split the change"
+        ),
+        "{too_many}"
+    );
+}
