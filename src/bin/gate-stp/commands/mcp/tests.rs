@@ -347,3 +347,30 @@ fn each_refused_apply_says_what_to_do_next() {
         "{too_many}"
     );
 }
+
+#[test]
+fn each_failed_request_says_what_to_do_next() {
+    use gate_stp::{Error, InvalidInput};
+    let next = |error: Error| ToolError::client(error).message().to_owned();
+    let text = next(Error::InvalidInput(InvalidInput::EmptyGroupName));
+    assert!(
+        text.ends_with("; fix the arguments and call again"),
+        "{text}"
+    );
+    let text = next(Error::MissingCredentials {
+        operation: "listSTPGroups",
+    });
+    assert!(
+        text.ends_with(
+            "; the operator must fix the server's settings (key, secret, base URL or profile)"
+        ),
+        "{text}"
+    );
+    let text = next(Error::ExpiresBeforeRateLimitReset {
+        reset_in: std::time::Duration::from_secs(3),
+    });
+    assert!(
+        text.ends_with("; Gate's rate limit: wait a few seconds and call again"),
+        "{text}"
+    );
+}
