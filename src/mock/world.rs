@@ -602,6 +602,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_an_account_with_a_key_has_credentials() {
+        let world = World::demo();
+        let with_key = world.account(demo::SUB_USER).unwrap();
+        assert!(with_key.has_credentials());
+        let without_key = world.account(demo::SUB_USER_WITHOUT_KEY).unwrap();
+        assert!(!without_key.has_credentials());
+    }
+
+    #[test]
     fn demo_world_file_matches_demo_world() {
         let parsed = World::from_toml_str(demo::WORLD_TOML).unwrap();
         let built = World::demo();
