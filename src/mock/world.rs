@@ -604,6 +604,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_world_file_without_accounts_is_an_empty_world() {
+        let empty = World::from_toml_str("# nobody yet\n").unwrap();
+        assert!(empty.is_empty());
+        assert_eq!(empty.len(), 0);
+        assert!(!World::demo().is_empty());
+    }
+
+    #[test]
+    fn an_error_names_its_line_and_the_file_wrapper_passes_it_on() {
+        let text = "[[accounts]]\nuser_id = 1\n\n[[accounts]]\nuser_id = 1\n";
+        let error = World::from_toml_str(text).unwrap_err();
+        assert_eq!(error.line(), Some(5), "{error}");
+        let dir = std::env::temp_dir().join(format!("gate-stp-world-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("world.toml");
+        std::fs::write(&path, text).unwrap();
+        let in_file = World::load(&path).unwrap_err();
+        assert_eq!(in_file.line(), Some(5), "{in_file}");
+        std::fs::remove_dir_all(&dir).unwrap();
+        // An unreadable file is about no line.
+        let missing = World::load(dir.join("none.toml")).unwrap_err();
+        assert_eq!(missing.line(), None, "{missing}");
+    }
+
+    #[test]
     fn only_an_account_with_a_key_has_credentials() {
         let world = World::demo();
         let with_key = world.account(demo::SUB_USER).unwrap();
