@@ -143,6 +143,33 @@ async fn export_json_is_the_live_state_as_a_file() {
     assert_eq!(groups[0]["name"], "desk");
     assert_eq!(groups[0]["id"], desk);
     assert_eq!(groups[0]["members"], Value::Array(members), "{exported}");
+
+    // `--json` is `--format json`; the default is TOML; `--json` against another format
+    // is refused before anything is read.
+    let json = run(&emulator, &["export", "--json"]).await;
+    assert!(json.status.success(), "{json:?}");
+    assert_eq!(json.stdout, output.stdout);
+    let toml = run(&emulator, &["export"]).await;
+    assert!(toml.status.success(), "{toml:?}");
+    assert!(
+        String::from_utf8_lossy(&toml.stdout).contains("main_user_id = 10000"),
+        "{toml:?}"
+    );
+    emulator
+        .inject_fault(Fault::new("listSTPGroups", 1, FaultKind::Status(599)))
+        .unwrap();
+    let clash = run(&emulator, &["export", "--format", "toml", "--json"]).await;
+    assert_eq!(clash.status.code(), Some(2), "{clash:?}");
+    assert!(
+        String::from_utf8_lossy(&clash.stderr).contains("--json asks for --format json"),
+        "{clash:?}"
+    );
+    assert!(clash.stdout.is_empty());
+    assert_eq!(
+        emulator.pending_faults(),
+        1,
+        "the refused export read the groups"
+    );
 }
 
 /// The exit code says where a plan or an apply failed: 4 for no usable answer (transport),

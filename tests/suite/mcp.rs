@@ -631,3 +631,19 @@ async fn gates_refusals_and_a_stopped_apply_say_what_to_do_next() {
     assert_eq!(emulator.groups().len(), 1);
     server.stop().await;
 }
+
+#[test]
+fn json_is_refused() {
+    // The protocol is JSON on stdout already: `--json` would mean nothing, so it is
+    // refused rather than ignored, before or after the command.
+    for args in [&["mcp", "--json"][..], &["--json", "mcp"]] {
+        let output = crate::common::cli::gate_stp().args(args).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("--json does not apply"),
+            "{args:?}: {stderr}"
+        );
+        assert!(output.stdout.is_empty(), "{args:?}");
+    }
+}

@@ -45,7 +45,8 @@ use tools::{
     MembersOut, PlanOut, SubAccountOut,
 };
 
-/// `gate-stp mcp [--allow-apply] [--max-removals N]` and the client options.
+/// `gate-stp mcp [--allow-apply] [--max-removals N]` and the client options (`--json`
+/// refused: the protocol is JSON already).
 #[derive(Debug, Args)]
 pub(crate) struct McpArgs {
     /// Offer the `apply` tool (off by default: without it agents can read and plan, and
@@ -67,6 +68,11 @@ pub(crate) struct McpArgs {
 
 /// Serves MCP on stdin/stdout until the client closes the connection.
 pub(crate) async fn run(args: McpArgs) -> Result<(), Failure> {
+    if args.client.json {
+        return Err(Failure::usage(
+            "`mcp` always answers in MCP's JSON-RPC on stdout: --json does not apply",
+        ));
+    }
     let client = as_code::client(args.client.builder()?)?;
     let server = StpServer::new(
         client,
