@@ -4,7 +4,7 @@
 //! never with `NO_COLOR`; only a typed `yes` applies.
 #![cfg(all(feature = "cli", unix))]
 
-use gate_stp::mock::{Emulator, EmulatorConfig, Fault, FaultKind, RunningEmulator, World, demo};
+use gate_stp::mock::{EmulatorConfig, Fault, FaultKind, RunningEmulator, demo};
 
 use crate::common::pty::{Screen, run_on_terminal, run_with_only_stdin_on_terminal};
 
@@ -45,9 +45,7 @@ async fn on_terminal(
 }
 
 async fn emulator() -> RunningEmulator {
-    Emulator::start(World::demo(), EmulatorConfig::default())
-        .await
-        .unwrap()
+    crate::common::emulator::start(EmulatorConfig::default()).await
 }
 
 const ESC: char = '\u{1b}';

@@ -1464,9 +1464,7 @@ async fn finish_request(mut stream: tokio::net::TcpStream) -> String {
 
 #[tokio::test]
 async fn shutdown_waits_for_the_request_in_flight_and_answers_it() {
-    let emulator = Emulator::start(World::demo(), EmulatorConfig::default())
-        .await
-        .unwrap();
+    let emulator = start(EmulatorConfig::default()).await;
     let stream = request_in_flight(emulator.local_addr()).await;
     let mut stopping = Box::pin(emulator.shutdown());
     // Graceful: while the request waits for its body, shutdown does not end (it cannot,
@@ -1488,9 +1486,7 @@ async fn shutdown_waits_for_the_request_in_flight_and_answers_it() {
 
 #[tokio::test]
 async fn a_dropped_emulator_still_answers_the_request_in_flight() {
-    let emulator = Emulator::start(World::demo(), EmulatorConfig::default())
-        .await
-        .unwrap();
+    let emulator = start(EmulatorConfig::default()).await;
     let addr = emulator.local_addr();
     let stream = request_in_flight(addr).await;
     // Dropping does not wait: each connection is served by a task of its own, which
@@ -1502,9 +1498,7 @@ async fn a_dropped_emulator_still_answers_the_request_in_flight() {
 
 #[tokio::test]
 async fn memberships_are_what_the_api_lists() {
-    let emulator = Emulator::start(World::demo(), EmulatorConfig::default())
-        .await
-        .unwrap();
+    let emulator = start(EmulatorConfig::default()).await;
     let client = Client::builder()
         .base_url(emulator.base_url())
         .credentials(Credentials::new(demo::MAIN_KEY, demo::MAIN_SECRET).unwrap())
@@ -1528,9 +1522,7 @@ async fn memberships_are_what_the_api_lists() {
 
 #[tokio::test]
 async fn shutdown_stops_serving_and_serve_runs_until_its_future_completes() {
-    let emulator = Emulator::start(World::demo(), EmulatorConfig::default())
-        .await
-        .unwrap();
+    let emulator = start(EmulatorConfig::default()).await;
     let url = format!("{}/spot/time", emulator.base_url());
     assert!(emulator.base_url().starts_with("http://127.0.0.1:"));
     assert_eq!(emulator.local_addr().ip().to_string(), "127.0.0.1");
@@ -1539,9 +1531,7 @@ async fn shutdown_stops_serving_and_serve_runs_until_its_future_completes() {
     emulator.shutdown().await;
     assert!(reqwest::Client::new().get(&url).send().await.is_err());
 
-    let dropped = Emulator::start(World::demo(), EmulatorConfig::default())
-        .await
-        .unwrap();
+    let dropped = start(EmulatorConfig::default()).await;
     let addr = dropped.local_addr();
     drop(dropped);
     // Dropping aborts the serving task (and drops its stop signal, which would end it
