@@ -439,22 +439,28 @@ async fn a_broken_toml_document_is_reported_with_its_line() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn arguments_that_do_not_match_the_schema_are_protocol_errors() {
+async fn arguments_that_do_not_match_the_schema_are_tool_errors_and_an_unknown_tool_a_protocol_error()
+ {
     let emulator = emulator().await;
     let server = start(&emulator, &[]).await;
-    for (tool, arguments) in [
-        ("list_members", json!({"stp_id": "one"})),
-        ("list_members", json!({})),
-        ("plan", json!({"document": "x", "format": "yaml"})),
-        ("account", json!({"unexpected": 1})),
-        ("no_such_tool", json!({})),
+    for (tool, arguments, argument) in [
+        ("list_members", json!({"stp_id": "one"}), "`stp_id`"),
+        ("list_members", json!({}), "`stp_id`"),
+        (
+            "plan",
+            json!({"document": "x", "format": "yaml"}),
+            "`format`",
+        ),
+        ("account", json!({"unexpected": 1}), "`unexpected`"),
     ] {
-        let error = server.call(tool, arguments).await.unwrap_err();
-        assert!(
-            matches!(&error, ServiceError::McpError(data) if data.code.0 == -32602),
-            "{tool}: {error:?}"
-        );
+        let text = server.refused(tool, arguments).await;
+        assert!(text.contains(argument), "{tool}: {text}");
     }
+    let error = server.call("no_such_tool", json!({})).await.unwrap_err();
+    assert!(
+        matches!(&error, ServiceError::McpError(data) if data.code.0 == -32602),
+        "{error:?}"
+    );
     server.stop().await;
 }
 

@@ -9,6 +9,7 @@
 
 pub(crate) mod demo;
 mod errors;
+mod framing;
 mod store;
 mod tools;
 
@@ -28,9 +29,9 @@ use gate_stp::{
 use rmcp::{
     ErrorData, Peer, RoleServer, ServerHandler, ServiceExt,
     model::{
-        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-        JsonObject, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
-        Tool,
+        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, CustomRequest,
+        CustomResult, ErrorCode, Implementation, JsonObject, ListToolsResult,
+        PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
     },
     schemars::JsonSchema,
     service::{ElicitationError, ElicitationMode, RequestContext},
@@ -87,7 +88,10 @@ pub(crate) async fn run(args: McpArgs) -> Result<(), Failure> {
         "gate-stp mcp: serving on stdio"
     );
     let running = server
-        .serve(rmcp::transport::stdio())
+        .serve(framing::LineTransport::new(
+            tokio::io::stdin(),
+            tokio::io::stdout(),
+        ))
         .await
         .map_err(|e| Failure::service(format!("mcp: the session did not start: {e}")))?;
     running
@@ -204,15 +208,30 @@ async fn send_reviewed_plan(
     checked.send(client, &mut progress).await
 }
 
-/// The arguments as `T`, or a protocol error (they do not match the tool's schema).
-fn arguments<T: DeserializeOwned>(
+/// The arguments as `T`, checked, or a tool error naming the argument and what it takes:
+/// the model reads tool errors (SEP-1303), not protocol errors. Missing `arguments` are
+/// an empty object.
+fn arguments<T: DeserializeOwned + tools::Check>(
     tool: &str,
     arguments: Option<JsonObject>,
-) -> Result<T, ErrorData> {
-    serde_json::from_value(serde_json::Value::Object(arguments.unwrap_or_default())).map_err(|e| {
-        let message = format!("invalid arguments for {tool}: {e}");
-        ErrorData::invalid_params(gate_stp::text::escape_control(&message).into_owned(), None)
-    })
+) -> Result<T, ToolError> {
+    let invalid = |why: &str| {
+        ToolError::new(format!(
+            "invalid arguments for {tool}: {}; fix them (the tool's inputSchema says what each takes) and call {tool} again",
+            gate_stp::text::truncate_chars(why, 300)
+        ))
+    };
+    let value = serde_json::Value::Object(arguments.unwrap_or_default());
+    let parsed: T = serde_path_to_error::deserialize(value).map_err(|error| {
+        let path = error.path().to_string();
+        if path == "." {
+            invalid(&error.inner().to_string())
+        } else {
+            invalid(&format!("`{path}`: {}", error.inner()))
+        }
+    })?;
+    parsed.check().map_err(|why| invalid(&why))?;
+    Ok(parsed)
 }
 
 /// The protocol error for a tool this server does not offer.
@@ -263,30 +282,30 @@ impl StpServer {
         }
         tracing::debug!(tool = name, "tool call");
         let answer = match name {
-            tools::ACCOUNT => {
-                arguments::<tools::NoArgs>(name, args)?;
-                self.account().await
-            }
-            tools::LIST_GROUPS => {
-                let args: tools::ListGroupsArgs = arguments(name, args)?;
-                self.list_groups(args.name).await
-            }
-            tools::LIST_MEMBERS => {
-                let args: tools::ListMembersArgs = arguments(name, args)?;
-                self.list_members(args.stp_id).await
-            }
-            tools::EXPORT => {
-                arguments::<tools::NoArgs>(name, args)?;
-                self.export().await
-            }
-            tools::PLAN => {
-                let args: tools::PlanArgs = arguments(name, args)?;
-                self.plan(&args.document, args.format).await
-            }
-            tools::APPLY => {
-                let args: tools::ApplyArgs = arguments(name, args)?;
-                self.apply(&args.digest, peer).await
-            }
+            tools::ACCOUNT => match arguments::<tools::NoArgs>(name, args) {
+                Ok(_) => self.account().await,
+                Err(error) => Err(error),
+            },
+            tools::LIST_GROUPS => match arguments::<tools::ListGroupsArgs>(name, args) {
+                Ok(args) => self.list_groups(args.name).await,
+                Err(error) => Err(error),
+            },
+            tools::LIST_MEMBERS => match arguments::<tools::ListMembersArgs>(name, args) {
+                Ok(args) => self.list_members(args.stp_id).await,
+                Err(error) => Err(error),
+            },
+            tools::EXPORT => match arguments::<tools::NoArgs>(name, args) {
+                Ok(_) => self.export().await,
+                Err(error) => Err(error),
+            },
+            tools::PLAN => match arguments::<tools::PlanArgs>(name, args) {
+                Ok(args) => self.plan(&args.document, args.format).await,
+                Err(error) => Err(error),
+            },
+            tools::APPLY => match arguments::<tools::ApplyArgs>(name, args) {
+                Ok(args) => self.apply(&args.digest, peer).await,
+                Err(error) => Err(error),
+            },
             _ => return Err(not_offered(name)),
         };
         Ok(match answer {
@@ -531,4 +550,24 @@ impl ServerHandler for StpServer {
             .into_iter()
             .find(|tool| tool.name == name)
     }
+
+    async fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CustomResult, ErrorData> {
+        Err(unknown_method(&request.method))
+    }
+}
+
+/// The protocol error for a method this server does not know (rmcp's says only the name).
+fn unknown_method(method: &str) -> ErrorData {
+    ErrorData::new(
+        ErrorCode::METHOD_NOT_FOUND,
+        format!(
+            "Method not found: {}; this server offers initialize, ping, server/discover, tools/list and tools/call",
+            desired::quoted(&gate_stp::text::truncate_chars(method, 64))
+        ),
+        None,
+    )
 }

@@ -27,11 +27,21 @@ pub(crate) fn offered(name: &str, allow_apply: bool) -> bool {
     }
 }
 
+/// What serde cannot say about a tool's arguments (ranges, formats): `Err` says which
+/// argument is wrong and what it takes.
+pub(crate) trait Check {
+    fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
 /// Arguments of `account` and `export`: none (any other key is refused).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[schemars(crate = "rmcp::schemars")]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NoArgs {}
+
+impl Check for NoArgs {}
 
 /// Arguments of `list_groups`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -44,13 +54,28 @@ pub(crate) struct ListGroupsArgs {
     pub(crate) name: Option<String>,
 }
 
+impl Check for ListGroupsArgs {}
+
 /// Arguments of `list_members`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[schemars(crate = "rmcp::schemars")]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ListMembersArgs {
     /// The group's id (`id` in `list_groups`).
+    #[schemars(range(min = 1))]
     pub(crate) stp_id: i64,
+}
+
+impl Check for ListMembersArgs {
+    fn check(&self) -> Result<(), String> {
+        if self.stp_id < 1 {
+            return Err(format!(
+                "`stp_id`: expected a group id of 1 or more (the `id` of a group in list_groups), got {}",
+                self.stp_id
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Format of a desired-state document.
@@ -77,13 +102,36 @@ pub(crate) struct PlanArgs {
     pub(crate) format: DocumentFormat,
 }
 
+impl Check for PlanArgs {}
+
 /// Arguments of `apply`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[schemars(crate = "rmcp::schemars")]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ApplyArgs {
     /// The `digest` a `plan` call of this server returned.
+    #[schemars(regex(pattern = r"^[0-9a-f]{64}$"))]
     pub(crate) digest: String,
+}
+
+/// Whether `digest` has a digest's form: 64 lowercase hex digits.
+pub(crate) fn is_digest(digest: &str) -> bool {
+    digest.len() == 64
+        && digest
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+impl Check for ApplyArgs {
+    fn check(&self) -> Result<(), String> {
+        if !is_digest(&self.digest) {
+            return Err(format!(
+                "`digest`: expected 64 lowercase hex digits (the `digest` of a plan result), got {}",
+                crate::output::plural(self.digest.chars().count(), "character")
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// A sub-account of the key's main account.
@@ -176,8 +224,66 @@ pub(crate) struct ApplyOut {
     pub(crate) adopted: Vec<String>,
 }
 
-fn schema<T: JsonSchema + 'static>() -> Arc<JsonObject> {
-    rmcp::handler::server::tool::schema_for_type::<T>()
+/// The formats JSON Schema 2020-12 defines (§7.3); schemars also writes its own (`int64`,
+/// `uint`, …), which strict validators warn about, so those are left out.
+const STANDARD_FORMATS: [&str; 19] = [
+    "date-time",
+    "date",
+    "time",
+    "duration",
+    "email",
+    "idn-email",
+    "hostname",
+    "idn-hostname",
+    "ipv4",
+    "ipv6",
+    "uri",
+    "uri-reference",
+    "iri",
+    "iri-reference",
+    "uuid",
+    "uri-template",
+    "json-pointer",
+    "relative-json-pointer",
+    "regex",
+];
+
+/// Removes every `format` that JSON Schema 2020-12 does not define, at any depth.
+pub(crate) fn strip_nonstandard_formats(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(object) => {
+            if object
+                .get("format")
+                .and_then(serde_json::Value::as_str)
+                .is_some_and(|format| !STANDARD_FORMATS.contains(&format))
+            {
+                object.remove("format");
+            }
+            object.values_mut().for_each(strip_nonstandard_formats);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(strip_nonstandard_formats),
+        _ => {}
+    }
+}
+
+/// The JSON Schema 2020-12 of `T`: what it accepts (`serialize: false`, arguments) or what
+/// it writes (`true`, results); the root's title and description left out (the tool's
+/// description says it), no non-standard format.
+fn schema<T: JsonSchema + 'static>(serialize: bool) -> Arc<JsonObject> {
+    let mut settings = rmcp::schemars::generate::SchemaSettings::draft2020_12();
+    if serialize {
+        settings = settings.for_serialize();
+    }
+    let root = settings.into_generator().into_root_schema_for::<T>();
+    let mut value = serde_json::Value::from(root);
+    strip_nonstandard_formats(&mut value);
+    let mut object = match value {
+        serde_json::Value::Object(object) => object,
+        _ => JsonObject::new(),
+    };
+    object.remove("title");
+    object.remove("description");
+    Arc::new(object)
 }
 
 /// The four hints, always all explicit: clients assume the worst for a missing one.
@@ -195,8 +301,8 @@ fn tool<In: JsonSchema + 'static, Out: JsonSchema + 'static>(
     description: &'static str,
     annotations: ToolAnnotations,
 ) -> Tool {
-    let mut tool = Tool::new(name, description, schema::<In>()).annotate(annotations);
-    tool.output_schema = Some(schema::<Out>());
+    let mut tool = Tool::new(name, description, schema::<In>(false)).annotate(annotations);
+    tool.output_schema = Some(schema::<Out>(true));
     tool
 }
 
