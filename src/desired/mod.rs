@@ -44,7 +44,8 @@ mod fake;
 mod tests;
 
 pub use apply::{
-    ApplyError, ApplyOptions, Checked, DEFAULT_MAX_READ_AGE, DEFAULT_MAX_REMOVALS, Proposal,
+    ApplyError, ApplyOptions, Checked, DEFAULT_MAX_CREATES, DEFAULT_MAX_READ_AGE,
+    DEFAULT_MAX_REMOVALS, Proposal,
 };
 pub use live::{READ_CONCURRENCY, ReadError, StpAdmin, read_live};
 pub use markdown::{markdown_code_span, render_plan_markdown, render_refusal_markdown};
