@@ -303,3 +303,68 @@ async fn the_plan_notes_when_apply_needs_a_higher_removal_limit() {
         "{text}"
     );
 }
+
+/// A file declaring `count` new empty groups for the demo's main account.
+fn new_groups(count: usize) -> PathBuf {
+    let mut text = format!("main_user_id = {}\n", demo::MAIN_USER);
+    for i in 0..count {
+        text.push_str(&format!("\n[[group]]\nname = \"new-{i}\"\nmembers = []\n"));
+    }
+    file("creates.toml", &text)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn creates_above_max_creates_are_refused_with_nothing_sent_and_the_plan_says_so() {
+    let emulator = emulator().await;
+    for operation in WRITES {
+        emulator
+            .inject_fault(Fault::new(operation, 1, FaultKind::Status(599)))
+            .unwrap();
+    }
+    // Eleven creates: over the default of ten, refused before anything is sent, and the
+    // command line (not the library) names its flag.
+    let eleven = new_groups(11);
+    let eleven = eleven.to_str().unwrap();
+    let output = run(&emulator, &["apply", eleven, "--yes"]).await;
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("the plan creates 11 groups, more than the limit of 10; nothing was changed (a group can never be deleted) (raise it with --max-creates 11 if this is intended)"),
+        "{stderr}"
+    );
+    // Two with --max-creates 1, the same.
+    let two = new_groups(2);
+    let two = two.to_str().unwrap();
+    let output = run(&emulator, &["apply", two, "--yes", "--max-creates", "1"]).await;
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert_eq!(emulator.pending_faults(), WRITES.len(), "a write was sent");
+    assert!(emulator.groups().is_empty());
+
+    // The plan shows the limit it would be refused by, in text and Markdown; none at ten.
+    let text =
+        String::from_utf8_lossy(&run(&emulator, &["plan", eleven]).await.stdout).into_owned();
+    assert!(
+        text.contains("Note: this plan creates 11 groups, which can never be deleted; apply refuses more than 10 unless given --max-creates 11."),
+        "{text}"
+    );
+    let ten = new_groups(10);
+    let ten = ten.to_str().unwrap();
+    let text = String::from_utf8_lossy(&run(&emulator, &["plan", ten]).await.stdout).into_owned();
+    assert!(!text.contains("--max-creates"), "{text}");
+    let output = run(
+        &emulator,
+        &["plan", two, "--max-creates", "1", "--format", "markdown"],
+    )
+    .await;
+    let markdown = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        markdown.contains("> **Note:** this plan creates 2 groups, which can never be deleted; apply refuses more than 1 unless given --max-creates 2."),
+        "{markdown}"
+    );
+
+    // At the limit, applied (on an emulator without tripwires).
+    let emulator = self::emulator().await;
+    let output = run(&emulator, &["apply", two, "--yes", "--max-creates", "2"]).await;
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(emulator.groups().len(), 2);
+}
