@@ -102,13 +102,19 @@ pub fn escape_json_controls(json: &str) -> Cow<'_, str> {
 }
 
 /// `text` cut to at most `max_chars` characters, the cut marked with `…(N more characters)`
+/// (`…(1 more character)`)
 /// so that a reader knows something was left out. Cuts only between characters.
 pub fn truncate_chars(text: &str, max_chars: usize) -> Cow<'_, str> {
     match text.char_indices().nth(max_chars) {
         None => Cow::Borrowed(text),
         Some((end, _)) => {
             let left_out = text[end..].chars().count();
-            Cow::Owned(format!("{}…({left_out} more characters)", &text[..end]))
+            let noun = if left_out == 1 {
+                "character"
+            } else {
+                "characters"
+            };
+            Cow::Owned(format!("{}…({left_out} more {noun})", &text[..end]))
         }
     }
 }
@@ -263,6 +269,7 @@ mod tests {
         assert_eq!(truncate_chars("abc", 3), "abc");
         assert_eq!(truncate_chars("abcdé", 2), "ab…(3 more characters)");
         assert_eq!(truncate_chars("ééé", 0), "…(3 more characters)");
+        assert_eq!(truncate_chars("abc", 2), "ab…(1 more character)");
     }
 
     /// The categories the rule escapes, read from the crate's table: the reference the
@@ -489,7 +496,7 @@ mod tests {
             } else {
                 let kept: String = text.chars().take(max).collect();
                 prop_assert!(cut.starts_with(&kept));
-                prop_assert!(cut.contains("more characters)"));
+                prop_assert!(cut.contains("more character"));
             }
         }
     }

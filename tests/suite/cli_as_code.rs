@@ -368,3 +368,93 @@ async fn creates_above_max_creates_are_refused_with_nothing_sent_and_the_plan_sa
     assert!(output.status.success(), "{output:?}");
     assert_eq!(emulator.groups().len(), 2);
 }
+
+/// `gate-stp ARGS` against an address where nothing listens: a command that reached for
+/// Gate would fail with a connection error, so a refusal by the bounds shows that nothing
+/// was read from Gate nor sent.
+fn run_offline(args: &[&str]) -> Output {
+    let mut command = crate::common::cli::gate_stp();
+    command
+        .env("GATE_BASE_URL", "http://127.0.0.1:9")
+        .env("GATE_API_KEY", demo::MAIN_KEY)
+        .env("GATE_API_SECRET", demo::MAIN_SECRET)
+        .args(args);
+    command.output().unwrap()
+}
+
+#[test]
+fn oversized_documents_long_names_and_too_many_groups_are_refused_in_one_line() {
+    use gate_stp::desired::{MAX_DOCUMENT_BYTES, MAX_GROUPS, MAX_NAME_CHARS, MAX_PLAN_BYTES};
+    let refused = |args: &[&str], expected: &str| {
+        let output = run_offline(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(!stderr.contains("connect"), "{args:?}: {stderr}");
+    };
+    // A 5 MiB name: the file is above the document limit, refused unread.
+    let name = "n".repeat(5 * 1024 * 1024);
+    let huge = file(
+        "huge.toml",
+        &format!(
+            "main_user_id = {}\n[[group]]\nname = \"{name}\"\nmembers = []\n",
+            demo::MAIN_USER
+        ),
+    );
+    let huge = huge.to_str().unwrap();
+    let size = std::fs::metadata(huge).unwrap().len();
+    let line = format!(
+        "the document is {size} bytes, more than the limit of 4 MiB; nothing was read further"
+    );
+    for command in ["plan", "apply"] {
+        refused(
+            &[command, huge, "--yes"][..if command == "apply" { 3 } else { 2 }],
+            &line,
+        );
+    }
+    assert!(size > MAX_DOCUMENT_BYTES as u64);
+
+    // A name one character above the limit: refused, the name cut after the reason.
+    let long = file(
+        "long.toml",
+        &format!(
+            "main_user_id = {}\n[[group]]\nname = \"{}\"\nmembers = []\n",
+            demo::MAIN_USER,
+            "n".repeat(MAX_NAME_CHARS + 1)
+        ),
+    );
+    let long = long.to_str().unwrap();
+    refused(
+        &["plan", long],
+        &format!(
+            "group #1 has a name of 257 characters, more than the limit of {MAX_NAME_CHARS}: \"nnn"
+        ),
+    );
+    refused(&["apply", long, "--yes"], "…(1 more character)\"");
+
+    // One group above the limit.
+    let mut text = format!("main_user_id = {}\n", demo::MAIN_USER);
+    for i in 0..=MAX_GROUPS {
+        text.push_str(&format!("[[group]]\nname = \"g{i}\"\n"));
+    }
+    let many = file("many.toml", &text);
+    let many = many.to_str().unwrap();
+    refused(
+        &["plan", many],
+        "the document declares 10001 groups, more than the limit of 10000; nothing was planned",
+    );
+
+    // A saved plan (or anything apply reads) above the plan limit, refused unread.
+    let plan = file("plan.json", "");
+    std::fs::File::options()
+        .write(true)
+        .open(&plan)
+        .unwrap()
+        .set_len(MAX_PLAN_BYTES as u64 + 1)
+        .unwrap();
+    refused(
+        &["apply", plan.to_str().unwrap(), "--yes"],
+        "more than the limit of 32 MiB; nothing was read further",
+    );
+}

@@ -95,12 +95,10 @@ pub(crate) async fn run(args: Args) -> Result<(), Failure> {
 /// Applies one desired-state file (with its profile's credentials if it names one) or one
 /// saved plan (with the command line's).
 async fn apply_file(args: &Args, path: &Path, printer: &Output) -> Result<(), Failure> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Failure::usage(format!(
-            "{}: cannot read: {e}",
-            escape(&path.display().to_string())
-        ))
-    })?;
+    // Bounded by the larger of the two limits (a saved plan's); a desired-state document
+    // is then held to its own by `DesiredFile::parse`.
+    let text = desired::read_text(path, desired::MAX_PLAN_BYTES)
+        .map_err(|e| Failure::usage(e.to_string()))?;
     let label = path.display().to_string();
     let (client, proposal) = if Plan::looks_like_saved_plan(&text) {
         let plan = Plan::from_json(&text, &label).map_err(|e| Failure::usage(e.to_string()))?;
