@@ -166,6 +166,14 @@ pub enum PlanFileError {
         /// What the parser said.
         message: String,
     },
+    /// The text is larger than [`MAX_PLAN_BYTES`](super::MAX_PLAN_BYTES); not parsed.
+    #[error("{file}: the saved plan is {oversized}; nothing was read further")]
+    TooLarge {
+        /// The file.
+        file: String,
+        /// Its size and the limit.
+        oversized: super::Oversized,
+    },
     /// A plan of another format version (older or newer than this crate's).
     #[error(
         "{file}: a saved plan of format {found:?}, but this gate-stp reads format {PLAN_FORMAT:?} only; \
@@ -285,11 +293,18 @@ impl Plan {
         text
     }
 
-    /// Reads a saved plan; `file` names it in errors.
+    /// Reads a saved plan (at most [`MAX_PLAN_BYTES`](super::MAX_PLAN_BYTES)); `file` names
+    /// it in errors.
     ///
     /// The `format` is checked before the shape: a plan of another version may have other
     /// fields, and must be refused as such rather than as a broken file.
     pub fn from_json(text: &str, file: &str) -> Result<Plan, PlanFileError> {
+        super::limits::check_text(text, super::MAX_PLAN_BYTES).map_err(|oversized| {
+            PlanFileError::TooLarge {
+                file: file.to_owned(),
+                oversized,
+            }
+        })?;
         let syntax = |error: serde_json::Error| PlanFileError::Syntax {
             file: file.to_owned(),
             line: error.line().max(1),
