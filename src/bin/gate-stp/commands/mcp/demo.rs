@@ -85,6 +85,7 @@ pub(crate) async fn run(base_url: &str, timeout: Duration, first: u32) -> Result
         ServerSettings {
             allow_apply: true,
             max_removals: gate_stp::desired::DEFAULT_MAX_REMOVALS,
+            max_creates: gate_stp::desired::DEFAULT_MAX_CREATES,
         },
     );
     let (server_end, agent_end) = tokio::io::duplex(64 * 1024);

@@ -22,8 +22,8 @@ use clap::Args;
 use gate_stp::{
     Client,
     desired::{
-        self, ApplyError, ApplyOptions, ApplyReport, DEFAULT_MAX_REMOVALS, DesiredState, Format,
-        Plan, Progress, Proposal, RenderOptions, StpAdmin,
+        self, ApplyError, ApplyOptions, ApplyReport, DEFAULT_MAX_CREATES, DEFAULT_MAX_REMOVALS,
+        DesiredState, Format, Plan, Progress, Proposal, RenderOptions, StpAdmin,
     },
 };
 use rmcp::{
@@ -62,6 +62,14 @@ pub(crate) struct McpArgs {
         default_value_t = DEFAULT_MAX_REMOVALS
     )]
     max_removals: usize,
+    /// `apply` refuses, before sending anything, a plan that creates more groups than this
+    /// (Gate has no call that deletes a group).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = DEFAULT_MAX_CREATES
+    )]
+    max_creates: usize,
     // Last: the client options' help heading applies to what follows them.
     #[command(flatten)]
     pub(crate) client: ClientArgs,
@@ -75,16 +83,26 @@ pub(crate) async fn run(args: McpArgs) -> Result<(), Failure> {
         ));
     }
     let client = as_code::client(args.client.builder()?)?;
+    if client.credentials().is_none() {
+        // As an empty key is refused: a server without a key would fail every call.
+        return Err(Failure::usage(
+            "configuration: no API key and secret: `gate-stp mcp` signs every request; set \
+             GATE_API_KEY and GATE_API_SECRET (in the MCP client's `env`, beside `args`), or \
+             give --profile with a profile of the config file that has both",
+        ));
+    }
     let server = StpServer::new(
         client,
         ServerSettings {
             allow_apply: args.allow_apply,
             max_removals: args.max_removals,
+            max_creates: args.max_creates,
         },
     );
     tracing::info!(
         allow_apply = args.allow_apply,
         max_removals = args.max_removals,
+        max_creates = args.max_creates,
         "gate-stp mcp: serving on stdio"
     );
     let running = server
@@ -108,6 +126,8 @@ pub(crate) struct ServerSettings {
     pub(crate) allow_apply: bool,
     /// Limit of removals per apply.
     pub(crate) max_removals: usize,
+    /// Limit of groups created per apply.
+    pub(crate) max_creates: usize,
 }
 
 /// The MCP server: a Gate client, the operator's settings and the plans computed so far.
@@ -318,7 +338,14 @@ impl StpServer {
         let client = &self.inner.client;
         let main_user_id = client.key_user_id().await.map_err(ToolError::client)?;
         let subs = client.sub_accounts().await.map_err(ToolError::client)?;
-        let mut text = format!("Main account {main_user_id}; {} sub-accounts:", subs.len());
+        let mut text = if subs.is_empty() {
+            format!("Main account {main_user_id}; no sub-accounts.")
+        } else {
+            format!(
+                "Main account {main_user_id}; {}:",
+                plural(subs.len(), "sub-account")
+            )
+        };
         for sub in &subs {
             text.push_str(&format!(
                 "\n- {} {}",
@@ -341,11 +368,15 @@ impl StpServer {
 
     async fn list_groups(&self, name: Option<String>) -> Result<Answer, ToolError> {
         let mut request = self.inner.client.list_groups();
-        if let Some(name) = name {
-            request = request.name(name);
+        if let Some(name) = &name {
+            request = request.name(name.clone());
         }
         let groups = request.await.map_err(ToolError::client)?.into_inner();
-        let mut text = format!("{}:", plural(groups.len(), "STP group"));
+        let mut text = match (&name, groups.len()) {
+            (None, 0) => "No STP groups.".to_owned(),
+            (Some(name), 0) => format!("No STP group matches {}.", desired::quoted(name)),
+            (_, count) => format!("{}:", plural(count, "STP group")),
+        };
         let groups: Vec<GroupOut> = groups
             .into_iter()
             .map(|group| GroupOut {
@@ -389,7 +420,11 @@ impl StpServer {
                 joined_at: user.create_time.map(crate::output::iso8601),
             })
             .collect();
-        let mut text = format!("Group {stp_id}: {}:", plural(members.len(), "member"));
+        let mut text = if members.is_empty() {
+            format!("Group {stp_id} has no members.")
+        } else {
+            format!("Group {stp_id}: {}:", plural(members.len(), "member"))
+        };
         for member in &members {
             text.push_str(&format!(
                 "\n- {} {}",
@@ -424,10 +459,10 @@ impl StpServer {
         let structured_plan = serde_json::to_value(&plan)
             .map_err(|e| ToolError::new(format!("cannot encode the plan: {e}")))?;
         let changes = !plan.is_empty();
-        let removals = plan.removals();
+        let next = self.next_step_after_plan(&plan);
         let digest = self.plans().insert(StoredPlan { plan });
         let mut text = format!("{rendered}\nDigest: {digest}\n");
-        text.push_str(&self.next_step_after_plan(changes, removals));
+        text.push_str(&next);
         let out = PlanOut {
             changes,
             summary,
@@ -438,14 +473,22 @@ impl StpServer {
         Answer::new(text, &out)
     }
 
-    fn next_step_after_plan(&self, changes: bool, removals: usize) -> String {
+    fn next_step_after_plan(&self, plan: &Plan) -> String {
         let settings = self.inner.settings;
-        if !changes {
+        let (removals, creates) = (plan.removals(), plan.creates());
+        if plan.is_empty() {
             "No changes: the live groups already match the document.".to_owned()
         } else if removals > settings.max_removals {
             format!(
-                "This plan removes {removals} members, more than this server's limit of {}: apply would refuse it. Split the change, or ask the operator.",
+                "This plan removes {}, more than this server's limit of {} (the operator's --max-removals): apply would refuse it. Split the change into smaller documents, or ask the operator.",
+                plural(removals, "member"),
                 settings.max_removals
+            )
+        } else if creates > settings.max_creates {
+            format!(
+                "This plan creates {}, more than this server's limit of {} (the operator's --max-creates; a group can never be deleted): apply would refuse it. Create fewer groups per document, or ask the operator.",
+                plural(creates, "group"),
+                settings.max_creates
             )
         } else if settings.allow_apply {
             "Show this plan to the user; once they agree, call apply with this digest.".to_owned()
@@ -484,14 +527,13 @@ impl StpServer {
         // Taken only now: a decline above leaves the digest usable, and of two concurrent
         // applies of one digest only the first gets past here.
         let stored = self.plans().take(digest).ok_or_else(unknown)?;
-        let options = ApplyOptions::default().with_max_removals(self.inner.settings.max_removals);
+        let options = ApplyOptions::default()
+            .with_max_removals(self.inner.settings.max_removals)
+            .with_max_creates(self.inner.settings.max_creates);
         let report = send_reviewed_plan(&self.inner.client, stored.plan.clone(), options)
             .await
             .map_err(ToolError::apply)?;
-        let mut text = format!(
-            "Applied: {}.",
-            as_code::applied_counts(&stored.plan, &report)
-        );
+        let mut text = format!("Applied: {}.", applied_counts(&stored.plan, &report));
         for name in &report.adopted {
             text.push_str(&format!("\nNote: {}.", as_code::adoption_note(name)));
         }
@@ -503,6 +545,17 @@ impl StpServer {
         };
         Answer::new(text, &out)
     }
+}
+
+/// What an apply did, in one line (the CLI's words, each count with its noun).
+fn applied_counts(plan: &Plan, report: &ApplyReport) -> String {
+    format!(
+        "{} created, {} added, {} removed ({} sent, each answer checked)",
+        plural(plan.creates(), "group"),
+        plural(plan.additions(), "member"),
+        plural(plan.removals(), "member"),
+        plural(report.steps_done, "request"),
+    )
 }
 
 fn optional(value: Option<i64>) -> String {

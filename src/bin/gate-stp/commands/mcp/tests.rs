@@ -247,6 +247,7 @@ fn random_tool_calls_never_panic_and_never_change_the_groups() {
             ServerSettings {
                 allow_apply,
                 max_removals: 10,
+                max_creates: 10,
             },
         )
     };
@@ -297,6 +298,7 @@ fn a_tool_is_looked_up_by_its_name_and_apply_only_with_consent() {
             ServerSettings {
                 allow_apply,
                 max_removals: 10,
+                max_creates: 10,
             },
         );
         for name in READ_TOOLS {
@@ -342,9 +344,21 @@ fn each_refused_apply_says_what_to_do_next() {
     });
     assert!(
         too_many.starts_with(
-            "the plan removes 12 members, more than this server's limit of 10; nothing was changed; split the change"
+            "the plan removes 12 members, more than the limit of 10; nothing was changed (this server's limit, set by its operator with --max-removals); split the change"
         ),
         "{too_many}"
+    );
+    let one = next(ApplyError::TooManyRemovals {
+        removals: 1,
+        max: 0,
+    });
+    assert!(one.starts_with("the plan removes 1 member, "), "{one}");
+    let creates = next(ApplyError::TooManyCreates { creates: 3, max: 2 });
+    assert!(
+        creates.contains("(this server's limit, set by its operator with --max-creates)")
+            && creates
+                .ends_with("ask the operator to restart the server with a higher --max-creates"),
+        "{creates}"
     );
 }
 
@@ -362,7 +376,7 @@ fn each_failed_request_says_what_to_do_next() {
     });
     assert!(
         text.ends_with(
-            "; the operator must fix the server's settings (key, secret, base URL or profile)"
+            "; the server's settings are wrong (key, secret, base URL or profile); the agent cannot fix this: tell the user to ask the operator who runs gate-stp mcp"
         ),
         "{text}"
     );
