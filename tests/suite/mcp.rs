@@ -424,8 +424,16 @@ async fn a_declined_confirmation_sends_nothing_and_an_accepted_one_applies() {
     assert_no_write_sent(&emulator);
     let asked = questions.lock().await.clone();
     assert_eq!(asked.len(), 1);
-    assert!(
-        asked[0].contains(planned["summary"].as_str().unwrap()),
+    // The change itself, with login names, then the counts.
+    let lines: Vec<&str> = asked[0].lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "gate-stp: apply these changes to the live STP groups of main account 10000?",
+            "- create group \"desk\" (a group can never be deleted)",
+            "- add to \"desk\": 10001 \"bot_1\", 10002 \"bot_2\"",
+            planned["summary"].as_str().unwrap(),
+        ],
         "{asked:?}"
     );
     server.stop().await;

@@ -7,6 +7,7 @@
 //! the CLI's tracing subscriber. Text content for the model is escaped line by line with
 //! `gate_stp::text::escape_control`; `structuredContent` keeps the exact values.
 
+mod consent;
 pub(crate) mod demo;
 mod errors;
 mod framing;
@@ -507,17 +508,15 @@ impl StpServer {
                 "unknown or already applied digest (each plan is applied at most once, and this server keeps the latest plans only); call plan again and apply the new digest",
             )
         };
-        let summary = self
+        let question = self
             .plans()
             .get(digest)
-            .map(|stored| desired::summary(&stored.plan))
+            .map(|stored| consent::question(&stored.plan))
             .ok_or_else(unknown)?;
         if let Some(peer) = peer
             && can_ask(peer)
         {
-            let question = safe_text(&format!(
-                "gate-stp: apply this plan to the live STP groups?\n{summary}"
-            ));
+            let question = safe_text(&question);
             confirmed(
                 peer.elicit_with_timeout::<ConfirmApply>(question, Some(CONFIRMATION_TIMEOUT))
                     .await,
