@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     model::{DesiredGroup, DesiredState, LiveGroup, LiveState, Member},
+    names::{NameWarning, name_warnings},
     validate::{self, Problem, Problems},
 };
 
@@ -148,6 +149,11 @@ pub struct Plan {
     /// Login names of the users the plan mentions, for display.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub login_names: BTreeMap<i64, String>,
+    /// Group names (declared or live) a reviewer could misread: look-alikes and mixed
+    /// scripts. Warnings, not refusals; computed from the names, never taken from a saved
+    /// file (a reader computes them again).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<NameWarning>,
 }
 
 /// Why a saved plan could not be read.
@@ -245,7 +251,7 @@ impl Plan {
             .into_iter()
             .filter_map(|id| live.login_name(id).map(|name| (id, name.to_owned())))
             .collect();
-        Ok(Plan {
+        let mut plan = Plan {
             format: PLAN_FORMAT.to_owned(),
             main_user_id: desired.main_user_id,
             live_fingerprint: live.fingerprint(),
@@ -253,7 +259,10 @@ impl Plan {
             unmanaged,
             steps,
             login_names,
-        })
+            warnings: Vec::new(),
+        };
+        plan.warnings = plan.name_warnings();
+        Ok(plan)
     }
 
     /// Whether the plan sends nothing.
@@ -323,7 +332,18 @@ impl Plan {
         }
         // Parsed again from the text rather than from `value`: serde_json reports line and
         // column only when reading text.
-        serde_json::from_str(text).map_err(syntax)
+        let mut plan: Plan = serde_json::from_str(text).map_err(syntax)?;
+        // A file's own warnings are not trusted: an edit could have removed them.
+        plan.warnings = plan.name_warnings();
+        Ok(plan)
+    }
+
+    /// The warnings about the plan's group names: every declared group and every live
+    /// group the file does not manage (the managed live groups carry the declared names).
+    fn name_warnings(&self) -> Vec<NameWarning> {
+        let declared = self.groups.iter().map(|group| group.name.as_str());
+        let unmanaged = self.unmanaged.iter().map(|group| group.name.as_str());
+        name_warnings(declared.chain(unmanaged))
     }
 
     /// The JSON Schema of the plan document (`plan --json`, `plan --out`), generated from

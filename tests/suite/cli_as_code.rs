@@ -458,3 +458,58 @@ fn oversized_documents_long_names_and_too_many_groups_are_refused_in_one_line() 
         "more than the limit of 32 MiB; nothing was read further",
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn look_alike_and_invisible_names_are_flagged_and_escaped_in_every_plan_format() {
+    // Live: "desk". Declared: "dеsk" with a Cyrillic е (a new group that looks like the
+    // live one) and a name hiding "hi" in Unicode tag characters.
+    let emulator = emulator().await;
+    seed(&emulator).await;
+    let path = file(
+        "alike.toml",
+        &format!(
+            "main_user_id = {}\n[[group]]\nname = \"d\u{435}sk\"\nmembers = []\n[[group]]\nname = \"arb\\U000E0068\\U000E0069\"\nmembers = []\n",
+            demo::MAIN_USER
+        ),
+    );
+    let path = path.to_str().unwrap();
+    let text = String::from_utf8_lossy(&run(&emulator, &["plan", path]).await.stdout).into_owned();
+    assert!(
+        text.contains(
+            "Warning: group names that look alike: \"desk\", \"d\u{435}sk\" (non-ASCII: U+0435)"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("Warning: group name \"d\u{435}sk\" (non-ASCII: U+0435) mixes scripts"),
+        "{text}"
+    );
+    assert!(
+        text.contains("+ group \"arb\\u{e0068}\\u{e0069}\" (new)"),
+        "{text}"
+    );
+    assert!(
+        !text.contains('\u{e0068}'),
+        "a tag character reached the terminal: {text}"
+    );
+
+    let output = run(&emulator, &["plan", path, "--format", "markdown"]).await;
+    let markdown = String::from_utf8_lossy(&output.stdout);
+    assert!(markdown.contains("**Warnings:**"), "{markdown}");
+    assert!(markdown.contains("mixes scripts"), "{markdown}");
+    assert!(!markdown.contains('\u{e0068}'), "{markdown}");
+
+    // JSON keeps the exact values (the tag characters as JSON escapes).
+    let output = run(&emulator, &["plan", path, "--json"]).await;
+    let raw = String::from_utf8_lossy(&output.stdout);
+    assert!(!raw.contains('\u{e0068}'), "{raw}");
+    let plan: Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(
+        plan["warnings"],
+        json!([
+            {"kind": "confusable", "names": ["desk", "d\u{435}sk"]},
+            {"kind": "mixed_scripts", "name": "d\u{435}sk"},
+        ])
+    );
+    assert_eq!(plan["groups"][1]["name"], "arb\u{e0068}\u{e0069}");
+}
