@@ -53,6 +53,7 @@ mod stp_as_code_library;
 mod mcp;
 mod mcp_messages;
 mod mcp_raw;
+mod mcp_schemas;
 
 // The review flow: Markdown plans, the plan document's schema, several accounts at once.
 mod review_flow;

@@ -159,8 +159,16 @@ impl Answer {
         Ok(Self { text, structured })
     }
 
+    /// The text for the model (its first line a one-line summary), then the structured
+    /// content serialized as JSON in a second text block, for clients that do not read
+    /// `structuredContent` (the specification's advice). Both escaped: the text line by
+    /// line, the JSON with `\u` escapes that decode to the exact values.
     fn into_result(self) -> CallToolResult {
-        let mut result = CallToolResult::success(vec![ContentBlock::text(safe_text(&self.text))]);
+        let json = serde_json::to_string(&self.structured).unwrap_or_default();
+        let mut result = CallToolResult::success(vec![
+            ContentBlock::text(safe_text(&self.text)),
+            ContentBlock::text(gate_stp::text::escape_json_controls(&json).into_owned()),
+        ]);
         result.structured_content = Some(self.structured);
         result
     }
@@ -320,7 +328,7 @@ impl StpServer {
                 Err(error) => Err(error),
             },
             tools::PLAN => match arguments::<tools::PlanArgs>(name, args) {
-                Ok(args) => self.plan(&args.document, args.format).await,
+                Ok(args) => self.plan(args.document, args.format).await,
                 Err(error) => Err(error),
             },
             tools::APPLY => match arguments::<tools::ApplyArgs>(name, args) {
@@ -440,17 +448,22 @@ impl StpServer {
         let live = desired::read_live(&self.inner.client, None)
             .await
             .map_err(ToolError::read)?;
-        let document = DesiredState::from_live(&live).to_toml_string();
-        Answer::new(document.clone(), &ExportOut { document })
+        let state = DesiredState::from_live(&live);
+        let document = state.to_toml_string();
+        let text = format!(
+            "The {} of main account {} as a desired-state document (TOML): edit it and pass it to plan.\n{document}",
+            plural(state.groups.len(), "STP group"),
+            state.main_user_id
+        );
+        Answer::new(text, &ExportOut { document })
     }
 
-    async fn plan(&self, document: &str, format: DocumentFormat) -> Result<Answer, ToolError> {
-        let format = match format {
-            DocumentFormat::Toml => Format::Toml,
-            DocumentFormat::Json => Format::Json,
-        };
-        let desired = DesiredState::parse(document, format, "document")
-            .map_err(|e| ToolError::new(format!("{e}; fix the document and call plan again")))?;
+    async fn plan(
+        &self,
+        document: serde_json::Value,
+        format: DocumentFormat,
+    ) -> Result<Answer, ToolError> {
+        let desired = desired_from(document, format)?;
         let plan = Proposal::for_desired(&self.inner.client, &desired)
             .await
             .map_err(ToolError::apply)?
@@ -462,7 +475,7 @@ impl StpServer {
         let changes = !plan.is_empty();
         let next = self.next_step_after_plan(&plan);
         let digest = self.plans().insert(StoredPlan { plan });
-        let mut text = format!("{rendered}\nDigest: {digest}\n");
+        let mut text = format!("{summary}\n\n{rendered}\nDigest: {digest}\n");
         text.push_str(&next);
         let out = PlanOut {
             changes,
@@ -543,6 +556,60 @@ impl StpServer {
             adopted: report.adopted,
         };
         Answer::new(text, &out)
+    }
+}
+
+/// The desired state in `document`: a TOML or JSON text (as `format` says), or a JSON
+/// object. Either way the library's parser checks it (bounds, names, members), so an
+/// object is held to exactly what a file is.
+fn desired_from(
+    document: serde_json::Value,
+    format: DocumentFormat,
+) -> Result<DesiredState, ToolError> {
+    let refused = |why: &dyn std::fmt::Display| {
+        ToolError::new(format!(
+            "{}; fix the document and call plan again",
+            gate_stp::text::truncate_chars(&why.to_string(), 2000)
+        ))
+    };
+    let parse = |text: &str, format| {
+        DesiredState::parse(text, format, "document").map_err(|error| refused(&error))
+    };
+    match document {
+        serde_json::Value::String(text) => parse(
+            &text,
+            match format {
+                DocumentFormat::Toml => Format::Toml,
+                DocumentFormat::Json => Format::Json,
+            },
+        ),
+        object @ serde_json::Value::Object(_) => {
+            let state: DesiredState =
+                serde_path_to_error::deserialize(object).map_err(|error| {
+                    refused(&format_args!(
+                        "document: `{}`: {}",
+                        error.path(),
+                        error.inner()
+                    ))
+                })?;
+            parse(&state.to_json_string(), Format::Json)
+        }
+        other => Err(ToolError::new(format!(
+            "invalid arguments for plan: `document`: expected a TOML or JSON text or a JSON object, got {}; fix them (the tool's inputSchema says what each takes) and call plan again",
+            json_kind(&other)
+        ))),
+    }
+}
+
+/// The JSON kind of `value`, for a message.
+fn json_kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
     }
 }
 

@@ -95,11 +95,78 @@ pub(crate) enum DocumentFormat {
 #[schemars(crate = "rmcp::schemars")]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PlanArgs {
-    /// The desired state of the STP groups (start from `export`'s document and edit it).
-    pub(crate) document: String,
-    /// The document's format (default "toml").
+    /// The desired state of the STP groups: a TOML or JSON text (start from `export`'s
+    /// document and edit it), or the same as a JSON object.
+    #[schemars(schema_with = "document_schema")]
+    pub(crate) document: serde_json::Value,
+    /// The format of a text document (default "toml"); an object document is JSON.
     #[serde(default)]
     pub(crate) format: DocumentFormat,
+}
+
+/// The desired-state document as JSON Schema 2020-12: the keys and bounds the library's
+/// parser accepts (`gate_stp::desired::DesiredState`, which has no schema of its own).
+pub(crate) fn desired_state_schema() -> serde_json::Value {
+    use gate_stp::desired::{MAX_GROUPS, MAX_NAME_CHARS};
+    serde_json::json!({
+        "type": "object",
+        "description": "STP groups as code: the groups listed get exactly these members; groups not listed are left alone.",
+        "required": ["main_user_id"],
+        "additionalProperties": false,
+        "properties": {
+            "main_user_id": {
+                "type": "integer",
+                "description": "The main account the API key belongs to (account's main_user_id)."
+            },
+            "group": {
+                "type": "array",
+                "maxItems": MAX_GROUPS,
+                "items": {
+                    "type": "object",
+                    "required": ["name"],
+                    "additionalProperties": false,
+                    "properties": {
+                        "name": {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": MAX_NAME_CHARS,
+                            "description": "The group's exact name."
+                        },
+                        "id": {
+                            "type": "integer",
+                            "description": "Optional: pins the live group with this id (needed when two live groups share the name)."
+                        },
+                        "members": {
+                            "type": "array",
+                            "description": "User ids (integers) or sub-account login names (strings); anyone else in the group is removed.",
+                            "items": {
+                                "anyOf": [
+                                    {"type": "integer"},
+                                    {"type": "string", "minLength": 1, "maxLength": MAX_NAME_CHARS}
+                                ]
+                            }
+                        },
+                        "protect": {
+                            "type": "boolean",
+                            "description": "When true, a plan that would remove a member of this group fails."
+                        }
+                    }
+                }
+            }
+        }
+    })
+}
+
+fn document_schema(_: &mut rmcp::schemars::SchemaGenerator) -> rmcp::schemars::Schema {
+    let schema = serde_json::json!({
+        "description": "The desired state: a TOML or JSON text, or a JSON object.",
+        "anyOf": [
+            {"type": "string", "description": "TOML (the default) or JSON text, as `format` says."},
+            desired_state_schema()
+        ]
+    });
+    // A JSON object is always a schema.
+    rmcp::schemars::Schema::try_from(schema).unwrap_or_default()
 }
 
 impl Check for PlanArgs {}
@@ -207,6 +274,7 @@ pub(crate) struct PlanOut {
     /// The plan as a person reads it.
     pub(crate) rendered: String,
     /// The plan's JSON document (what `gate-stp plan --out` saves).
+    #[schemars(schema_with = "plan_schema")]
     pub(crate) plan: serde_json::Value,
     /// Names this plan for `apply` (lowercase hex SHA-256 of the plan's JSON document).
     pub(crate) digest: String,
@@ -269,6 +337,57 @@ pub(crate) fn strip_nonstandard_formats(value: &mut serde_json::Value) {
 /// The JSON Schema 2020-12 of `T`: what it accepts (`serialize: false`, arguments) or what
 /// it writes (`true`, results); the root's title and description left out (the tool's
 /// description says it), no non-standard format.
+/// The plan document's schema (`docs/plan.schema.json`, draft-07 from schemars 0.8) as
+/// JSON Schema 2020-12: `definitions` are `$defs`, references follow, no `$schema` inside,
+/// no non-standard format. The 2020-12 keywords it uses mean the same in both drafts.
+pub(crate) fn plan_schema_value() -> serde_json::Value {
+    fn to_2020_12(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(object) => {
+                object.remove("$schema");
+                if let Some(definitions) = object.remove("definitions") {
+                    object.insert("$defs".to_owned(), definitions);
+                }
+                if let Some(serde_json::Value::String(reference)) = object.get_mut("$ref")
+                    && let Some(name) = reference.strip_prefix("#/definitions/")
+                {
+                    *reference = format!("#/$defs/{name}");
+                }
+                object.values_mut().for_each(to_2020_12);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(to_2020_12),
+            _ => {}
+        }
+    }
+    let mut value = serde_json::from_str(&gate_stp::desired::Plan::json_schema())
+        .unwrap_or(serde_json::Value::Bool(true));
+    to_2020_12(&mut value);
+    strip_nonstandard_formats(&mut value);
+    value
+}
+
+/// Moves every `$defs` below `value` into `into`.
+fn take_nested_defs(value: &mut serde_json::Value, into: &mut JsonObject) {
+    match value {
+        serde_json::Value::Object(object) => {
+            if let Some(serde_json::Value::Object(defs)) = object.remove("$defs") {
+                into.extend(defs);
+            }
+            object
+                .values_mut()
+                .for_each(|value| take_nested_defs(value, into));
+        }
+        serde_json::Value::Array(items) => items
+            .iter_mut()
+            .for_each(|value| take_nested_defs(value, into)),
+        _ => {}
+    }
+}
+
+fn plan_schema(_: &mut rmcp::schemars::SchemaGenerator) -> rmcp::schemars::Schema {
+    rmcp::schemars::Schema::try_from(plan_schema_value()).unwrap_or_default()
+}
+
 fn schema<T: JsonSchema + 'static>(serialize: bool) -> Arc<JsonObject> {
     let mut settings = rmcp::schemars::generate::SchemaSettings::draft2020_12();
     if serialize {
@@ -281,6 +400,22 @@ fn schema<T: JsonSchema + 'static>(serialize: bool) -> Arc<JsonObject> {
         serde_json::Value::Object(object) => object,
         _ => JsonObject::new(),
     };
+    // `#/$defs/...` resolves against the root: definitions of an embedded schema (the
+    // plan's) move there.
+    let mut nested = JsonObject::new();
+    for value in object.values_mut() {
+        take_nested_defs(value, &mut nested);
+    }
+    if !nested.is_empty() {
+        let defs = object
+            .entry("$defs")
+            .or_insert_with(|| serde_json::Value::Object(JsonObject::new()));
+        if let serde_json::Value::Object(defs) = defs {
+            for (name, definition) in nested {
+                defs.entry(name).or_insert(definition);
+            }
+        }
+    }
     object.remove("title");
     object.remove("description");
     Arc::new(object)
@@ -305,6 +440,24 @@ fn tool<In: JsonSchema + 'static, Out: JsonSchema + 'static>(
     tool.output_schema = Some(schema::<Out>(true));
     tool
 }
+
+/// `plan`'s description: what it does, and the document's format with an example.
+const PLAN_DESCRIPTION: &str = "Compares a desired-state document with the live STP groups and \
+shows what would change; sends only reads. Returns a `digest` naming the plan: applying needs \
+that digest and a person's review of the plan.\n\n\
+The document lists the groups to manage; each gets exactly its `members` (user ids, or \
+sub-account login names), anyone else in it is removed; groups not listed are left alone. \
+Start from `export`'s document. TOML (the default):\n\n\
+main_user_id = 10000          # the key's main account (see `account`)\n\
+[[group]]\n\
+name = \"market-makers\"       # matched exactly against the live groups\n\
+members = [10001, \"desk-bot\"] # user ids or sub-account login names\n\
+protect = true                # optional: refuse a plan that removes a member\n\
+# id = 100001                 # optional: pin the live group with this id\n\n\
+The same as JSON, as a text with format \"json\" or as an object: \
+{\"main_user_id\": 10000, \"group\": [{\"name\": \"market-makers\", \"members\": [10001, \"desk-bot\"]}]}. \
+Removing a member switches self-trade prevention off for that user's new orders; Gate cannot \
+delete a group.";
 
 /// Every tool this server has, in a fixed order (`offered` decides which are listed).
 pub(crate) fn all() -> Vec<Tool> {
@@ -332,14 +485,7 @@ pub(crate) fn all() -> Vec<Tool> {
              and pass it to `plan` to change the groups.",
             read(),
         ),
-        tool::<PlanArgs, PlanOut>(
-            PLAN,
-            "Compares a desired-state document with the live STP groups and shows what \
-             would change. Sends only reads. Returns a `digest` naming the plan; applying \
-             needs that digest (and a person's review of the plan). Removing a member \
-             switches self-trade prevention off for that user's new orders.",
-            read(),
-        ),
+        tool::<PlanArgs, PlanOut>(PLAN, PLAN_DESCRIPTION, read()),
         tool::<ApplyArgs, ApplyOut>(
             APPLY,
             "Applies a plan computed by `plan` in this server, named by its digest. The \
