@@ -51,6 +51,7 @@ mod stp_as_code_library;
 
 // `gate-stp mcp`: the MCP server for agents, driven over stdio by an MCP client.
 mod mcp;
+mod mcp_bounds;
 mod mcp_messages;
 mod mcp_raw;
 mod mcp_schemas;

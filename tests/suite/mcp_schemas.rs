@@ -99,7 +99,8 @@ async fn every_schema_is_json_schema_2020_12_without_non_standard_formats() {
     }
     // The plan's output schema describes the plan itself, not "anything".
     let plan = schema_of(&by_name(&tools, "plan"), true);
-    let property = &plan["properties"]["plan"];
+    // (or null, for a plan too large to carry: see mcp_bounds)
+    let property = &plan["properties"]["plan"]["anyOf"][0];
     assert_eq!(property["type"], json!("object"), "{property}");
     assert!(
         property["required"]

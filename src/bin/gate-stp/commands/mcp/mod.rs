@@ -11,6 +11,7 @@ mod consent;
 pub(crate) mod demo;
 mod errors;
 mod framing;
+mod paging;
 mod store;
 mod tools;
 
@@ -41,6 +42,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::{commands::as_code, failure::Failure, output::plural, settings::ClientArgs};
 use errors::ToolError;
+use paging::Page;
 use store::{DigestStore, MAX_STORED_PLANS, StoredPlan};
 use tools::{
     APPLY, AccountOut, ApplyOut, DocumentFormat, ExportOut, GroupOut, GroupsOut, MemberOut,
@@ -316,15 +318,18 @@ impl StpServer {
                 Err(error) => Err(error),
             },
             tools::LIST_GROUPS => match arguments::<tools::ListGroupsArgs>(name, args) {
-                Ok(args) => self.list_groups(args.name).await,
+                Ok(args) => {
+                    let page = page_of(&args);
+                    self.list_groups(args.name, page).await
+                }
                 Err(error) => Err(error),
             },
             tools::LIST_MEMBERS => match arguments::<tools::ListMembersArgs>(name, args) {
-                Ok(args) => self.list_members(args.stp_id).await,
+                Ok(args) => self.list_members(args.stp_id, page_of(&args)).await,
                 Err(error) => Err(error),
             },
-            tools::EXPORT => match arguments::<tools::NoArgs>(name, args) {
-                Ok(_) => self.export().await,
+            tools::EXPORT => match arguments::<tools::ExportArgs>(name, args) {
+                Ok(args) => self.export(page_of(&args)).await,
                 Err(error) => Err(error),
             },
             tools::PLAN => match arguments::<tools::PlanArgs>(name, args) {
@@ -375,17 +380,13 @@ impl StpServer {
         Answer::new(text, &out)
     }
 
-    async fn list_groups(&self, name: Option<String>) -> Result<Answer, ToolError> {
+    async fn list_groups(&self, name: Option<String>, page: Page) -> Result<Answer, ToolError> {
         let mut request = self.inner.client.list_groups();
         if let Some(name) = &name {
             request = request.name(name.clone());
         }
         let groups = request.await.map_err(ToolError::client)?.into_inner();
-        let mut text = match (&name, groups.len()) {
-            (None, 0) => "No STP groups.".to_owned(),
-            (Some(name), 0) => format!("No STP group matches {}.", desired::quoted(name)),
-            (_, count) => format!("{}:", plural(count, "STP group")),
-        };
+        let total = groups.len();
         let groups: Vec<GroupOut> = groups
             .into_iter()
             .map(|group| GroupOut {
@@ -395,6 +396,17 @@ impl StpServer {
                 created_at: group.create_time.map(crate::output::iso8601),
             })
             .collect();
+        let (groups, next_cursor) = paging::cut(groups, page);
+        let mut text = match (&name, total) {
+            (None, 0) => "No STP groups.".to_owned(),
+            (Some(name), 0) => format!("No STP group matches {}.", desired::quoted(name)),
+            (_, total) if groups.len() == total => format!("{}:", plural(total, "STP group")),
+            (_, total) => format!(
+                "{} of {}:",
+                shown_range(page.offset, groups.len()),
+                plural(total, "STP group")
+            ),
+        };
         for group in &groups {
             text.push_str(&format!(
                 "\n- id {} name {} creator {} created {}",
@@ -404,10 +416,22 @@ impl StpServer {
                 group.created_at.as_deref().unwrap_or("-"),
             ));
         }
-        Answer::new(text, &GroupsOut { groups })
+        text.push_str(&paging::more_line(
+            tools::LIST_GROUPS,
+            total,
+            next_cursor.as_deref(),
+        ));
+        Answer::new(
+            text,
+            &GroupsOut {
+                total,
+                groups,
+                next_cursor,
+            },
+        )
     }
 
-    async fn list_members(&self, stp_id: i64) -> Result<Answer, ToolError> {
+    async fn list_members(&self, stp_id: i64, page: Page) -> Result<Answer, ToolError> {
         let client = &self.inner.client;
         let users = client
             .list_users(stp_id)
@@ -421,6 +445,7 @@ impl StpServer {
                 .find(|sub| Some(sub.user_id) == user_id)
                 .and_then(|sub| sub.login_name.clone())
         };
+        let total = users.len();
         let members: Vec<MemberOut> = users
             .into_iter()
             .map(|user| MemberOut {
@@ -429,10 +454,17 @@ impl StpServer {
                 joined_at: user.create_time.map(crate::output::iso8601),
             })
             .collect();
-        let mut text = if members.is_empty() {
+        let (members, next_cursor) = paging::cut(members, page);
+        let mut text = if total == 0 {
             format!("Group {stp_id} has no members.")
+        } else if members.len() == total {
+            format!("Group {stp_id}: {}:", plural(total, "member"))
         } else {
-            format!("Group {stp_id}: {}:", plural(members.len(), "member"))
+            format!(
+                "Group {stp_id}: {} of {}:",
+                shown_range(page.offset, members.len()),
+                plural(total, "member")
+            )
         };
         for member in &members {
             text.push_str(&format!(
@@ -441,21 +473,58 @@ impl StpServer {
                 login(member.login_name.as_deref())
             ));
         }
-        Answer::new(text, &MembersOut { stp_id, members })
+        text.push_str(&paging::more_line(
+            tools::LIST_MEMBERS,
+            total,
+            next_cursor.as_deref(),
+        ));
+        Answer::new(
+            text,
+            &MembersOut {
+                stp_id,
+                total,
+                members,
+                next_cursor,
+            },
+        )
     }
 
-    async fn export(&self) -> Result<Answer, ToolError> {
+    async fn export(&self, page: Page) -> Result<Answer, ToolError> {
         let live = desired::read_live(&self.inner.client, None)
             .await
             .map_err(ToolError::read)?;
-        let state = DesiredState::from_live(&live);
+        let mut state = DesiredState::from_live(&live);
+        let total = state.groups.len();
+        let (groups, next_cursor) = paging::cut(std::mem::take(&mut state.groups), page);
+        state.groups = groups;
         let document = state.to_toml_string();
-        let text = format!(
-            "The {} of main account {} as a desired-state document (TOML): edit it and pass it to plan.\n{document}",
-            plural(state.groups.len(), "STP group"),
+        let what = if state.groups.len() == total {
+            plural(total, "STP group")
+        } else {
+            format!(
+                "{} of {}",
+                shown_range(page.offset, state.groups.len()),
+                plural(total, "STP group")
+            )
+        };
+        let mut text = format!(
+            "The {what} of main account {} as a desired-state document (TOML): edit it and pass it to plan.\n{document}",
             state.main_user_id
         );
-        Answer::new(text, &ExportOut { document })
+        text.push_str(&paging::more_line(
+            tools::EXPORT,
+            total,
+            next_cursor.as_deref(),
+        ));
+        Answer::new(
+            text,
+            &ExportOut {
+                document,
+                groups: state.groups.len(),
+                total,
+                next_cursor,
+            },
+        )
     }
 
     async fn plan(
@@ -468,10 +537,22 @@ impl StpServer {
             .await
             .map_err(ToolError::apply)?
             .into_plan();
-        let rendered = desired::render_plan(&plan, RenderOptions { colour: false });
+        let rendered = paging::cut_text(
+            &desired::render_plan(&plan, RenderOptions { colour: false }),
+            paging::MAX_RENDERED_BYTES,
+            "the summary above counts every change",
+        );
         let summary = desired::summary(&plan);
-        let structured_plan = serde_json::to_value(&plan)
-            .map_err(|e| ToolError::new(format!("cannot encode the plan: {e}")))?;
+        let plan_json = plan.to_json_string();
+        let plan_bytes = plan_json.len();
+        let structured_plan = if plan_bytes <= paging::MAX_STRUCTURED_PLAN_BYTES {
+            Some(
+                serde_json::from_str(&plan_json)
+                    .map_err(|e| ToolError::new(format!("cannot encode the plan: {e}")))?,
+            )
+        } else {
+            None
+        };
         let changes = !plan.is_empty();
         let next = self.next_step_after_plan(&plan);
         let digest = self.plans().insert(StoredPlan { plan });
@@ -482,6 +563,7 @@ impl StpServer {
             summary,
             rendered,
             plan: structured_plan,
+            plan_bytes,
             digest,
         };
         Answer::new(text, &out)
@@ -622,6 +704,23 @@ fn applied_counts(plan: &Plan, report: &ApplyReport) -> String {
         plural(plan.removals(), "member"),
         plural(report.steps_done, "request"),
     )
+}
+
+/// The page of the arguments (checked already by `arguments`).
+fn page_of(args: &impl tools::Paged) -> Page {
+    args.page().unwrap_or(Page {
+        offset: 0,
+        limit: paging::DEFAULT_LIMIT,
+    })
+}
+
+/// `11–20` for a page of ten from offset 10 (1-based, as people count).
+fn shown_range(offset: usize, len: usize) -> String {
+    match len {
+        0 => format!("none from {}", offset + 1),
+        1 => format!("number {}", offset + 1),
+        _ => format!("{}–{}", offset + 1, offset + len),
+    }
 }
 
 fn optional(value: Option<i64>) -> String {

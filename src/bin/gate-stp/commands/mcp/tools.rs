@@ -52,9 +52,68 @@ pub(crate) struct ListGroupsArgs {
     /// exact names in the answer).
     #[serde(default)]
     pub(crate) name: Option<String>,
+    /// Items per answer (default 100, at most 1000; an answer also stops at 256 KiB).
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 1000))]
+    pub(crate) limit: Option<u32>,
+    /// Where to go on: the `next_cursor` of the previous answer (leave out for the first
+    /// page).
+    #[serde(default)]
+    #[schemars(regex(pattern = r"^[0-9]+$"))]
+    pub(crate) cursor: Option<String>,
 }
 
-impl Check for ListGroupsArgs {}
+impl Check for ListGroupsArgs {
+    fn check(&self) -> Result<(), String> {
+        self.page().map(drop)
+    }
+}
+
+/// Arguments that ask for one page of a long answer (see `paging`).
+pub(crate) trait Paged {
+    fn limit(&self) -> Option<u32>;
+    fn cursor(&self) -> Option<&str>;
+    fn page(&self) -> Result<super::paging::Page, String> {
+        super::paging::page(self.limit(), self.cursor())
+    }
+}
+
+macro_rules! paged {
+    ($($args:ty),*) => {$(
+        impl Paged for $args {
+            fn limit(&self) -> Option<u32> {
+                self.limit
+            }
+            fn cursor(&self) -> Option<&str> {
+                self.cursor.as_deref()
+            }
+        }
+    )*};
+}
+
+paged!(ListGroupsArgs, ListMembersArgs, ExportArgs);
+
+/// Arguments of `export`: a page of groups.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ExportArgs {
+    /// Items per answer (default 100, at most 1000; an answer also stops at 256 KiB).
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 1000))]
+    pub(crate) limit: Option<u32>,
+    /// Where to go on: the `next_cursor` of the previous answer (leave out for the first
+    /// page).
+    #[serde(default)]
+    #[schemars(regex(pattern = r"^[0-9]+$"))]
+    pub(crate) cursor: Option<String>,
+}
+
+impl Check for ExportArgs {
+    fn check(&self) -> Result<(), String> {
+        self.page().map(drop)
+    }
+}
 
 /// Arguments of `list_members`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -64,10 +123,20 @@ pub(crate) struct ListMembersArgs {
     /// The group's id (`id` in `list_groups`).
     #[schemars(range(min = 1))]
     pub(crate) stp_id: i64,
+    /// Items per answer (default 100, at most 1000; an answer also stops at 256 KiB).
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 1000))]
+    pub(crate) limit: Option<u32>,
+    /// Where to go on: the `next_cursor` of the previous answer (leave out for the first
+    /// page).
+    #[serde(default)]
+    #[schemars(regex(pattern = r"^[0-9]+$"))]
+    pub(crate) cursor: Option<String>,
 }
 
 impl Check for ListMembersArgs {
     fn check(&self) -> Result<(), String> {
+        self.page()?;
         if self.stp_id < 1 {
             return Err(format!(
                 "`stp_id`: expected a group id of 1 or more (the `id` of a group in list_groups), got {}",
@@ -233,7 +302,12 @@ pub(crate) struct GroupOut {
 #[derive(Debug, Serialize, JsonSchema)]
 #[schemars(crate = "rmcp::schemars")]
 pub(crate) struct GroupsOut {
+    /// Groups in the account (matching `name`, if given).
+    pub(crate) total: usize,
+    /// This page of them.
     pub(crate) groups: Vec<GroupOut>,
+    /// Pass as `cursor` for the next page; null on the last.
+    pub(crate) next_cursor: Option<String>,
 }
 
 /// A member of a group.
@@ -252,15 +326,28 @@ pub(crate) struct MemberOut {
 #[schemars(crate = "rmcp::schemars")]
 pub(crate) struct MembersOut {
     pub(crate) stp_id: i64,
+    /// Members of the group.
+    pub(crate) total: usize,
+    /// This page of them.
     pub(crate) members: Vec<MemberOut>,
+    /// Pass as `cursor` for the next page; null on the last.
+    pub(crate) next_cursor: Option<String>,
 }
 
 /// Result of `export`.
 #[derive(Debug, Serialize, JsonSchema)]
 #[schemars(crate = "rmcp::schemars")]
 pub(crate) struct ExportOut {
-    /// The live groups as a desired-state document (TOML, ids pinned): edit it and `plan`.
+    /// A page of the live groups as a desired-state document (TOML, ids pinned): edit it
+    /// and `plan` it. Groups a document leaves out are left alone, so each page can be
+    /// planned on its own.
     pub(crate) document: String,
+    /// Groups in this document.
+    pub(crate) groups: usize,
+    /// Groups in the account.
+    pub(crate) total: usize,
+    /// Pass as `cursor` for the next page; null on the last.
+    pub(crate) next_cursor: Option<String>,
 }
 
 /// Result of `plan`.
@@ -271,11 +358,14 @@ pub(crate) struct PlanOut {
     pub(crate) changes: bool,
     /// One line: groups created, members added and removed.
     pub(crate) summary: String,
-    /// The plan as a person reads it.
+    /// The plan as a person reads it (cut at 64 KiB, the cut said).
     pub(crate) rendered: String,
-    /// The plan's JSON document (what `gate-stp plan --out` saves).
+    /// The plan's JSON document (what `gate-stp plan --out` saves); null when it is larger
+    /// than 512 KiB (`plan_bytes` says how large): apply needs only the digest.
     #[schemars(schema_with = "plan_schema")]
-    pub(crate) plan: serde_json::Value,
+    pub(crate) plan: Option<serde_json::Value>,
+    /// The size of the plan's JSON document, in bytes.
+    pub(crate) plan_bytes: usize,
     /// Names this plan for `apply` (lowercase hex SHA-256 of the plan's JSON document).
     pub(crate) digest: String,
 }
@@ -385,7 +475,8 @@ fn take_nested_defs(value: &mut serde_json::Value, into: &mut JsonObject) {
 }
 
 fn plan_schema(_: &mut rmcp::schemars::SchemaGenerator) -> rmcp::schemars::Schema {
-    rmcp::schemars::Schema::try_from(plan_schema_value()).unwrap_or_default()
+    let nullable = serde_json::json!({"anyOf": [plan_schema_value(), {"type": "null"}]});
+    rmcp::schemars::Schema::try_from(nullable).unwrap_or_default()
 }
 
 fn schema<T: JsonSchema + 'static>(serialize: bool) -> Arc<JsonObject> {
@@ -471,18 +562,22 @@ pub(crate) fn all() -> Vec<Tool> {
         tool::<ListGroupsArgs, GroupsOut>(
             LIST_GROUPS,
             "The STP groups of the key's account: id, name, creator, creation time. \
-             `name` filters fuzzily, as Gate does.",
+             `name` filters fuzzily, as Gate does. One page per call (`limit`, default 100); \
+             `next_cursor` fetches the next.",
             read(),
         ),
         tool::<ListMembersArgs, MembersOut>(
             LIST_MEMBERS,
-            "The members of one STP group, with login names where known.",
+            "The members of one STP group, with login names where known. One page per call \
+             (`limit`, default 100); `next_cursor` fetches the next.",
             read(),
         ),
-        tool::<NoArgs, ExportOut>(
+        tool::<ExportArgs, ExportOut>(
             EXPORT,
             "The live STP groups as a desired-state document (TOML, ids pinned). Edit it \
-             and pass it to `plan` to change the groups.",
+             and pass it to `plan` to change the groups. One page of groups per call \
+             (`limit`, default 100): a document without some groups leaves them alone, so \
+             each page can be planned on its own; `next_cursor` fetches the next.",
             read(),
         ),
         tool::<PlanArgs, PlanOut>(PLAN, PLAN_DESCRIPTION, read()),
