@@ -99,13 +99,15 @@ fn measure(text: &str, live: &LiveState) -> usize {
     let plan = Plan::compute(live, &desired).expect("a plan");
     let rendered = desired::render_plan(&plan, Default::default());
     let json = plan.to_json_string();
-    assert!(rendered.len() > 0 && json.len() > 0);
+    assert!(!rendered.is_empty() && !json.is_empty());
     drop((desired, plan, rendered, json));
     PEAK.load(Ordering::Relaxed) - before
 }
 
 fn main() {
-    println!("| groups | document | peak heap (parse, plan, render) | per group | ratio to the document |");
+    println!(
+        "| groups | document | peak heap (parse, plan, render) | per group | ratio to the document |"
+    );
     println!("|---|---|---|---|---|");
     let mut per_group = Vec::new();
     for groups in [1_000, 2_000, 5_000, MAX_GROUPS] {
