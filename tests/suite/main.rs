@@ -53,6 +53,7 @@ mod stp_as_code_library;
 mod mcp;
 mod mcp_bounds;
 mod mcp_messages;
+mod mcp_plans;
 mod mcp_raw;
 mod mcp_schemas;
 

@@ -142,6 +142,13 @@ pub(crate) async fn start_env<H: ClientHandler>(
         .env("GATE_API_KEY", MAIN_KEY)
         .env("GATE_API_SECRET", MAIN_SECRET)
         .env("RUST_LOG", log);
+    // Plans kept in a folder of the test's own, unless the test gives one.
+    if !env.iter().any(|(name, _)| *name == "GATE_STP_PLANS_DIR") {
+        command.env(
+            "GATE_STP_PLANS_DIR",
+            crate::common::fresh_dir("mcp-plans").join("plans"),
+        );
+    }
     for (name, value) in env {
         command.env(name, value);
     }

@@ -34,6 +34,10 @@ impl Raw {
             .env("GATE_BASE_URL", "http://127.0.0.1:9/api/v4")
             .env("GATE_API_KEY", "raw-key-0123456789")
             .env("GATE_API_SECRET", "raw-secret-abcdefghij")
+            .env(
+                "GATE_STP_PLANS_DIR",
+                crate::common::fresh_dir("mcp-raw").join("plans"),
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -86,6 +86,7 @@ pub(crate) async fn run(base_url: &str, timeout: Duration, first: u32) -> Result
             allow_apply: true,
             max_removals: gate_stp::desired::DEFAULT_MAX_REMOVALS,
             max_creates: gate_stp::desired::DEFAULT_MAX_CREATES,
+            plan_ttl_minutes: 30,
         },
     );
     let (server_end, agent_end) = tokio::io::duplex(64 * 1024);

@@ -43,7 +43,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use crate::{commands::as_code, failure::Failure, output::plural, settings::ClientArgs};
 use errors::ToolError;
 use paging::Page;
-use store::{DigestStore, MAX_STORED_PLANS, StoredPlan};
+use store::{DEFAULT_PLAN_TTL_MINUTES, DigestStore, DiskStore, MAX_STORED_PLANS, StoredPlan};
 use tools::{
     APPLY, AccountOut, ApplyOut, DocumentFormat, ExportOut, GroupOut, GroupsOut, MemberOut,
     MembersOut, PlanOut, SubAccountOut,
@@ -73,6 +73,22 @@ pub(crate) struct McpArgs {
         default_value_t = DEFAULT_MAX_CREATES
     )]
     max_creates: usize,
+    /// Where plans are kept until applied, so that any `gate-stp mcp` of this operator
+    /// with this key can apply a plan another one made (clients that start a server per
+    /// call). Default: the platform's state folder (`$XDG_STATE_HOME` or
+    /// `~/.local/state`, `~/Library/Application Support`, `%LOCALAPPDATA%`), then
+    /// `gate-stp/mcp-plans`; one owner-only subfolder per key. Deleting it forgets every
+    /// plan.
+    #[arg(long, value_name = "DIR", env = "GATE_STP_PLANS_DIR")]
+    plans_dir: Option<std::path::PathBuf>,
+    /// Minutes a plan can be applied after it was made (1 to 1440); then plan again.
+    #[arg(
+        long,
+        value_name = "MINUTES",
+        default_value_t = DEFAULT_PLAN_TTL_MINUTES,
+        value_parser = clap::value_parser!(u64).range(1..=1440)
+    )]
+    plan_ttl: u64,
     // Last: the client options' help heading applies to what follows them.
     #[command(flatten)]
     pub(crate) client: ClientArgs,
@@ -94,13 +110,37 @@ pub(crate) async fn run(args: McpArgs) -> Result<(), Failure> {
              give --profile with a profile of the config file that has both",
         ));
     }
-    let server = StpServer::new(
+    let root = match args.plans_dir {
+        Some(dir) => dir,
+        None => dirs::state_dir()
+            .or_else(dirs::data_local_dir)
+            .ok_or_else(|| {
+                Failure::usage(
+                    "mcp: this platform has no state folder for kept plans; give --plans-dir",
+                )
+            })?
+            .join("gate-stp")
+            .join("mcp-plans"),
+    };
+    let key = client
+        .credentials()
+        .map_or("", |credentials| credentials.key());
+    let store = DiskStore::open(
+        &root,
+        &store::scope(client.base_url(), key),
+        std::time::Duration::from_secs(args.plan_ttl * 60),
+    )
+    .map_err(|error| Failure::usage(format!("mcp: the folder of kept plans: {error}")))?;
+    tracing::info!(plans = %store.dir().display(), "mcp: plans are kept here");
+    let server = StpServer::on_disk(
         client,
         ServerSettings {
             allow_apply: args.allow_apply,
             max_removals: args.max_removals,
             max_creates: args.max_creates,
+            plan_ttl_minutes: args.plan_ttl,
         },
+        store,
     );
     tracing::info!(
         allow_apply = args.allow_apply,
@@ -131,6 +171,8 @@ pub(crate) struct ServerSettings {
     pub(crate) max_removals: usize,
     /// Limit of groups created per apply.
     pub(crate) max_creates: usize,
+    /// How long a plan can be applied after it was made, in minutes.
+    pub(crate) plan_ttl_minutes: u64,
 }
 
 /// The MCP server: a Gate client, the operator's settings and the plans computed so far.
@@ -142,7 +184,7 @@ pub(crate) struct StpServer {
 struct Inner {
     client: Client,
     settings: ServerSettings,
-    plans: Mutex<DigestStore>,
+    plans: Plans,
     /// One apply at a time: a second apply reads the live state only after the first has
     /// finished, so it sees the first's changes and is refused as stale if they touch it.
     applying: tokio::sync::Mutex<()>,
@@ -280,24 +322,82 @@ fn not_offered(name: &str) -> ErrorData {
     ErrorData::invalid_params(message, None)
 }
 
+/// Where the plans are kept: on disk for `gate-stp mcp` (any process of the operator with
+/// the key applies them), in memory for the demo's in-process session.
+enum Plans {
+    Memory(Mutex<DigestStore>),
+    Disk(DiskStore),
+}
+
+/// The plan store's failure, for the model: the operator's to fix.
+fn store_failed(error: store::StoreError) -> ToolError {
+    ToolError::new(format!(
+        "the server cannot use its folder of kept plans ({error}); the agent cannot fix this: tell the user to ask the operator who runs gate-stp mcp (--plans-dir)"
+    ))
+}
+
+impl Plans {
+    fn memory(&self) -> Option<std::sync::MutexGuard<'_, DigestStore>> {
+        match self {
+            // The store is consistent after any panic of a holder (each method is one step).
+            Plans::Memory(store) => Some(store.lock().unwrap_or_else(PoisonError::into_inner)),
+            Plans::Disk(_) => None,
+        }
+    }
+
+    fn insert(&self, plan: Plan) -> Result<String, ToolError> {
+        match self {
+            Plans::Disk(store) => store.insert(&plan).map_err(store_failed),
+            Plans::Memory(_) => Ok(self
+                .memory()
+                .map(|mut store| store.insert(StoredPlan { plan }))
+                .unwrap_or_default()),
+        }
+    }
+
+    fn get(&self, digest: &str) -> Result<Option<Plan>, ToolError> {
+        match self {
+            Plans::Disk(store) => store.get(digest).map_err(store_failed),
+            Plans::Memory(_) => Ok(self
+                .memory()
+                .and_then(|store| store.get(digest).map(|stored| stored.plan.clone()))),
+        }
+    }
+
+    fn take(&self, digest: &str) -> Result<Option<Plan>, ToolError> {
+        match self {
+            Plans::Disk(store) => store.take(digest).map_err(store_failed),
+            Plans::Memory(_) => Ok(self
+                .memory()
+                .and_then(|mut store| store.take(digest).map(|stored| stored.plan))),
+        }
+    }
+}
+
 impl StpServer {
+    /// A server keeping its plans in memory (the demo, tests).
     pub(crate) fn new(client: Client, settings: ServerSettings) -> Self {
+        Self::with_plans(
+            client,
+            settings,
+            Plans::Memory(Mutex::new(DigestStore::new(MAX_STORED_PLANS))),
+        )
+    }
+
+    /// A server keeping its plans in `store`.
+    fn on_disk(client: Client, settings: ServerSettings, store: DiskStore) -> Self {
+        Self::with_plans(client, settings, Plans::Disk(store))
+    }
+
+    fn with_plans(client: Client, settings: ServerSettings, plans: Plans) -> Self {
         Self {
             inner: Arc::new(Inner {
                 client,
                 settings,
-                plans: Mutex::new(DigestStore::new(MAX_STORED_PLANS)),
+                plans,
                 applying: tokio::sync::Mutex::new(()),
             }),
         }
-    }
-
-    fn plans(&self) -> std::sync::MutexGuard<'_, DigestStore> {
-        // The store is consistent after any panic of a holder (each method is one step).
-        self.inner
-            .plans
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// One tool call: the gate (offered tools only), the arguments, the tool. `peer` is
@@ -555,7 +655,7 @@ impl StpServer {
         };
         let changes = !plan.is_empty();
         let next = self.next_step_after_plan(&plan);
-        let digest = self.plans().insert(StoredPlan { plan });
+        let digest = self.inner.plans.insert(plan)?;
         let mut text = format!("{summary}\n\n{rendered}\nDigest: {digest}\n");
         text.push_str(&next);
         let out = PlanOut {
@@ -599,14 +699,16 @@ impl StpServer {
         peer: Option<&Peer<RoleServer>>,
     ) -> Result<Answer, ToolError> {
         let unknown = || {
-            ToolError::new(
-                "unknown or already applied digest (each plan is applied at most once, and this server keeps the latest plans only); call plan again and apply the new digest",
-            )
+            ToolError::new(format!(
+                "unknown, expired or already applied digest (a plan can be applied once, within {} of planning it); call plan again and apply the new digest",
+                plural(self.inner.settings.plan_ttl_minutes as usize, "minute")
+            ))
         };
         let question = self
-            .plans()
-            .get(digest)
-            .map(|stored| consent::question(&stored.plan))
+            .inner
+            .plans
+            .get(digest)?
+            .map(|plan| consent::question(&plan))
             .ok_or_else(unknown)?;
         if let Some(peer) = peer
             && can_ask(peer)
@@ -620,14 +722,15 @@ impl StpServer {
         let _one_at_a_time = self.inner.applying.lock().await;
         // Taken only now: a decline above leaves the digest usable, and of two concurrent
         // applies of one digest only the first gets past here.
-        let stored = self.plans().take(digest).ok_or_else(unknown)?;
+        // (In another process too: the disk store's claim is a rename only one wins.)
+        let plan = self.inner.plans.take(digest)?.ok_or_else(unknown)?;
         let options = ApplyOptions::default()
             .with_max_removals(self.inner.settings.max_removals)
             .with_max_creates(self.inner.settings.max_creates);
-        let report = send_reviewed_plan(&self.inner.client, stored.plan.clone(), options)
+        let report = send_reviewed_plan(&self.inner.client, plan.clone(), options)
             .await
             .map_err(ToolError::apply)?;
-        let mut text = format!("Applied: {}.", applied_counts(&stored.plan, &report));
+        let mut text = format!("Applied: {}.", applied_counts(&plan, &report));
         for name in &report.adopted {
             text.push_str(&format!("\nNote: {}.", as_code::adoption_note(name)));
         }

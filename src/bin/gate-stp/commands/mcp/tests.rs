@@ -248,6 +248,7 @@ fn random_tool_calls_never_panic_and_never_change_the_groups() {
                 allow_apply,
                 max_removals: 10,
                 max_creates: 10,
+                plan_ttl_minutes: 30,
             },
         )
     };
@@ -299,6 +300,7 @@ fn a_tool_is_looked_up_by_its_name_and_apply_only_with_consent() {
                 allow_apply,
                 max_removals: 10,
                 max_creates: 10,
+                plan_ttl_minutes: 30,
             },
         );
         for name in READ_TOOLS {
@@ -387,4 +389,52 @@ fn each_failed_request_says_what_to_do_next() {
         text.ends_with("; Gate's rate limit: wait a few seconds and call again"),
         "{text}"
     );
+}
+
+/// A folder for a disk store that does not exist yet.
+fn store_root(tag: &str) -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    std::env::temp_dir()
+        .join(format!(
+            "gate-stp-mcp-store-{tag}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ))
+        .join("plans")
+}
+
+#[test]
+fn a_plan_on_disk_is_found_by_its_digest_and_taken_once_of_many_concurrent_takes() {
+    use super::store::{DiskStore, scope};
+    let root = store_root("take");
+    let ttl = std::time::Duration::from_secs(60);
+    let store = DiskStore::open(&root, &scope("http://x/api/v4", "k"), ttl).unwrap();
+    let plan = plan_for(1).plan;
+    let digest = store.insert(&plan).unwrap();
+    assert_eq!(digest, digest_of(&plan));
+    assert_eq!(store.get(&digest).unwrap().as_ref(), Some(&plan));
+    assert_eq!(
+        store.get(&digest).unwrap().as_ref(),
+        Some(&plan),
+        "get leaves it"
+    );
+    // Another store of the same folder (another process) sees it; eight take it at once.
+    let stores: Vec<DiskStore> = (0..8)
+        .map(|_| DiskStore::open(&root, &scope("http://x/api/v4", "k"), ttl).unwrap())
+        .collect();
+    let taken: Vec<bool> = std::thread::scope(|threads| {
+        let handles: Vec<_> = stores
+            .iter()
+            .map(|store| threads.spawn(|| store.take(&digest).unwrap().is_some()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(taken.iter().filter(|t| **t).count(), 1, "{taken:?}");
+    assert!(store.get(&digest).unwrap().is_none());
+    // Another key's store is another folder.
+    let other = DiskStore::open(&root, &scope("http://x/api/v4", "other"), ttl).unwrap();
+    let digest = store.insert(&plan).unwrap();
+    assert!(other.get(&digest).unwrap().is_none());
+    assert!(store.take(&digest).unwrap().is_some());
+    let _ = std::fs::remove_dir_all(root.parent().unwrap());
 }
