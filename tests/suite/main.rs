@@ -55,6 +55,7 @@ mod mcp_bounds;
 mod mcp_messages;
 mod mcp_plans;
 mod mcp_raw;
+mod mcp_revision;
 mod mcp_schemas;
 
 // The review flow: Markdown plans, the plan document's schema, several accounts at once.

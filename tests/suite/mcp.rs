@@ -15,13 +15,15 @@ use gate_stp::{
     mock::{Emulator, EmulatorConfig, Fault, FaultKind, RunningEmulator, World},
 };
 use rmcp::{
-    ClientHandler, RoleClient, ServiceExt,
+    ClientHandler, RoleClient,
     model::{
         CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig,
         ElicitRequestParams, ElicitResult, ElicitationAction, ElicitationCapability,
         Implementation, ProtocolVersion, Tool,
     },
-    service::{RequestContext, RunningService, ServiceError},
+    service::{
+        ClientLifecycleMode, ClientServiceExt, RequestContext, RunningService, ServiceError,
+    },
     transport::TokioChildProcess,
 };
 use serde_json::{Value, json};
@@ -134,6 +136,27 @@ pub(crate) async fn start_env<H: ClientHandler>(
     handler: H,
     env: &[(&str, &str)],
 ) -> Server<H> {
+    start_lifecycle(
+        emulator,
+        flags,
+        log,
+        handler,
+        env,
+        ClientLifecycleMode::Initialize,
+    )
+    .await
+}
+
+/// As [`start_env`], the client starting the session as `lifecycle` says (`initialize`, or
+/// the 2026-07-28 `server/discover`).
+pub(crate) async fn start_lifecycle<H: ClientHandler>(
+    emulator: &RunningEmulator,
+    flags: &[&str],
+    log: &str,
+    handler: H,
+    env: &[(&str, &str)],
+    lifecycle: ClientLifecycleMode,
+) -> Server<H> {
     let mut command = tokio::process::Command::from(crate::common::cli::gate_stp());
     command
         .arg("mcp")
@@ -163,7 +186,10 @@ pub(crate) async fn start_env<H: ClientHandler>(
         let _ = stderr.read_to_string(&mut text).await;
         text
     });
-    let session = handler.serve(transport).await.unwrap();
+    let session = handler
+        .serve_with_lifecycle(transport, lifecycle)
+        .await
+        .unwrap();
     Server { session, stderr }
 }
 

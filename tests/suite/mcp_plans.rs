@@ -32,6 +32,7 @@ fn plan_file(dir: &Path) -> PathBuf {
         .unwrap()
         .flat_map(|scope| std::fs::read_dir(scope.unwrap().path()).unwrap())
         .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
         .collect();
     assert_eq!(files.len(), 1, "{files:?}");
     files[0].clone()
@@ -200,6 +201,8 @@ async fn the_plans_folder_is_the_owners_alone() {
     assert_eq!(mode(&dir), 0o700);
     assert_eq!(mode(file.parent().unwrap()), 0o700);
     assert_eq!(mode(&file), 0o600);
+    // The key that seals apply's request states (revision 2026-07-28) too.
+    assert_eq!(mode(&file.with_file_name("request-state.key")), 0o600);
 
     // A folder others may read is refused: the server does not start.
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();

@@ -12,6 +12,7 @@ pub(crate) mod demo;
 mod errors;
 mod framing;
 mod paging;
+mod seal;
 mod store;
 mod tools;
 
@@ -32,8 +33,10 @@ use rmcp::{
     ErrorData, Peer, RoleServer, ServerHandler, ServiceExt,
     model::{
         CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, CustomRequest,
-        CustomResult, ErrorCode, Implementation, JsonObject, ListToolsResult,
-        PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+        CustomResult, ElicitRequest, ElicitRequestParams, ElicitResult, ElicitationAction,
+        ElicitationSchema, ErrorCode, Implementation, InputRequest, InputRequests,
+        InputRequiredResult, InputResponses, JsonObject, ListToolsResult, PaginatedRequestParams,
+        ProtocolVersion, ServerCapabilities, ServerConfig, Tool,
     },
     schemars::JsonSchema,
     service::{ElicitationError, ElicitationMode, RequestContext},
@@ -132,6 +135,8 @@ pub(crate) async fn run(args: McpArgs) -> Result<(), Failure> {
     )
     .map_err(|error| Failure::usage(format!("mcp: the folder of kept plans: {error}")))?;
     tracing::info!(plans = %store.dir().display(), "mcp: plans are kept here");
+    let sealer = seal::Sealer::in_dir(store.dir())
+        .map_err(|error| Failure::usage(format!("mcp: the folder of kept plans: {error}")))?;
     let server = StpServer::on_disk(
         client,
         ServerSettings {
@@ -141,6 +146,7 @@ pub(crate) async fn run(args: McpArgs) -> Result<(), Failure> {
             plan_ttl_minutes: args.plan_ttl,
         },
         store,
+        sealer,
     );
     tracing::info!(
         allow_apply = args.allow_apply,
@@ -185,6 +191,8 @@ struct Inner {
     client: Client,
     settings: ServerSettings,
     plans: Plans,
+    /// Seals apply's request state (revision 2026-07-28).
+    sealer: seal::Sealer,
     /// One apply at a time: a second apply reads the live state only after the first has
     /// finished, so it sees the first's changes and is refused as stale if they touch it.
     applying: tokio::sync::Mutex<()>,
@@ -381,33 +389,45 @@ impl StpServer {
             client,
             settings,
             Plans::Memory(Mutex::new(DigestStore::new(MAX_STORED_PLANS))),
+            seal::Sealer::random(),
         )
     }
 
     /// A server keeping its plans in `store`.
-    fn on_disk(client: Client, settings: ServerSettings, store: DiskStore) -> Self {
-        Self::with_plans(client, settings, Plans::Disk(store))
+    fn on_disk(
+        client: Client,
+        settings: ServerSettings,
+        store: DiskStore,
+        sealer: seal::Sealer,
+    ) -> Self {
+        Self::with_plans(client, settings, Plans::Disk(store), sealer)
     }
 
-    fn with_plans(client: Client, settings: ServerSettings, plans: Plans) -> Self {
+    fn with_plans(
+        client: Client,
+        settings: ServerSettings,
+        plans: Plans,
+        sealer: seal::Sealer,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 client,
                 settings,
                 plans,
+                sealer,
                 applying: tokio::sync::Mutex::new(()),
             }),
         }
     }
 
-    /// One tool call: the gate (offered tools only), the arguments, the tool. `peer` is
-    /// the client to ask for confirmation, where there is one.
+    /// One tool call: the gate (offered tools only), the arguments, the tool. `asker` says
+    /// how the client's user can be asked to confirm an apply, if at all.
     pub(crate) async fn dispatch(
         &self,
         name: &str,
         args: Option<JsonObject>,
-        peer: Option<&Peer<RoleServer>>,
-    ) -> Result<CallToolResult, ErrorData> {
+        asker: Asker<'_>,
+    ) -> Result<CallToolResponse, ErrorData> {
         if !tools::offered(name, self.inner.settings.allow_apply) {
             return Err(not_offered(name));
         }
@@ -437,15 +457,21 @@ impl StpServer {
                 Err(error) => Err(error),
             },
             tools::APPLY => match arguments::<tools::ApplyArgs>(name, args) {
-                Ok(args) => self.apply(&args.digest, peer).await,
+                Ok(args) => match self.apply(&args.digest, asker).await {
+                    Ok(Applied::AskFirst(required)) => {
+                        return Ok(CallToolResponse::InputRequired(required));
+                    }
+                    Ok(Applied::Done(answer)) => Ok(answer),
+                    Err(error) => Err(error),
+                },
                 Err(error) => Err(error),
             },
             _ => return Err(not_offered(name)),
         };
-        Ok(match answer {
+        Ok(CallToolResponse::Complete(match answer {
             Ok(answer) => answer.into_result(),
             Err(error) => error.into_result(),
-        })
+        }))
     }
 
     async fn account(&self) -> Result<Answer, ToolError> {
@@ -693,11 +719,7 @@ impl StpServer {
         }
     }
 
-    async fn apply(
-        &self,
-        digest: &str,
-        peer: Option<&Peer<RoleServer>>,
-    ) -> Result<Answer, ToolError> {
+    async fn apply(&self, digest: &str, asker: Asker<'_>) -> Result<Applied, ToolError> {
         let unknown = || {
             ToolError::new(format!(
                 "unknown, expired or already applied digest (a plan can be applied once, within {} of planning it); call plan again and apply the new digest",
@@ -710,14 +732,34 @@ impl StpServer {
             .get(digest)?
             .map(|plan| consent::question(&plan))
             .ok_or_else(unknown)?;
-        if let Some(peer) = peer
-            && can_ask(peer)
-        {
-            let question = safe_text(&question);
-            confirmed(
-                peer.elicit_with_timeout::<ConfirmApply>(question, Some(CONFIRMATION_TIMEOUT))
-                    .await,
-            )?;
+        match asker {
+            Asker::Nobody => {}
+            Asker::Session(peer) => {
+                let question = safe_text(&question);
+                confirmed(
+                    peer.elicit_with_timeout::<ConfirmApply>(question, Some(CONFIRMATION_TIMEOUT))
+                        .await,
+                )?;
+            }
+            Asker::RoundTrip { responses, state } => match state {
+                // The first call: ask, and hand over the sealed state.
+                None => {
+                    return Ok(Applied::AskFirst(self.ask_first(digest, &question)?));
+                }
+                // The call again with the answer: only under a state this server sealed
+                // for this digest.
+                Some(state) => {
+                    self.inner
+                        .sealer
+                        .open(&state, digest, store::now_secs())
+                        .map_err(|why| {
+                            ToolError::new(format!(
+                                "{why}; nothing was sent; call apply again without a request state to be asked again"
+                            ))
+                        })?;
+                    confirmed(answer_of(responses))?;
+                }
+            },
         }
         let _one_at_a_time = self.inner.applying.lock().await;
         // Taken only now: a decline above leaves the digest usable, and of two concurrent
@@ -740,7 +782,102 @@ impl StpServer {
             created: report.created,
             adopted: report.adopted,
         };
-        Answer::new(text, &out)
+        Answer::new(text, &out).map(Applied::Done)
+    }
+
+    /// Apply's first answer in revision 2026-07-28: the question as an elicitation for the
+    /// client to put to its user, and a state sealed for `digest`.
+    fn ask_first(&self, digest: &str, question: &str) -> Result<InputRequiredResult, ToolError> {
+        let schema = ElicitationSchema::from_type::<ConfirmApply>()
+            .map_err(|e| ToolError::new(format!("cannot write the question's schema: {e}")))?;
+        let request = ElicitRequest::new(ElicitRequestParams::FormElicitationParams {
+            meta: None,
+            message: safe_text(question),
+            requested_schema: schema,
+        });
+        let requests =
+            InputRequests::from([(CONFIRM_KEY.to_owned(), InputRequest::Elicitation(request))]);
+        let state = self.inner.sealer.seal(digest, store::now_secs());
+        Ok(InputRequiredResult::new(Some(requests), Some(state)))
+    }
+}
+
+/// The key of apply's question among the `inputRequests` (and of its answer).
+const CONFIRM_KEY: &str = "confirm";
+
+/// How an apply can ask the client's user to confirm.
+pub(crate) enum Asker<'a> {
+    /// It cannot (no elicitation; or a test): the operator's `--allow-apply` is the consent.
+    Nobody,
+    /// Revision 2025-11-25 and earlier: an elicitation request during the call.
+    Session(&'a Peer<RoleServer>),
+    /// Revision 2026-07-28: an `input_required` result, then the call again with the
+    /// answer in `responses` and the sealed `state`.
+    RoundTrip {
+        responses: Option<InputResponses>,
+        state: Option<String>,
+    },
+}
+
+/// What an apply call comes to.
+enum Applied {
+    /// Sent (or refused: that is the error).
+    Done(Answer),
+    /// The user must be asked first (revision 2026-07-28).
+    AskFirst(InputRequiredResult),
+}
+
+/// The user's answer among a round trip's `responses`, read as `peer.elicit` reads one.
+fn answer_of(responses: Option<InputResponses>) -> Result<Option<ConfirmApply>, ElicitationError> {
+    let answer = responses
+        .and_then(|mut responses| responses.remove(CONFIRM_KEY))
+        .ok_or(ElicitationError::NoContent)?;
+    let answer: ElicitResult =
+        serde_json::from_value(answer.clone()).map_err(|error| ElicitationError::ParseError {
+            error,
+            data: answer,
+        })?;
+    match answer.action {
+        ElicitationAction::Accept => {
+            let content = answer.content.ok_or(ElicitationError::NoContent)?;
+            serde_json::from_value(content.clone())
+                .map(Some)
+                .map_err(|error| ElicitationError::ParseError {
+                    error,
+                    data: content,
+                })
+        }
+        ElicitationAction::Decline => Err(ElicitationError::UserDeclined),
+        // Cancel, and any answer added later: not a yes.
+        _ => Err(ElicitationError::UserCancelled),
+    }
+}
+
+/// How the client of this call can be asked, by its protocol revision and capabilities.
+fn asker_of<'a>(
+    context: &'a RequestContext<RoleServer>,
+    request: &mut CallToolRequestParams,
+) -> Asker<'a> {
+    let modern = context
+        .protocol_version()
+        .is_some_and(|version| version.as_str() >= ProtocolVersion::V_2026_07_28.as_str());
+    if modern {
+        let form = context
+            .client_capabilities()
+            .and_then(|capabilities| capabilities.elicitation)
+            .is_some_and(|elicitation| elicitation.form.is_some() || elicitation.url.is_none());
+        if form {
+            Asker::RoundTrip {
+                responses: request.input_responses.take(),
+                state: request.request_state.take(),
+            }
+        } else {
+            Asker::Nobody
+        }
+    } else if can_ask(&context.peer) {
+        Asker::Session(&context.peer)
+    } else {
+        Asker::Nobody
     }
 }
 
@@ -861,9 +998,9 @@ impl ServerHandler for StpServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        self.dispatch(&request.name, request.arguments, Some(&context.peer))
-            .await
-            .map(Into::into)
+        let mut request = request;
+        let asker = asker_of(&context, &mut request);
+        self.dispatch(&request.name, request.arguments, asker).await
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {

@@ -144,7 +144,7 @@ pub(crate) fn scope(base_url: &str, key: &str) -> String {
     hex::encode(&hash.finalize()[..12])
 }
 
-fn now_secs() -> u64 {
+pub(crate) fn now_secs() -> u64 {
     gate_stp::Clock::now(&gate_stp::SystemClock)
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| since.as_secs())
@@ -302,6 +302,8 @@ impl DiskStore {
                 if age > self.ttl.max(std::time::Duration::from_secs(3600)) {
                     let _ = std::fs::remove_file(&path);
                 }
+            } else if !name.ends_with(".json") {
+                // Not a plan (the request-state key).
             } else if age > self.ttl {
                 let _ = std::fs::remove_file(&path);
             } else {

@@ -266,7 +266,8 @@ fn random_tool_calls_never_panic_and_never_change_the_groups() {
             &(tool_name(), arguments(), any::<bool>()),
             |(name, arguments, allow_apply)| {
                 let server = if allow_apply { &open } else { &closed };
-                let result = runtime.block_on(server.dispatch(&name, arguments, None));
+                let result =
+                    runtime.block_on(server.dispatch(&name, arguments, super::Asker::Nobody));
                 if !offered(&name, allow_apply) {
                     prop_assert!(result.is_err(), "{name:?} answered");
                 }
