@@ -25,18 +25,35 @@ pub struct Screen {
 /// Runs `command` on a new pseudo-terminal after typing `typed` into it (held by the
 /// terminal until the binary reads), and reads the screen until the binary and every
 /// process it shares the terminal with are gone. Blocking: call it off the async runtime.
-pub fn run_on_terminal(mut command: Command, typed: &str) -> Screen {
+pub fn run_on_terminal(command: Command, typed: &str) -> Screen {
+    let (mut controller, mut child) = spawn_on_terminal(command);
+    controller.write_all(typed.as_bytes()).unwrap();
+    let bytes = read_screen(&mut controller, |_, _| {});
+    Screen {
+        status: child.wait().unwrap(),
+        text: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+/// Starts `command` with its stdin, stdout and stderr on a new pseudo-terminal; the
+/// controlling side (keyboard and screen) and the child.
+fn spawn_on_terminal(mut command: Command) -> (File, std::process::Child) {
     let (controller, terminal) = pseudo_terminal();
     command
         .stdin(terminal.try_clone().unwrap())
         .stdout(terminal.try_clone().unwrap())
         .stderr(terminal);
-    let mut child = command.spawn().expect("the binary starts");
+    let child = command.spawn().expect("the binary starts");
     // The command holds the terminal side's descriptors: closed here, only the child's
     // remain, and reading ends (EIO) when the child closes them.
     drop(command);
-    let mut controller = File::from(controller);
-    controller.write_all(typed.as_bytes()).unwrap();
+    (File::from(controller), child)
+}
+
+/// Reads the screen until every terminal-side descriptor is closed (the binary and what it
+/// shares the terminal with are gone), calling `after_read` with the screen so far and the
+/// keyboard after each read.
+fn read_screen(controller: &mut File, mut after_read: impl FnMut(&str, &mut File)) -> Vec<u8> {
     let mut bytes = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
@@ -50,50 +67,30 @@ pub fn run_on_terminal(mut command: Command, typed: &str) -> Screen {
             }
             Err(error) => panic!("reading the terminal: {error}"),
         }
+        after_read(&String::from_utf8_lossy(&bytes), controller);
     }
-    Screen {
-        status: child.wait().unwrap(),
-        text: String::from_utf8_lossy(&bytes).into_owned(),
-    }
+    bytes
 }
 
 /// Runs `command` on a new pseudo-terminal like [`run_on_terminal`], but types `answer`
 /// only once the screen shows `prompt`, right after calling `meanwhile` (what someone else
 /// does while the person reads the question). Blocking: call it off the async runtime.
 pub fn run_on_terminal_answering(
-    mut command: Command,
+    command: Command,
     prompt: &str,
     meanwhile: impl FnOnce(),
     answer: &str,
 ) -> Screen {
-    let (controller, terminal) = pseudo_terminal();
-    command
-        .stdin(terminal.try_clone().unwrap())
-        .stdout(terminal.try_clone().unwrap())
-        .stderr(terminal);
-    let mut child = command.spawn().expect("the binary starts");
-    drop(command);
-    let mut controller = File::from(controller);
+    let (mut controller, mut child) = spawn_on_terminal(command);
     let mut meanwhile = Some(meanwhile);
-    let mut bytes = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        match controller.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => bytes.extend_from_slice(&chunk[..n]),
-            Err(error) if error.kind() == ErrorKind::Interrupted => {}
-            Err(error) if error.raw_os_error() == Some(rustix::io::Errno::IO.raw_os_error()) => {
-                break;
-            }
-            Err(error) => panic!("reading the terminal: {error}"),
+    let bytes = read_screen(&mut controller, |screen, keyboard| {
+        if screen.contains(prompt)
+            && let Some(act) = meanwhile.take()
+        {
+            act();
+            keyboard.write_all(answer.as_bytes()).unwrap();
         }
-        if meanwhile.is_some() && String::from_utf8_lossy(&bytes).contains(prompt) {
-            if let Some(act) = meanwhile.take() {
-                act();
-            }
-            controller.write_all(answer.as_bytes()).unwrap();
-        }
-    }
+    });
     Screen {
         status: child.wait().unwrap(),
         text: String::from_utf8_lossy(&bytes).into_owned(),

@@ -23,13 +23,8 @@ fn night_desk() -> std::path::PathBuf {
     path
 }
 
-/// `gate-stp ARGS FILE` on a terminal against `emulator`, after `typed` was typed.
-async fn on_terminal(
-    emulator: &RunningEmulator,
-    args: &[&str],
-    no_color: bool,
-    typed: &str,
-) -> Screen {
+/// `gate-stp ARGS FILE` against `emulator` with the demo's main key.
+fn command(emulator: &RunningEmulator, args: &[&str]) -> std::process::Command {
     let mut command = crate::common::cli::gate_stp();
     command
         .env("GATE_BASE_URL", emulator.base_url())
@@ -37,6 +32,17 @@ async fn on_terminal(
         .env("GATE_API_SECRET", demo::MAIN_SECRET)
         .args(args)
         .arg(night_desk());
+    command
+}
+
+/// `gate-stp ARGS FILE` on a terminal against `emulator`, after `typed` was typed.
+async fn on_terminal(
+    emulator: &RunningEmulator,
+    args: &[&str],
+    no_color: bool,
+    typed: &str,
+) -> Screen {
+    let mut command = command(emulator, args);
     if no_color {
         command.env("NO_COLOR", "1");
     }
@@ -95,13 +101,7 @@ async fn a_quick_yes_after_someone_created_the_group_is_refused_as_stale() {
     // creates "night desk"; "yes" is typed at once (well within the two seconds after
     // which a read counts as aged). The apply must not create a second group.
     let emulator = emulator().await;
-    let mut command = crate::common::cli::gate_stp();
-    command
-        .env("GATE_BASE_URL", emulator.base_url())
-        .env("GATE_API_KEY", demo::MAIN_KEY)
-        .env("GATE_API_SECRET", demo::MAIN_SECRET)
-        .arg("apply")
-        .arg(night_desk());
+    let command = command(&emulator, &["apply"]);
     let other = gate_stp::Client::builder()
         .base_url(emulator.base_url())
         .credentials(gate_stp::Credentials::new(demo::MAIN_KEY, demo::MAIN_SECRET).unwrap())
