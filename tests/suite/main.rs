@@ -52,6 +52,7 @@ mod stp_as_code_library;
 // `gate-stp mcp`: the MCP server for agents, driven over stdio by an MCP client.
 mod mcp;
 mod mcp_bounds;
+mod mcp_http;
 mod mcp_messages;
 mod mcp_plans;
 mod mcp_raw;

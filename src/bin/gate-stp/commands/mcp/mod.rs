@@ -11,6 +11,7 @@ mod consent;
 pub(crate) mod demo;
 mod errors;
 mod framing;
+mod http;
 mod paging;
 mod seal;
 mod store;
@@ -92,6 +93,27 @@ pub(crate) struct McpArgs {
         value_parser = clap::value_parser!(u64).range(1..=1440)
     )]
     plan_ttl: u64,
+    /// Serve MCP over Streamable HTTP at ADDR (a loopback address, e.g. 127.0.0.1:8765;
+    /// path /mcp) instead of stdio, for agent runtimes that cannot start a process. Every
+    /// request needs the bearer token of --http-token-file or GATE_STP_MCP_TOKEN.
+    #[arg(long, value_name = "ADDR")]
+    http: Option<std::net::SocketAddr>,
+    /// The file holding the bearer token for --http (at least 32 characters); without it,
+    /// the variable GATE_STP_MCP_TOKEN. Never a flag value.
+    #[arg(long, value_name = "FILE", requires = "http")]
+    http_token_file: Option<std::path::PathBuf>,
+    /// A browser origin allowed to call --http (e.g. http://localhost:3000); repeat for
+    /// more. Requests with any other Origin header are refused; clients that send none pass.
+    #[arg(long = "http-allow-origin", value_name = "ORIGIN", requires = "http")]
+    http_allow_origins: Vec<String>,
+    /// Calls over --http handled at once; more are answered 429.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 8,
+        value_parser = clap::value_parser!(u16).range(1..=256)
+    )]
+    http_max_concurrent: u16,
     // Last: the client options' help heading applies to what follows them.
     #[command(flatten)]
     pub(crate) client: ClientArgs,
@@ -154,6 +176,15 @@ pub(crate) async fn run(args: McpArgs) -> Result<(), Failure> {
         max_creates = args.max_creates,
         "gate-stp mcp: serving on stdio"
     );
+    if let Some(addr) = args.http {
+        let options = http::HttpOptions {
+            addr: http::loopback(addr)?,
+            token: http::token(args.http_token_file.as_deref())?,
+            allowed_origins: args.http_allow_origins,
+            max_concurrent: usize::from(args.http_max_concurrent),
+        };
+        return http::serve(server, options).await;
+    }
     let running = server
         .serve(framing::LineTransport::new(
             tokio::io::stdin(),
