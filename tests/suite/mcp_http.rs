@@ -226,3 +226,43 @@ fn a_non_loopback_address_or_no_token_does_not_start() {
     assert_eq!(flag.status.code(), Some(2), "{flag:?}");
     assert!(!String::from_utf8_lossy(&flag.stderr).contains(TOKEN));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_origin_the_operator_allows_is_served_and_no_other() {
+    let emulator = emulator().await;
+    let mut http = serve_http(
+        &emulator.base_url(),
+        &[
+            "--http-allow-origin",
+            "http://localhost:3000, http://127.0.0.1:5173",
+        ],
+    )
+    .await;
+    let initialize = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                   "clientInfo": {"name": "raw", "version": "0"}}
+    });
+    let raw = reqwest::Client::new();
+    for (origin, expected) in [
+        ("http://localhost:3000", 200),
+        ("http://127.0.0.1:5173", 200),
+        ("http://localhost:3001", 403),
+        ("https://localhost:3000", 403),
+    ] {
+        let status = raw
+            .post(&http.url)
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("origin", origin)
+            .body(initialize.to_string())
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        assert_eq!(status, expected, "{origin}");
+    }
+    let _ = http.child.kill().await;
+}

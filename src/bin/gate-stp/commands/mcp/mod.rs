@@ -102,10 +102,11 @@ pub(crate) struct McpArgs {
     /// the variable GATE_STP_MCP_TOKEN. Never a flag value.
     #[arg(long, value_name = "FILE", requires = "http")]
     http_token_file: Option<std::path::PathBuf>,
-    /// A browser origin allowed to call --http (e.g. http://localhost:3000); repeat for
-    /// more. Requests with any other Origin header are refused; clients that send none pass.
-    #[arg(long = "http-allow-origin", value_name = "ORIGIN", requires = "http")]
-    http_allow_origins: Vec<String>,
+    /// Browser origins allowed to call --http, separated by commas (e.g.
+    /// http://localhost:3000). Requests with any other Origin header are refused; clients
+    /// that send none pass.
+    #[arg(long = "http-allow-origin", value_name = "ORIGINS", requires = "http")]
+    http_allow_origins: Option<String>,
     /// Calls over --http handled at once; more are answered 429.
     #[arg(
         long,
@@ -180,7 +181,14 @@ pub(crate) async fn run(args: McpArgs) -> Result<(), Failure> {
         let options = http::HttpOptions {
             addr: http::loopback(addr)?,
             token: http::token(args.http_token_file.as_deref())?,
-            allowed_origins: args.http_allow_origins,
+            allowed_origins: args
+                .http_allow_origins
+                .iter()
+                .flat_map(|origins| origins.split(','))
+                .map(str::trim)
+                .filter(|origin| !origin.is_empty())
+                .map(str::to_owned)
+                .collect(),
             max_concurrent: usize::from(args.http_max_concurrent),
         };
         return http::serve(server, options).await;
