@@ -60,6 +60,32 @@ async fn serve_http(base_url: &str, flags: &[&str]) -> Http {
     Http { child, url }
 }
 
+/// The status line the server answers to a POST that declares a body of `bytes` and
+/// sends none of it (`bytes` small: a short wait for the body, then the connection closes).
+async fn oversized_status(url: &str, bytes: usize) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let authority = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/mcp")
+        .to_owned();
+    let mut socket = tokio::net::TcpStream::connect(&authority).await.unwrap();
+    let head = format!(
+        "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n\
+         Content-Length: {bytes}\r\n\r\n"
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    if bytes <= 10 {
+        socket.write_all(&b"{}        "[..bytes]).await.unwrap();
+    }
+    let mut answer = vec![0; 64];
+    let read = tokio::time::timeout(Duration::from_secs(10), socket.read(&mut answer))
+        .await
+        .expect("an answer within 10 s")
+        .unwrap();
+    String::from_utf8_lossy(&answer[..read]).into_owned()
+}
+
 fn client_with(url: &str, token: &str) -> StreamableHttpClientTransport<reqwest::Client> {
     StreamableHttpClientTransport::from_config(
         StreamableHttpClientTransportConfig::with_uri(url.to_owned()).auth_header(token.to_owned()),
@@ -136,12 +162,12 @@ async fn no_token_a_wrong_token_a_foreign_origin_and_an_oversized_body_are_refus
         .await
         .unwrap();
     assert_eq!(status(rebinding), 403);
-    let oversized = format!(
-        "{{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\",\"pad\":\"{}\"}}",
-        "x".repeat(9 * 1024 * 1024)
-    );
-    let oversized = post(oversized).bearer_auth(TOKEN).send().await.unwrap();
-    assert_eq!(status(oversized), 413);
+    // A body declared larger than 8 MiB is refused before it is sent: the headers alone
+    // get the answer (over a raw connection, so that the client does not race to send).
+    let oversized = oversized_status(&http.url, 8 * 1024 * 1024 + 1).await;
+    assert!(oversized.starts_with("HTTP/1.1 413"), "{oversized}");
+    let at_limit = oversized_status(&http.url, 10).await;
+    assert!(!at_limit.starts_with("HTTP/1.1 413"), "{at_limit}");
     // The control: the same request with the token and no Origin is served.
     let served = post(initialize.to_string())
         .bearer_auth(TOKEN)
@@ -264,5 +290,31 @@ async fn an_origin_the_operator_allows_is_served_and_no_other() {
             .as_u16();
         assert_eq!(status, expected, "{origin}");
     }
+    let _ = http.child.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_that_is_not_json_or_not_a_valid_call_is_answered_as_on_stdio() {
+    let emulator = emulator().await;
+    let mut http = serve_http(&emulator.base_url(), &[]).await;
+    let raw = reqwest::Client::new();
+    let post = |body: &str| {
+        raw.post(&http.url)
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(body.to_owned())
+            .send()
+    };
+    let answer = post("this is not json").await.unwrap();
+    assert_eq!(answer.status().as_u16(), 400);
+    let answer: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(answer["error"]["code"], json!(-32700), "{answer}");
+    assert!(answer.as_object().unwrap().contains_key("id") && answer["id"].is_null());
+    let call = json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call",
+                      "params": {"name": "list_members", "arguments": [1]}});
+    let answer: serde_json::Value = post(&call.to_string()).await.unwrap().json().await.unwrap();
+    assert_eq!(answer["id"], json!(5), "{answer}");
+    assert_eq!(answer["error"]["code"], json!(-32602), "{answer}");
     let _ = http.child.kill().await;
 }

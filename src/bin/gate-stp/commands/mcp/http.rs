@@ -14,6 +14,9 @@
 //!   that origin is listed with `--http-allow-origin`; clients that send no `Origin` pass.
 //! - **Limits**: a body over [`MAX_BODY_BYTES`] gets 413; more than `--http-max-concurrent`
 //!   requests in flight get 429.
+//! - A body that is not one JSON-RPC message, or a call whose `arguments` are not an
+//!   object, is answered as on stdio (`framing`): 400 with -32700 or -32600 and
+//!   `"id": null`, or the error with the request's id.
 //! - `--allow-apply` and the removal and create limits work as over stdio.
 
 use std::{net::SocketAddr, sync::Arc};
@@ -31,7 +34,7 @@ use rmcp::transport::streamable_http_server::{
 use sha2::{Digest as _, Sha256};
 use tokio::sync::Semaphore;
 
-use super::StpServer;
+use super::{StpServer, framing};
 use crate::failure::Failure;
 
 /// The shortest token accepted.
@@ -139,6 +142,37 @@ async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next) ->
             "too many requests in flight; try again shortly",
         );
     };
+    // The body screened as a stdio line is (`framing`): what rmcp would answer badly is
+    // answered here, the rest goes on unchanged.
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|bytes| bytes > MAX_BODY_BYTES as u64) {
+        // Refused before a byte of the body is read.
+        return refusal(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("a request body is at most {MAX_BODY_BYTES} bytes"),
+        );
+    }
+    let (request_parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
+        return refusal(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("a request body is at most {MAX_BODY_BYTES} bytes"),
+        );
+    };
+    let mut started = true;
+    if let framing::Screened::Answer(error) = framing::screen(&bytes, &mut started) {
+        let status = if error["id"].is_null() {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::OK
+        };
+        return (status, axum::Json(error)).into_response();
+    }
+    let request = Request::from_parts(request_parts, axum::body::Body::from(bytes));
     let (parts, body) = next.run(request).await.into_parts();
     let body = body.into_data_stream().map(move |chunk| {
         let _held = &permit;
