@@ -50,11 +50,17 @@ impl Agent {
         } else {
             ""
         };
-        for block in &result.content {
-            if let Some(text) = block.as_text() {
-                // The server escaped it already; every line is printed as it came.
-                out(format!("{marker}{}\n", text.text.trim_end()));
-            }
+        let mut blocks = result.content.iter().filter_map(|block| block.as_text());
+        if let Some(text) = blocks.next() {
+            // The server escaped it already; every line is printed as it came.
+            out(format!("{marker}{}\n", text.text.trim_end()));
+        }
+        for json in blocks {
+            // The structured content again, for clients that read only text.
+            out(format!(
+                "(and the same as JSON: {} bytes)\n",
+                json.text.len()
+            ));
         }
         Ok(result)
     }
