@@ -66,6 +66,14 @@ async fn list_groups_pages_through_every_group_once_with_the_total() {
     assert!(last.starts_with("number 7 of 7 STP groups:\n"), "{last}");
     assert!(!last.contains("\nMore:"), "{last}");
     assert_eq!(page["groups"].as_array().unwrap().len(), 1);
+    // A cursor past the end (the list shrank, or the cursor was made up) says to start again.
+    let refusal = server.refused("list_groups", json!({"cursor": "7"})).await;
+    assert!(
+        refusal.contains(
+            "`cursor` 7 is past the end: there are 7 now; call list_groups without a cursor"
+        ),
+        "{refusal}"
+    );
     // Without a limit, all seven fit in the default page.
     let (text, page) = server.ok("list_groups", json!({})).await;
     assert!(text.starts_with("7 STP groups:\n"), "{text}");

@@ -238,7 +238,7 @@ fn screen_request(
             Some(other) => {
                 return invalid_params(format!(
                     "the \"arguments\" of tools/call must be a JSON object of the tool's arguments, not {}",
-                    kind(other)
+                    super::json_kind(other)
                 ));
             }
         }
@@ -260,18 +260,6 @@ fn screen_request(
         )));
     }
     None
-}
-
-/// The JSON kind of `value`, for a message.
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// Why `params` do not fit `method`, where rmcp's type tells: ` (detail)` or nothing.

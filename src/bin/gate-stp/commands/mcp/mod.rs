@@ -561,6 +561,7 @@ impl StpServer {
                 created_at: group.create_time.map(crate::output::iso8601),
             })
             .collect();
+        paging::within(tools::LIST_GROUPS, page, total).map_err(ToolError::new)?;
         let (groups, next_cursor) = paging::cut(groups, page);
         let mut text = match (&name, total) {
             (None, 0) => "No STP groups.".to_owned(),
@@ -619,6 +620,7 @@ impl StpServer {
                 joined_at: user.create_time.map(crate::output::iso8601),
             })
             .collect();
+        paging::within(tools::LIST_MEMBERS, page, total).map_err(ToolError::new)?;
         let (members, next_cursor) = paging::cut(members, page);
         let mut text = if total == 0 {
             format!("Group {stp_id} has no members.")
@@ -660,6 +662,7 @@ impl StpServer {
             .map_err(ToolError::read)?;
         let mut state = DesiredState::from_live(&live);
         let total = state.groups.len();
+        paging::within(tools::EXPORT, page, total).map_err(ToolError::new)?;
         let (groups, next_cursor) = paging::cut(std::mem::take(&mut state.groups), page);
         state.groups = groups;
         let document = state.to_toml_string();
@@ -996,8 +999,7 @@ fn page_of(args: &impl tools::Paged) -> Page {
 /// `11–20` for a page of ten from offset 10 (1-based, as people count).
 fn shown_range(offset: usize, len: usize) -> String {
     match len {
-        0 => format!("none from {}", offset + 1),
-        1 => format!("number {}", offset + 1),
+        0 | 1 => format!("number {}", offset + 1),
         _ => format!("{}–{}", offset + 1, offset + len),
     }
 }

@@ -83,6 +83,18 @@ pub(crate) fn cut<T: Serialize>(items: Vec<T>, page: Page) -> (Vec<T>, Option<St
     (taken, cursor)
 }
 
+/// Refuses a cursor past the end of `total` items (a list that shrank since the cursor
+/// was handed out, or a cursor made up): the agent starts again.
+pub(crate) fn within(tool: &str, page: Page, total: usize) -> Result<(), String> {
+    if page.offset > 0 && page.offset >= total {
+        return Err(format!(
+            "`cursor` {} is past the end: there are {total} now; call {tool} without a cursor to start again",
+            page.offset
+        ));
+    }
+    Ok(())
+}
+
 /// The line that ends a cut page: how many are left and how to get them.
 pub(crate) fn more_line(tool: &str, total: usize, next: Option<&str>) -> String {
     match next {
@@ -198,6 +210,19 @@ mod tests {
             },
         );
         assert_eq!((taken.len(), next.as_deref()), (1, Some("1")));
+    }
+
+    #[test]
+    fn a_cursor_past_the_end_is_refused() {
+        let at = |offset| Page { offset, limit: 10 };
+        assert!(super::within("t", at(0), 0).is_ok());
+        assert!(super::within("t", at(4), 5).is_ok());
+        let error = super::within("list_groups", at(5), 5).unwrap_err();
+        assert_eq!(
+            error,
+            "`cursor` 5 is past the end: there are 5 now; call list_groups without a cursor to start again"
+        );
+        assert!(super::within("t", at(1), 0).is_err());
     }
 
     #[test]

@@ -439,3 +439,32 @@ fn a_plan_on_disk_is_found_by_its_digest_and_taken_once_of_many_concurrent_takes
     assert!(store.take(&digest).unwrap().is_some());
     let _ = std::fs::remove_dir_all(root.parent().unwrap());
 }
+
+/// The user's answer in a 2026-07-28 round trip is read as an elicitation answer: only an
+/// accepted `{"confirm": true}` under the key `confirm` lets apply send.
+#[test]
+fn a_round_trip_answer_confirms_only_an_explicit_yes() {
+    use rmcp::model::InputResponses;
+    let answer = |value: Value| -> Result<(), ToolError> {
+        let responses: InputResponses = serde_json::from_value(value).unwrap();
+        confirmed(super::answer_of(Some(responses)))
+    };
+    assert!(answer(json!({"confirm": {"action": "accept", "content": {"confirm": true}}})).is_ok());
+    for refusal in [
+        json!({"confirm": {"action": "accept", "content": {"confirm": false}}}),
+        json!({"confirm": {"action": "accept"}}),
+        json!({"confirm": {"action": "accept", "content": {"confirm": "yes"}}}),
+        json!({"confirm": {"action": "decline"}}),
+        json!({"confirm": {"action": "cancel"}}),
+        json!({"confirm": "yes"}),
+        json!({"other": {"action": "accept", "content": {"confirm": true}}}),
+        json!({}),
+    ] {
+        let error = answer(refusal.clone()).unwrap_err();
+        assert!(
+            error.message().contains("nothing was sent"),
+            "{refusal}: {error:?}"
+        );
+    }
+    assert!(confirmed(super::answer_of(None)).is_err());
+}
