@@ -284,7 +284,7 @@ impl DiskStore {
     /// Removes expired plans, leftovers of interrupted writes and claims, and the oldest
     /// plans beyond [`MAX_PLAN_FILES`]. Best effort: a file another process removed first
     /// is no error.
-    fn prune(&self) {
+    pub(crate) fn prune(&self) {
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
             return;
         };

@@ -468,3 +468,125 @@ fn a_round_trip_answer_confirms_only_an_explicit_yes() {
     }
     assert!(confirmed(super::answer_of(None)).is_err());
 }
+
+/// Each of Gate's labels gets the next step that fits its cause: the operator's for the
+/// key, the secret, the IP, the clock, the account and its permissions; the agent's own
+/// for a group that does not exist or values Gate refuses.
+#[test]
+fn each_label_of_gate_says_whose_it_is_to_fix() {
+    use gate_stp::{ApiError, Error, Label, ResponseMeta};
+    let next = |label: Label| {
+        let meta = ResponseMeta {
+            status: reqwest::StatusCode::UNAUTHORIZED,
+            rate_limit: None,
+            trace_id: None,
+            client_request_id: None,
+        };
+        let error = Error::Api(Box::new(ApiError {
+            status: meta.status,
+            label,
+            message: None,
+            detail: None,
+            meta,
+        }));
+        ToolError::client(error).message().to_owned()
+    };
+    const OPERATOR: &str =
+        "; the agent cannot fix this: tell the user to ask the operator who runs gate-stp mcp";
+    for (label, cause) in [
+        (
+            Label::InvalidCredentials,
+            "Gate does not accept the server's API key or secret",
+        ),
+        (
+            Label::InvalidKey,
+            "Gate does not accept the server's API key or secret",
+        ),
+        (
+            Label::InvalidSignature,
+            "Gate does not accept the server's API key or secret",
+        ),
+        (
+            Label::MissingRequiredHeader,
+            "Gate does not accept the server's API key or secret",
+        ),
+        (
+            Label::IpForbidden,
+            "this machine's IP address is not on the key's allow list",
+        ),
+        (Label::ReadOnly, "the server's API key is read-only"),
+        (
+            Label::RequestExpired,
+            "this machine's clock is more than 60 seconds off Gate's",
+        ),
+        (Label::AccountLocked, "the account is locked"),
+        (Label::Forbidden, "the key's account may not do this"),
+    ] {
+        let text = next(label.clone());
+        assert!(text.contains(cause), "{label:?}: {text}");
+        assert!(text.ends_with(OPERATOR), "{label:?}: {text}");
+    }
+    let text = next(Label::NotFound);
+    assert!(
+        text.ends_with("; no such group: take the id from list_groups and call again"),
+        "{text}"
+    );
+    for label in [
+        Label::InvalidParamValue,
+        Label::Other("SOMETHING_NEW".to_owned()),
+    ] {
+        let text = next(label.clone());
+        assert!(
+            text.contains("; Gate refused the request: check the arguments"),
+            "{label:?}: {text}"
+        );
+        assert!(
+            !text.contains("the agent cannot fix this"),
+            "{label:?}: {text}"
+        );
+    }
+}
+
+/// The store forgets: plans beyond its capacity, leftovers of interrupted writes and
+/// claims once old; never a file that is not a plan (the request-state key).
+#[test]
+fn the_disk_store_prunes_what_it_no_longer_needs() {
+    use super::store::{DiskStore, MAX_PLAN_FILES, scope};
+    let root = store_root("prune");
+    let store =
+        DiskStore::open(&root, &scope("u", "k"), std::time::Duration::from_secs(60)).unwrap();
+    let count = |suffix: &str| {
+        std::fs::read_dir(store.dir())
+            .unwrap()
+            .filter(|entry| {
+                entry
+                    .as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(suffix)
+            })
+            .count()
+    };
+    for main in 1..=i64::try_from(MAX_PLAN_FILES).unwrap() + 3 {
+        store.insert(&plan_for(main).plan).unwrap();
+    }
+    assert_eq!(count(".json"), MAX_PLAN_FILES);
+    // Two hours old: an interrupted write's leftover and a key are not plans; only the
+    // leftover goes, and an old plan goes as expired.
+    let old = |name: &str| {
+        let path = store.dir().join(name);
+        let file = std::fs::File::create(&path).unwrap();
+        let two_hours_ago =
+            gate_stp::Clock::now(&gate_stp::SystemClock) - std::time::Duration::from_secs(7200);
+        file.set_modified(two_hours_ago).unwrap();
+        path
+    };
+    let leftover = old(".abc.1.2.tmp");
+    let key = old("request-state.key");
+    let expired = old(&format!("{}.json", "e".repeat(64)));
+    store.prune();
+    assert!(!leftover.exists() && !expired.exists());
+    assert!(key.exists());
+    let _ = std::fs::remove_dir_all(root.parent().unwrap());
+}
