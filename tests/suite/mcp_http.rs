@@ -318,3 +318,45 @@ async fn a_body_that_is_not_json_or_not_a_valid_call_is_answered_as_on_stdio() {
     assert_eq!(answer["error"]["code"], json!(-32602), "{answer}");
     let _ = http.child.kill().await;
 }
+
+/// Over HTTP too, a 2026-07-28 client (server/discover, no session) is asked to confirm
+/// through the `input_required` round trip, and a yes applies.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_2026_07_28_client_over_http_confirms_through_the_round_trip() {
+    use rmcp::{
+        model::{ElicitationAction, ProtocolVersion},
+        service::{ClientLifecycleMode, ClientServiceExt},
+    };
+    let emulator = emulator().await;
+    let mut http = serve_http(&emulator.base_url(), &["--allow-apply"]).await;
+    let client =
+        super::mcp_revision::asking(ProtocolVersion::V_2026_07_28, ElicitationAction::Accept);
+    let questions = client.questions.clone();
+    let session = client
+        .serve_with_lifecycle(
+            client_with(&http.url, TOKEN),
+            ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            },
+        )
+        .await
+        .unwrap();
+    let call = |tool: &str, arguments: serde_json::Value| {
+        CallToolRequestParams::new(tool.to_owned())
+            .with_arguments(arguments.as_object().unwrap().clone())
+    };
+    let planned = session
+        .call_tool(call("plan", json!({"document": DESK})))
+        .await
+        .unwrap();
+    let digest = digest_of(planned.structured_content.as_ref().unwrap());
+    let applied = session
+        .call_tool(call("apply", json!({"digest": digest})))
+        .await
+        .unwrap();
+    assert_ne!(applied.is_error, Some(true), "{applied:?}");
+    assert_eq!(questions.lock().await.len(), 1);
+    assert_eq!(emulator.groups().len(), 1);
+    let _ = session.cancel().await;
+    let _ = http.child.kill().await;
+}

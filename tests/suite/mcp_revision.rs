@@ -37,10 +37,10 @@ async fn start_as(
 
 /// A client of `version` that can ask its user, and answers every question with `answer`.
 #[derive(Clone)]
-struct Asking {
+pub(crate) struct Asking {
     version: ProtocolVersion,
     answer: ElicitationAction,
-    questions: Arc<Mutex<Vec<String>>>,
+    pub(crate) questions: Arc<Mutex<Vec<String>>>,
 }
 
 impl ClientHandler for Asking {
@@ -67,7 +67,7 @@ impl ClientHandler for Asking {
     }
 }
 
-fn asking(version: ProtocolVersion, answer: ElicitationAction) -> Asking {
+pub(crate) fn asking(version: ProtocolVersion, answer: ElicitationAction) -> Asking {
     Asking {
         version,
         answer,

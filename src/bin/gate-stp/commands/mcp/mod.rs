@@ -1,11 +1,21 @@
-//! `gate-stp mcp`: an MCP server over stdio for AI agents. Agents read freely (account,
-//! groups, members, export, plan) and change STP groups only by applying a plan this server
-//! computed, named by its digest, and only when the operator started the server with
-//! `--allow-apply`.
+//! `gate-stp mcp`: an MCP server for AI agents, over stdio or (`--http`) Streamable HTTP.
+//! Agents read freely (account, groups, members, export, plan) and change STP groups only
+//! by applying a plan a server of this operator computed, named by its digest, and only
+//! when the operator started the server with `--allow-apply`.
 //!
-//! stdout carries only protocol messages (rmcp writes them); logs go to stderr through
-//! the CLI's tracing subscriber. Text content for the model is escaped line by line with
-//! `gate_stp::text::escape_control`; `structuredContent` keeps the exact values.
+//! - `framing`: the stdio line transport, which answers malformed lines as JSON-RPC 2.0 says
+//!   (rmcp 3.11 drops some and answers others without an id); `http`: the HTTP server and
+//!   its guard (token, Origin, Host, body size, calls in flight).
+//! - `tools`: names, argument and result types, schemas (JSON Schema 2020-12) and hints;
+//!   problems with arguments are tool errors the model reads (`errors`).
+//! - `store`: plans by digest, on disk per key for `gate-stp mcp` (any process of the
+//!   operator applies them, once), in memory for the demo; `seal`: the sealed request
+//!   state of the 2026-07-28 confirmation; `consent`: the question the user is asked.
+//! - `paging`: the bounds of every answer.
+//!
+//! stdout carries only protocol messages; logs go to stderr through the CLI's tracing
+//! subscriber. Text content for the model is escaped with `gate_stp::text` (line by line,
+//! and the JSON block with `\u` escapes); `structuredContent` keeps the exact values.
 
 mod consent;
 pub(crate) mod demo;
