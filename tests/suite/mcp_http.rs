@@ -183,10 +183,12 @@ async fn calls_past_the_concurrent_limit_are_answered_429() {
     // A "Gate" that accepts connections and never answers: a call hangs until its timeout.
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base_url = format!("http://{}/api/v4", silent.local_addr().unwrap());
+    let (reached, mut gate_reached) = tokio::sync::mpsc::unbounded_channel();
     let _accepting = tokio::spawn(async move {
         let mut held = Vec::new();
         while let Ok((socket, _)) = silent.accept().await {
             held.push(socket);
+            let _ = reached.send(());
         }
     });
     let mut http = serve_http(&base_url, &["--http-max-concurrent", "1", "--timeout", "5"]).await;
@@ -195,7 +197,10 @@ async fn calls_past_the_concurrent_limit_are_answered_429() {
         let result = first.call_tool(CallToolRequestParams::new("account")).await;
         (first, result)
     });
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // The first call is in flight once the server's request reached the silent "Gate".
+    tokio::time::timeout(Duration::from_secs(20), gate_reached.recv())
+        .await
+        .expect("the call reaches Gate");
     let raw = reqwest::Client::new()
         .post(&http.url)
         .bearer_auth(TOKEN)
