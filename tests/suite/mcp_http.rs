@@ -24,9 +24,15 @@ const TOKEN: &str = "0123456789abcdef0123456789abcdef-test";
 struct Http {
     child: tokio::process::Child,
     url: String,
+    /// What the server wrote to stderr after its first line.
+    stderr: tokio::task::JoinHandle<String>,
 }
 
 async fn serve_http(base_url: &str, flags: &[&str]) -> Http {
+    serve_http_logging(base_url, flags, "warn").await
+}
+
+async fn serve_http_logging(base_url: &str, flags: &[&str], log: &str) -> Http {
     let mut command = tokio::process::Command::from(crate::common::cli::gate_stp());
     command
         .args(["mcp", "--http", "127.0.0.1:0"])
@@ -39,7 +45,7 @@ async fn serve_http(base_url: &str, flags: &[&str]) -> Http {
             "GATE_STP_PLANS_DIR",
             crate::common::fresh_dir("mcp-http").join("plans"),
         )
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", log)
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     let mut child = command.spawn().unwrap();
@@ -56,8 +62,15 @@ async fn serve_http(base_url: &str, flags: &[&str]) -> Http {
     .expect("the server serves within 30 s");
     assert!(!url.contains(TOKEN));
     // Keep reading stderr: a full pipe would block the server.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Http { child, url }
+    let stderr = tokio::spawn(async move {
+        let mut text = String::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text
+    });
+    Http { child, url, stderr }
 }
 
 /// The status line the server answers to a POST that declares a body of `bytes` and
@@ -95,7 +108,7 @@ fn client_with(url: &str, token: &str) -> StreamableHttpClientTransport<reqwest:
 #[tokio::test(flavor = "multi_thread")]
 async fn rmcp_s_http_client_plans_and_applies_with_the_token() {
     let emulator = emulator().await;
-    let mut http = serve_http(&emulator.base_url(), &["--allow-apply"]).await;
+    let mut http = serve_http_logging(&emulator.base_url(), &["--allow-apply"], "trace").await;
     let session = ().serve(client_with(&http.url, TOKEN)).await.unwrap();
     let tools = session.list_all_tools().await.unwrap();
     assert_eq!(tools.len(), 6);
@@ -116,6 +129,12 @@ async fn rmcp_s_http_client_plans_and_applies_with_the_token() {
     assert_eq!(emulator.groups().len(), 1);
     let _ = session.cancel().await;
     let _ = http.child.kill().await;
+    // Neither the token nor the secret reaches the log, even at TRACE (the control: the
+    // log has the requests).
+    let log = http.stderr.await.unwrap();
+    assert!(log.contains("TRACE"), "no trace output");
+    assert!(!log.contains(TOKEN), "the token is in the log");
+    assert!(!log.contains(MAIN_SECRET), "the secret is in the log");
 }
 
 #[tokio::test(flavor = "multi_thread")]
