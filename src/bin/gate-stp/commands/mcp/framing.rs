@@ -137,13 +137,21 @@ pub(crate) fn screen(line: &[u8], started: &mut bool) -> Screened {
         };
         return invalid(None, why);
     };
+    let method = object.get("method");
+    // A response of the client (to a question of the server) is never answered, whatever
+    // is wrong with it; rmcp reads it or it is dropped.
+    if method.is_none() && (object.contains_key("result") || object.contains_key("error")) {
+        return match serde_json::from_value::<ClientJsonRpcMessage>(value.clone()) {
+            Ok(message) => Screened::Pass(Box::new(message)),
+            Err(_) => Screened::Skip,
+        };
+    }
     let id = match object.get("id") {
         None => None,
         Some(id @ Value::String(_)) => Some(id),
         Some(id @ Value::Number(number)) if number.is_i64() || number.is_u64() => Some(id),
         Some(_) => return invalid(None, "\"id\" must be a string or an integer"),
     };
-    let method = object.get("method");
     // A notification (a method and no id) gets no answer, whatever is wrong with it.
     let notification = id.is_none() && method.is_some();
     if object.get("jsonrpc") != Some(&json!("2.0")) {
@@ -507,6 +515,35 @@ mod tests {
                 matches!(screen(line.as_bytes(), &mut started), Screened::Skip),
                 "{line:?}"
             );
+        }
+    }
+
+    #[test]
+    fn a_response_of_the_client_is_never_answered() {
+        let mut started = true;
+        for line in [
+            r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"x"}}"#,
+            r#"{"jsonrpc":"2.0","id":[1],"result":{}}"#,
+            r#"{"jsonrpc":"1.0","id":1,"result":5}"#,
+        ] {
+            assert!(
+                !matches!(screen(line.as_bytes(), &mut started), Screened::Answer(_)),
+                "{line}"
+            );
+        }
+        let answer = r#"{"jsonrpc":"2.0","id":0,"result":{"action":"decline"}}"#;
+        assert!(matches!(
+            screen(answer.as_bytes(), &mut started),
+            Screened::Pass(_)
+        ));
+        // A float id is no id: answered with id null.
+        let float = r#"{"jsonrpc":"2.0","id":1.5,"method":"ping"}"#;
+        match screen(float.as_bytes(), &mut started) {
+            Screened::Answer(error) => {
+                assert_eq!(error["id"], Value::Null);
+                assert_eq!(error["error"]["code"], json!(-32600));
+            }
+            other => panic!("{other:?}"),
         }
     }
 
