@@ -56,9 +56,8 @@ async fn received(server: &MockServer) -> Vec<(String, String, Option<String>, S
         .collect()
 }
 
-fn config_with_profile(base_url: &str) -> std::path::PathBuf {
-    let dir = crate::common::fresh_dir("habits");
-    let path = dir.join("config.toml");
+fn config_with_profile(base_url: &str) -> crate::common::Scratch {
+    let path = crate::common::fresh_dir("habits").file("config.toml");
     std::fs::write(
         &path,
         format!(
@@ -363,5 +362,4 @@ async fn logs_in_a_file_have_no_colour_codes_and_one_attempt_field_per_span() {
             .unwrap_or_else(|| panic!("no request span on {line:?}"));
         assert!(span.matches("attempt=").count() <= 1, "{line}");
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }

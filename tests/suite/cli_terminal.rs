@@ -9,8 +9,8 @@ use gate_stp::mock::{EmulatorConfig, Fault, FaultKind, RunningEmulator, demo};
 use crate::common::pty::{Screen, run_on_terminal, run_with_only_stdin_on_terminal};
 
 /// The desired state: one new group with two members (two steps: create, then add).
-fn night_desk() -> std::path::PathBuf {
-    let path = crate::common::fresh_dir("terminal").join("stp.toml");
+fn night_desk() -> crate::common::Scratch {
+    let path = crate::common::fresh_dir("terminal").file("stp.toml");
     let text = format!(
         "main_user_id = {}\n[[group]]\nname = \"night desk\"\nmembers = [{}, {}]\n",
         demo::MAIN_USER,
@@ -28,13 +28,14 @@ async fn on_terminal(
     no_color: bool,
     typed: &str,
 ) -> Screen {
+    let desk = night_desk();
     let mut command = crate::common::cli::gate_stp();
     command
         .env("GATE_BASE_URL", emulator.base_url())
         .env("GATE_API_KEY", demo::MAIN_KEY)
         .env("GATE_API_SECRET", demo::MAIN_SECRET)
         .args(args)
-        .arg(night_desk());
+        .arg(desk.as_os_str());
     if no_color {
         command.env("NO_COLOR", "1");
     }
@@ -139,13 +140,14 @@ async fn a_terminal_on_stdin_alone_is_no_one_to_ask() {
     // Someone could type, but the question would go to a pipe they do not see: refused
     // even with `yes` typed ahead.
     let emulator = emulator().await;
+    let desk = night_desk();
     let mut command = crate::common::cli::gate_stp();
     command
         .env("GATE_BASE_URL", emulator.base_url())
         .env("GATE_API_KEY", demo::MAIN_KEY)
         .env("GATE_API_SECRET", demo::MAIN_SECRET)
         .arg("apply")
-        .arg(night_desk());
+        .arg(desk.as_os_str());
     let output =
         tokio::task::spawn_blocking(move || run_with_only_stdin_on_terminal(command, "yes\n"))
             .await

@@ -24,7 +24,7 @@ use serde_json::Value;
 use crate::common::cli::gate_stp_with_config;
 
 /// A fresh directory for one test.
-fn scratch(name: &str) -> PathBuf {
+fn scratch(name: &str) -> crate::common::Scratch {
     crate::common::fresh_dir(&format!("review-{name}"))
 }
 
@@ -134,7 +134,6 @@ async fn the_markdown_plan_of_the_readme_example_is_the_readmes_sample_comment()
     // Same exit codes as the text form: changes pending, with --exit-code.
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert_eq!(stdout(&output), comment);
-    std::fs::remove_dir_all(&dir).unwrap();
     emulator.shutdown().await;
 }
 
@@ -619,7 +618,6 @@ async fn three_files_for_two_profiles_give_the_summary_and_the_exit_codes() {
         assert_eq!(output.status.code(), Some(2), "{extra:?}");
         assert!(stdout(&output).is_empty(), "{extra:?}");
     }
-    std::fs::remove_dir_all(&dir).unwrap();
     a.shutdown().await;
     b.shutdown().await;
 }
