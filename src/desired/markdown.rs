@@ -48,6 +48,15 @@ pub fn render_plan_markdown(plan: &Plan) -> String {
             );
         }
     }
+    if !plan.warnings.is_empty() {
+        // Fenced: the names are shown escaped as text, nothing in them is Markdown.
+        let lines: String = plan
+            .warnings
+            .iter()
+            .map(|warning| format!("{warning}\n"))
+            .collect();
+        let _ = write!(out, "\n**Warnings:**\n\n{}", fenced("text", &lines));
+    }
     if plan.is_empty() {
         out.push_str("\nNo changes: the live STP groups match the file.\n");
     } else if plan.removals() > 0 {
@@ -179,6 +188,7 @@ mod tests {
                 },
             ],
             login_names: BTreeMap::from([(10001, login.to_owned())]),
+            warnings: Vec::new(),
         }
     }
 

@@ -28,9 +28,11 @@
 
 mod apply;
 mod gate;
+mod limits;
 mod live;
 mod markdown;
 mod model;
+mod names;
 mod parse;
 mod plan;
 mod render;
@@ -44,12 +46,15 @@ mod fake;
 mod tests;
 
 pub use apply::{
-    ApplyError, ApplyOptions, Checked, DEFAULT_MAX_READ_AGE, DEFAULT_MAX_REMOVALS, Proposal,
+    ApplyError, ApplyOptions, Checked, DEFAULT_MAX_CREATES, DEFAULT_MAX_READ_AGE,
+    DEFAULT_MAX_REMOVALS, Proposal,
 };
+pub use limits::{MAX_DOCUMENT_BYTES, MAX_GROUPS, MAX_NAME_CHARS, MAX_PLAN_BYTES, Oversized};
 pub use live::{READ_CONCURRENCY, ReadError, StpAdmin, read_live};
 pub use markdown::{markdown_code_span, render_plan_markdown, render_refusal_markdown};
 pub use model::{DesiredGroup, DesiredState, GroupInfo, LiveGroup, LiveState, Member, SubAccount};
-pub use parse::{DesiredFile, Format, ParseError};
+pub use names::NameWarning;
+pub use parse::{DesiredFile, Format, ParseError, read_text};
 pub use plan::{
     Action, GroupChange, MAX_IDS_PER_REQUEST, PLAN_FORMAT, Plan, PlanError, PlanFileError, Step,
     UnmanagedGroup,

@@ -82,7 +82,7 @@ impl fmt::Display for Member {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Member::Id(id) => write!(f, "{id}"),
-            Member::Login(name) => write!(f, "\"{}\"", crate::text::escape_control(name)),
+            Member::Login(name) => write!(f, "{}", crate::text::Quoted(name)),
         }
     }
 }

@@ -6,6 +6,7 @@ use std::{fmt::Write as _, path::Path};
 use serde::Deserialize;
 
 use super::{
+    limits::{self, MAX_DOCUMENT_BYTES, Oversized, ReadBoundedError},
     model::{DesiredGroup, DesiredState, Member},
     validate::{self, Problems},
 };
@@ -64,6 +65,15 @@ pub enum ParseError {
         file: String,
         /// Every problem found.
         problems: Problems,
+    },
+    /// The document is larger than its limit ([`MAX_DOCUMENT_BYTES`], or the limit given to
+    /// [`read_text`]); it was not read further, nor parsed.
+    #[error("{file}: the document is {oversized}; nothing was read further")]
+    TooLarge {
+        /// The file.
+        file: String,
+        /// Its size and the limit.
+        oversized: Oversized,
     },
     /// A TOML file, but the crate was built without the `desired-toml` feature.
     #[error(
@@ -124,8 +134,14 @@ impl From<FileForm> for DesiredFile {
 
 impl DesiredFile {
     /// Parses and checks a desired-state file; `file` names it in errors. An empty
-    /// `profile` is refused (it would silently mean "the default profile").
+    /// `profile` is refused (it would silently mean "the default profile"). A text above
+    /// [`MAX_DOCUMENT_BYTES`] is refused before it is parsed; the counts and lengths of
+    /// [`limits`](super::MAX_GROUPS) are checked before anything else about the content.
     pub fn parse(text: &str, format: Format, file: &str) -> Result<DesiredFile, ParseError> {
+        limits::check_text(text, MAX_DOCUMENT_BYTES).map_err(|oversized| ParseError::TooLarge {
+            file: file.to_owned(),
+            oversized,
+        })?;
         let parsed: DesiredFile = match format {
             Format::Json => from_json(text, file)?,
             Format::Toml => from_toml(text, file)?,
@@ -156,16 +172,31 @@ impl DesiredFile {
         }
     }
 
-    /// Reads, parses and checks a file; the format comes from its extension.
+    /// Reads (at most [`MAX_DOCUMENT_BYTES`]), parses and checks a file; the format comes
+    /// from its extension.
     pub fn load(path: impl AsRef<Path>) -> Result<DesiredFile, ParseError> {
         let path = path.as_ref();
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ParseError::Io {
-            file: file.clone(),
-            source,
-        })?;
-        Self::parse(&text, Format::from_path(path), &file)
+        let text = read_text(path, MAX_DOCUMENT_BYTES)?;
+        Self::parse(&text, Format::from_path(path), &path.display().to_string())
     }
+}
+
+/// Reads the UTF-8 text of the file at `path`, refusing a file larger than `max` bytes
+/// ([`ParseError::TooLarge`]) after reading at most `max + 1` of its bytes: the one way the
+/// crate and its command line read a document or a saved plan
+/// ([`MAX_DOCUMENT_BYTES`], [`MAX_PLAN_BYTES`](super::MAX_PLAN_BYTES)).
+pub fn read_text(path: &Path, max: usize) -> Result<String, ParseError> {
+    let file = || path.display().to_string();
+    limits::read_bounded(path, max).map_err(|error| match error {
+        ReadBoundedError::Io(source) => ParseError::Io {
+            file: file(),
+            source,
+        },
+        ReadBoundedError::Oversized(oversized) => ParseError::TooLarge {
+            file: file(),
+            oversized,
+        },
+    })
 }
 
 impl DesiredState {
@@ -384,6 +415,109 @@ mod tests {
             error.to_string().contains("unknown field `profiel`"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn oversized_documents_long_names_and_too_many_groups_are_refused_in_one_line() {
+        use crate::desired::{MAX_DOCUMENT_BYTES, MAX_GROUPS, MAX_NAME_CHARS};
+        // A document above the size limit is not parsed (this one is not even JSON).
+        let big = "x".repeat(MAX_DOCUMENT_BYTES + 1);
+        let error = DesiredFile::parse(&big, Format::Json, "big.json").unwrap_err();
+        assert!(matches!(error, ParseError::TooLarge { .. }), "{error:?}");
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "big.json: the document is {} bytes, more than the limit of 4 MiB; nothing was read further",
+                MAX_DOCUMENT_BYTES + 1
+            )
+        );
+        // Exactly at the limit, it is parsed (and found not to be JSON).
+        let edge = "x".repeat(MAX_DOCUMENT_BYTES);
+        let error = DesiredFile::parse(&edge, Format::Json, "edge.json").unwrap_err();
+        assert!(matches!(error, ParseError::Syntax { .. }), "{error:?}");
+
+        // A name one character too long is refused, quoted cut, the reason first.
+        let long = "n".repeat(MAX_NAME_CHARS + 1);
+        let text = format!(r#"{{"main_user_id": 1, "group": [{{"name": "{long}"}}]}}"#);
+        let error = DesiredFile::parse(&text, Format::Json, "n.json").unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.starts_with(&format!(
+                "n.json: group #1 has a name of {} characters, more than the limit of {MAX_NAME_CHARS}: \"nnn",
+                MAX_NAME_CHARS + 1
+            )),
+            "{message}"
+        );
+        assert!(message.ends_with("…(1 more character)\""), "{message}");
+        assert!(!message.contains('\n'), "{message}");
+        // At the limit, accepted.
+        let name = "n".repeat(MAX_NAME_CHARS);
+        let text = format!(r#"{{"main_user_id": 1, "group": [{{"name": "{name}"}}]}}"#);
+        DesiredFile::parse(&text, Format::Json, "n.json").unwrap();
+        // A login name too long, likewise.
+        let text =
+            format!(r#"{{"main_user_id": 1, "group": [{{"name": "g", "members": ["{long}"]}}]}}"#);
+        let error = DesiredFile::parse(&text, Format::Json, "l.json").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "l.json: group \"g\": a member's login name has 257 characters, more than the limit of {MAX_NAME_CHARS}"
+            )
+        );
+
+        // One group more than the limit: one line, whatever else is wrong with them.
+        let groups: Vec<String> = (0..=MAX_GROUPS)
+            .map(|_| r#"{"name": "same"}"#.to_owned())
+            .collect();
+        let text = format!(r#"{{"main_user_id": 1, "group": [{}]}}"#, groups.join(","));
+        let error = DesiredFile::parse(&text, Format::Json, "many.json").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "many.json: the document declares {} groups, more than the limit of {MAX_GROUPS}; nothing was planned",
+                MAX_GROUPS + 1
+            )
+        );
+        // At the limit, checked as usual (here: every name a duplicate, the list cut).
+        let text = format!(
+            r#"{{"main_user_id": 1, "group": [{}]}}"#,
+            groups[1..].join(",")
+        );
+        let message = DesiredFile::parse(&text, Format::Json, "many.json")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.starts_with("many.json: 9999 problems:"),
+            "{}",
+            &message[..80]
+        );
+        assert_eq!(message.lines().count(), 1 + 50 + 1);
+        assert!(
+            message.ends_with("\n  - and 9949 more"),
+            "{}",
+            &message[message.len() - 80..]
+        );
+    }
+
+    #[test]
+    fn read_text_refuses_a_file_above_its_limit() {
+        let dir = std::env::temp_dir().join(format!("gate-stp-read-text-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("d.json");
+        std::fs::write(&path, r#"{"main_user_id": 1}"#).unwrap();
+        assert_eq!(read_text(&path, 19).unwrap(), r#"{"main_user_id": 1}"#);
+        let error = read_text(&path, 18).unwrap_err();
+        assert!(matches!(error, ParseError::TooLarge { .. }), "{error:?}");
+        assert!(
+            error
+                .to_string()
+                .contains("19 bytes, more than the limit of 18 bytes"),
+            "{error}"
+        );
+        assert!(DesiredFile::load(&path).is_ok());
+        let error = read_text(&dir.join("none"), 18).unwrap_err();
+        assert!(matches!(error, ParseError::Io { .. }), "{error:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// Built without `desired-toml`, a TOML file is refused by name with the way out, not

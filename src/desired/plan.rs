@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     model::{DesiredGroup, DesiredState, LiveGroup, LiveState, Member},
+    names::{NameWarning, name_warnings},
     validate::{self, Problem, Problems},
 };
 
@@ -148,6 +149,11 @@ pub struct Plan {
     /// Login names of the users the plan mentions, for display.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub login_names: BTreeMap<i64, String>,
+    /// Group names (declared or live) a reviewer could misread: look-alikes and mixed
+    /// scripts. Warnings, not refusals; computed from the names, never taken from a saved
+    /// file (a reader computes them again).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<NameWarning>,
 }
 
 /// Why a saved plan could not be read.
@@ -165,6 +171,14 @@ pub enum PlanFileError {
         column: usize,
         /// What the parser said.
         message: String,
+    },
+    /// The text is larger than [`MAX_PLAN_BYTES`](super::MAX_PLAN_BYTES); not parsed.
+    #[error("{file}: the saved plan is {oversized}; nothing was read further")]
+    TooLarge {
+        /// The file.
+        file: String,
+        /// Its size and the limit.
+        oversized: super::Oversized,
     },
     /// A plan of another format version (older or newer than this crate's).
     #[error(
@@ -237,7 +251,7 @@ impl Plan {
             .into_iter()
             .filter_map(|id| live.login_name(id).map(|name| (id, name.to_owned())))
             .collect();
-        Ok(Plan {
+        let mut plan = Plan {
             format: PLAN_FORMAT.to_owned(),
             main_user_id: desired.main_user_id,
             live_fingerprint: live.fingerprint(),
@@ -245,7 +259,10 @@ impl Plan {
             unmanaged,
             steps,
             login_names,
-        })
+            warnings: Vec::new(),
+        };
+        plan.warnings = plan.name_warnings();
+        Ok(plan)
     }
 
     /// Whether the plan sends nothing.
@@ -285,11 +302,18 @@ impl Plan {
         text
     }
 
-    /// Reads a saved plan; `file` names it in errors.
+    /// Reads a saved plan (at most [`MAX_PLAN_BYTES`](super::MAX_PLAN_BYTES)); `file` names
+    /// it in errors.
     ///
     /// The `format` is checked before the shape: a plan of another version may have other
     /// fields, and must be refused as such rather than as a broken file.
     pub fn from_json(text: &str, file: &str) -> Result<Plan, PlanFileError> {
+        super::limits::check_text(text, super::MAX_PLAN_BYTES).map_err(|oversized| {
+            PlanFileError::TooLarge {
+                file: file.to_owned(),
+                oversized,
+            }
+        })?;
         let syntax = |error: serde_json::Error| PlanFileError::Syntax {
             file: file.to_owned(),
             line: error.line().max(1),
@@ -308,7 +332,18 @@ impl Plan {
         }
         // Parsed again from the text rather than from `value`: serde_json reports line and
         // column only when reading text.
-        serde_json::from_str(text).map_err(syntax)
+        let mut plan: Plan = serde_json::from_str(text).map_err(syntax)?;
+        // A file's own warnings are not trusted: an edit could have removed them.
+        plan.warnings = plan.name_warnings();
+        Ok(plan)
+    }
+
+    /// The warnings about the plan's group names: every declared group and every live
+    /// group the file does not manage (the managed live groups carry the declared names).
+    fn name_warnings(&self) -> Vec<NameWarning> {
+        let declared = self.groups.iter().map(|group| group.name.as_str());
+        let unmanaged = self.unmanaged.iter().map(|group| group.name.as_str());
+        name_warnings(declared.chain(unmanaged))
     }
 
     /// The JSON Schema of the plan document (`plan --json`, `plan --out`), generated from

@@ -129,6 +129,12 @@ pub fn render_plan(plan: &Plan, options: RenderOptions) -> String {
             );
         }
     }
+    if !plan.warnings.is_empty() {
+        blank_line(&mut out);
+        for warning in &plan.warnings {
+            let _ = writeln!(out, "{} {warning}", paint.change("Warning:"));
+        }
+    }
     if plan.is_empty() {
         blank_line(&mut out);
         let _ = writeln!(out, "No changes: the live STP groups match the file.");

@@ -947,8 +947,9 @@ fn a_group_created_between_proposal_and_send_is_refused_as_stale_with_nothing_se
 #[test]
 fn proposals_can_be_kept_and_shared() {
     // A server (the MCP one to come) stores a proposal between a request and its
-    // confirmation, possibly on another task.
-    fn storable<T: Send + Sync + Clone + 'static>() {}
+    // confirmation, possibly on another task. Not `Clone`: one check sends once (the
+    // `compile_fail` doctests of `desired::apply` prove it).
+    fn storable<T: Send + Sync + 'static>() {}
     storable::<Proposal>();
     storable::<Checked>();
 }
@@ -969,8 +970,13 @@ fn a_fresh_read_is_not_repeated_before_sending() {
         .unwrap();
     assert_eq!(report.steps_done, 4);
     let since = sent_since(&gate, read);
-    assert_eq!(since.len(), 4, "{since:?}");
-    assert!(since.iter().all(|r| !is_read(r)), "read again: {since:?}");
+    // Not read again: only the one listing of the groups that always precedes a create.
+    assert_eq!(since.len(), 5, "{since:?}");
+    assert_eq!(since[0], "groups", "{since:?}");
+    assert!(
+        since[1..].iter().all(|r| !is_read(r)),
+        "read again: {since:?}"
+    );
 }
 
 #[test]
@@ -994,7 +1000,9 @@ fn an_aged_read_is_repeated_before_sending() {
     assert_eq!(report.steps_done, 4);
     let since = sent_since(&gate, read);
     assert_eq!(since[..first_read.len()], first_read[..], "{since:?}");
-    assert_eq!(since.len(), first_read.len() + 4, "{since:?}");
+    // Then the listing before the first create, then the four steps.
+    assert_eq!(since[first_read.len()], "groups", "{since:?}");
+    assert_eq!(since.len(), first_read.len() + 5, "{since:?}");
 }
 
 #[test]
@@ -1075,12 +1083,14 @@ fn send_edited_with(
 
 #[test]
 fn a_failed_listing_after_a_lost_create_is_not_the_last_word() {
-    // The first listing fails, the second shows the group that landed: adopted.
+    // The first listing after the create fails, the second shows the group that landed:
+    // adopted. (Listing 1 is the one before the create, which every apply with creates
+    // makes.)
     let gate = FakeGate::new(&live());
     let rt = runtime();
     let faults = [
         Fault::CreateLandsLate { listings: 1 },
-        Fault::ListingFails { nth: 1 },
+        Fault::ListingFails { nth: 2 },
     ];
     let report = send_edited_with(&rt, &gate, &faults).unwrap();
     assert_eq!(report.adopted, vec!["arb".to_owned()]);
@@ -1089,7 +1099,7 @@ fn a_failed_listing_after_a_lost_create_is_not_the_last_word() {
     // Every listing fails: the apply stops and says the listing failed, not "not created".
     let gate = FakeGate::new(&live());
     let mut faults = vec![Fault::CreateLost];
-    faults.extend((1..=LOST_CREATE_LISTINGS as usize).map(|nth| Fault::ListingFails { nth }));
+    faults.extend((2..=1 + LOST_CREATE_LISTINGS as usize).map(|nth| Fault::ListingFails { nth }));
     let error = send_edited_with(&rt, &gate, &faults).expect_err("stops");
     let ApplyError::Stopped(report) = &error else {
         panic!("{error}")
@@ -1109,7 +1119,7 @@ fn a_failed_listing_after_a_lost_create_is_not_the_last_word() {
     let faults = [
         Fault::CreateLost,
         Fault::ListingFails {
-            nth: LOST_CREATE_LISTINGS as usize,
+            nth: 1 + LOST_CREATE_LISTINGS as usize,
         },
     ];
     let error = send_edited_with(&rt, &gate, &faults).expect_err("stops");

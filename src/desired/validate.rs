@@ -6,7 +6,10 @@ use std::{
     fmt,
 };
 
-use super::model::{DesiredState, Member};
+use super::{
+    limits::{MAX_GROUPS, MAX_NAME_CHARS},
+    model::{DesiredState, Member},
+};
 use crate::text::{Ids, Quoted, escape_control};
 
 /// One reason a file or a plan is refused. Every problem names the group and, where it
@@ -14,6 +17,30 @@ use crate::text::{Ids, Quoted, escape_control};
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Problem {
+    /// The document declares more groups than [`MAX_GROUPS`](super::MAX_GROUPS); reported
+    /// alone, nothing else is checked.
+    TooManyGroups {
+        /// Groups declared.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A group name longer than [`MAX_NAME_CHARS`](super::MAX_NAME_CHARS).
+    NameTooLong {
+        /// Position of the group in the file, from 0.
+        index: usize,
+        /// The name (quoted cut in messages).
+        group: String,
+        /// Its length, in characters.
+        chars: usize,
+    },
+    /// A member's login name longer than [`MAX_NAME_CHARS`](super::MAX_NAME_CHARS).
+    LoginTooLong {
+        /// The group.
+        group: String,
+        /// Its length, in characters.
+        chars: usize,
+    },
     /// `main_user_id` is zero or negative.
     NonPositiveMain(i64),
     /// A group's name is empty or only whitespace (the `index` is 0-based, in file order).
@@ -132,6 +159,25 @@ pub enum Problem {
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Problem::TooManyGroups { count, max } => write!(
+                f,
+                "the document declares {count} groups, more than the limit of {max}; nothing was planned"
+            ),
+            Problem::NameTooLong {
+                index,
+                group,
+                chars,
+            } => write!(
+                f,
+                "group #{} has a name of {chars} characters, more than the limit of {MAX_NAME_CHARS}: {}",
+                index + 1,
+                Quoted(group)
+            ),
+            Problem::LoginTooLong { group, chars } => write!(
+                f,
+                "group {}: a member's login name has {chars} characters, more than the limit of {MAX_NAME_CHARS}",
+                Quoted(group)
+            ),
             Problem::NonPositiveMain(id) => write!(f, "main_user_id must be positive, got {id}"),
             Problem::EmptyName { index } => {
                 write!(f, "group #{} has an empty name", index + 1)
@@ -237,7 +283,11 @@ impl fmt::Display for Problem {
     }
 }
 
-/// Several problems at once, one per line.
+/// The most problems a message lists; the rest are counted ("and N more").
+pub(crate) const MAX_PROBLEMS_SHOWN: usize = 50;
+
+/// Several problems at once, one per line (at most [`MAX_PROBLEMS_SHOWN`], then how many
+/// more: a generated document can have thousands, and the first ones say what is wrong).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problems(pub Vec<Problem>);
 
@@ -247,8 +297,11 @@ impl fmt::Display for Problems {
             [one] => write!(f, "{one}"),
             many => {
                 write!(f, "{} problems:", many.len())?;
-                for problem in many {
+                for problem in many.iter().take(MAX_PROBLEMS_SHOWN) {
                     write!(f, "\n  - {problem}")?;
+                }
+                if many.len() > MAX_PROBLEMS_SHOWN {
+                    write!(f, "\n  - and {} more", many.len() - MAX_PROBLEMS_SHOWN)?;
                 }
                 Ok(())
             }
@@ -258,6 +311,12 @@ impl fmt::Display for Problems {
 
 /// The checks that need no live state: every problem found, in file order.
 pub(crate) fn check(desired: &DesiredState) -> Vec<Problem> {
+    if desired.groups.len() > MAX_GROUPS {
+        return vec![Problem::TooManyGroups {
+            count: desired.groups.len(),
+            max: MAX_GROUPS,
+        }];
+    }
     let mut problems = Vec::new();
     if desired.main_user_id <= 0 {
         problems.push(Problem::NonPositiveMain(desired.main_user_id));
@@ -271,6 +330,25 @@ pub(crate) fn check(desired: &DesiredState) -> Vec<Problem> {
         let name = group.name.as_str();
         if name.trim().is_empty() {
             problems.push(Problem::EmptyName { index });
+        }
+        let chars = name.chars().count();
+        if chars > MAX_NAME_CHARS {
+            problems.push(Problem::NameTooLong {
+                index,
+                group: name.to_owned(),
+                chars,
+            });
+        }
+        for member in &group.members {
+            if let Member::Login(login) = member {
+                let chars = login.chars().count();
+                if chars > MAX_NAME_CHARS {
+                    problems.push(Problem::LoginTooLong {
+                        group: name.to_owned(),
+                        chars,
+                    });
+                }
+            }
         }
         if names.insert(name, index).is_some() {
             problems.push(Problem::DuplicateGroup {

@@ -57,6 +57,49 @@ pub fn run_on_terminal(mut command: Command, typed: &str) -> Screen {
     }
 }
 
+/// Runs `command` on a new pseudo-terminal like [`run_on_terminal`], but types `answer`
+/// only once the screen shows `prompt`, right after calling `meanwhile` (what someone else
+/// does while the person reads the question). Blocking: call it off the async runtime.
+pub fn run_on_terminal_answering(
+    mut command: Command,
+    prompt: &str,
+    meanwhile: impl FnOnce(),
+    answer: &str,
+) -> Screen {
+    let (controller, terminal) = pseudo_terminal();
+    command
+        .stdin(terminal.try_clone().unwrap())
+        .stdout(terminal.try_clone().unwrap())
+        .stderr(terminal);
+    let mut child = command.spawn().expect("the binary starts");
+    drop(command);
+    let mut controller = File::from(controller);
+    let mut meanwhile = Some(meanwhile);
+    let mut bytes = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match controller.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => bytes.extend_from_slice(&chunk[..n]),
+            Err(error) if error.kind() == ErrorKind::Interrupted => {}
+            Err(error) if error.raw_os_error() == Some(rustix::io::Errno::IO.raw_os_error()) => {
+                break;
+            }
+            Err(error) => panic!("reading the terminal: {error}"),
+        }
+        if meanwhile.is_some() && String::from_utf8_lossy(&bytes).contains(prompt) {
+            if let Some(act) = meanwhile.take() {
+                act();
+            }
+            controller.write_all(answer.as_bytes()).unwrap();
+        }
+    }
+    Screen {
+        status: child.wait().unwrap(),
+        text: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
 /// Runs `command` with only its stdin on a new pseudo-terminal, after typing `typed`
 /// into it, its stdout and stderr captured: a person could type, but what is printed goes
 /// to a file or a pipe.

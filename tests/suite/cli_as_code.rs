@@ -302,3 +302,213 @@ async fn the_plan_notes_when_apply_needs_a_higher_removal_limit() {
         "{text}"
     );
 }
+
+/// A file declaring `count` new empty groups for the demo's main account.
+fn new_groups(count: usize) -> PathBuf {
+    let mut text = format!("main_user_id = {}\n", demo::MAIN_USER);
+    for i in 0..count {
+        text.push_str(&format!("\n[[group]]\nname = \"new-{i}\"\nmembers = []\n"));
+    }
+    file("creates.toml", &text)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn creates_above_max_creates_are_refused_with_nothing_sent_and_the_plan_says_so() {
+    let emulator = emulator().await;
+    for operation in WRITES {
+        emulator
+            .inject_fault(Fault::new(operation, 1, FaultKind::Status(599)))
+            .unwrap();
+    }
+    // Eleven creates: over the default of ten, refused before anything is sent, and the
+    // command line (not the library) names its flag.
+    let eleven = new_groups(11);
+    let eleven = eleven.to_str().unwrap();
+    let output = run(&emulator, &["apply", eleven, "--yes"]).await;
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("the plan creates 11 groups, more than the limit of 10; nothing was changed (a group can never be deleted) (raise it with --max-creates 11 if this is intended)"),
+        "{stderr}"
+    );
+    // Two with --max-creates 1, the same.
+    let two = new_groups(2);
+    let two = two.to_str().unwrap();
+    let output = run(&emulator, &["apply", two, "--yes", "--max-creates", "1"]).await;
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert_eq!(emulator.pending_faults(), WRITES.len(), "a write was sent");
+    assert!(emulator.groups().is_empty());
+
+    // The plan shows the limit it would be refused by, in text and Markdown; none at ten.
+    let text =
+        String::from_utf8_lossy(&run(&emulator, &["plan", eleven]).await.stdout).into_owned();
+    assert!(
+        text.contains("Note: this plan creates 11 groups, which can never be deleted; apply refuses more than 10 unless given --max-creates 11."),
+        "{text}"
+    );
+    let ten = new_groups(10);
+    let ten = ten.to_str().unwrap();
+    let text = String::from_utf8_lossy(&run(&emulator, &["plan", ten]).await.stdout).into_owned();
+    assert!(!text.contains("--max-creates"), "{text}");
+    let output = run(
+        &emulator,
+        &["plan", two, "--max-creates", "1", "--format", "markdown"],
+    )
+    .await;
+    let markdown = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        markdown.contains("> **Note:** this plan creates 2 groups, which can never be deleted; apply refuses more than 1 unless given --max-creates 2."),
+        "{markdown}"
+    );
+
+    // At the limit, applied (on an emulator without tripwires).
+    let emulator = self::emulator().await;
+    let output = run(&emulator, &["apply", two, "--yes", "--max-creates", "2"]).await;
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(emulator.groups().len(), 2);
+}
+
+/// `gate-stp ARGS` against an address where nothing listens: a command that reached for
+/// Gate would fail with a connection error, so a refusal by the bounds shows that nothing
+/// was read from Gate nor sent.
+fn run_offline(args: &[&str]) -> Output {
+    let mut command = crate::common::cli::gate_stp();
+    command
+        .env("GATE_BASE_URL", "http://127.0.0.1:9")
+        .env("GATE_API_KEY", demo::MAIN_KEY)
+        .env("GATE_API_SECRET", demo::MAIN_SECRET)
+        .args(args);
+    command.output().unwrap()
+}
+
+#[test]
+fn oversized_documents_long_names_and_too_many_groups_are_refused_in_one_line() {
+    use gate_stp::desired::{MAX_DOCUMENT_BYTES, MAX_GROUPS, MAX_NAME_CHARS, MAX_PLAN_BYTES};
+    let refused = |args: &[&str], expected: &str| {
+        let output = run_offline(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(!stderr.contains("connect"), "{args:?}: {stderr}");
+    };
+    // A 5 MiB name: the file is above the document limit, refused unread.
+    let name = "n".repeat(5 * 1024 * 1024);
+    let huge = file(
+        "huge.toml",
+        &format!(
+            "main_user_id = {}\n[[group]]\nname = \"{name}\"\nmembers = []\n",
+            demo::MAIN_USER
+        ),
+    );
+    let huge = huge.to_str().unwrap();
+    let size = std::fs::metadata(huge).unwrap().len();
+    let line = format!(
+        "the document is {size} bytes, more than the limit of 4 MiB; nothing was read further"
+    );
+    for command in ["plan", "apply"] {
+        refused(
+            &[command, huge, "--yes"][..if command == "apply" { 3 } else { 2 }],
+            &line,
+        );
+    }
+    assert!(size > MAX_DOCUMENT_BYTES as u64);
+
+    // A name one character above the limit: refused, the name cut after the reason.
+    let long = file(
+        "long.toml",
+        &format!(
+            "main_user_id = {}\n[[group]]\nname = \"{}\"\nmembers = []\n",
+            demo::MAIN_USER,
+            "n".repeat(MAX_NAME_CHARS + 1)
+        ),
+    );
+    let long = long.to_str().unwrap();
+    refused(
+        &["plan", long],
+        &format!(
+            "group #1 has a name of 257 characters, more than the limit of {MAX_NAME_CHARS}: \"nnn"
+        ),
+    );
+    refused(&["apply", long, "--yes"], "…(1 more character)\"");
+
+    // One group above the limit.
+    let mut text = format!("main_user_id = {}\n", demo::MAIN_USER);
+    for i in 0..=MAX_GROUPS {
+        text.push_str(&format!("[[group]]\nname = \"g{i}\"\n"));
+    }
+    let many = file("many.toml", &text);
+    let many = many.to_str().unwrap();
+    refused(
+        &["plan", many],
+        "the document declares 10001 groups, more than the limit of 10000; nothing was planned",
+    );
+
+    // A saved plan (or anything apply reads) above the plan limit, refused unread.
+    let plan = file("plan.json", "");
+    std::fs::File::options()
+        .write(true)
+        .open(&plan)
+        .unwrap()
+        .set_len(MAX_PLAN_BYTES as u64 + 1)
+        .unwrap();
+    refused(
+        &["apply", plan.to_str().unwrap(), "--yes"],
+        "more than the limit of 32 MiB; nothing was read further",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn look_alike_and_invisible_names_are_flagged_and_escaped_in_every_plan_format() {
+    // Live: "desk". Declared: "dеsk" with a Cyrillic е (a new group that looks like the
+    // live one) and a name hiding "hi" in Unicode tag characters.
+    let emulator = emulator().await;
+    seed(&emulator).await;
+    let path = file(
+        "alike.toml",
+        &format!(
+            "main_user_id = {}\n[[group]]\nname = \"d\u{435}sk\"\nmembers = []\n[[group]]\nname = \"arb\\U000E0068\\U000E0069\"\nmembers = []\n",
+            demo::MAIN_USER
+        ),
+    );
+    let path = path.to_str().unwrap();
+    let text = String::from_utf8_lossy(&run(&emulator, &["plan", path]).await.stdout).into_owned();
+    assert!(
+        text.contains(
+            "Warning: group names that look alike: \"desk\", \"d\u{435}sk\" (non-ASCII: U+0435)"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("Warning: group name \"d\u{435}sk\" (non-ASCII: U+0435) mixes scripts"),
+        "{text}"
+    );
+    assert!(
+        text.contains("+ group \"arb\\u{e0068}\\u{e0069}\" (new)"),
+        "{text}"
+    );
+    assert!(
+        !text.contains('\u{e0068}'),
+        "a tag character reached the terminal: {text}"
+    );
+
+    let output = run(&emulator, &["plan", path, "--format", "markdown"]).await;
+    let markdown = String::from_utf8_lossy(&output.stdout);
+    assert!(markdown.contains("**Warnings:**"), "{markdown}");
+    assert!(markdown.contains("mixes scripts"), "{markdown}");
+    assert!(!markdown.contains('\u{e0068}'), "{markdown}");
+
+    // JSON keeps the exact values (the tag characters as JSON escapes).
+    let output = run(&emulator, &["plan", path, "--json"]).await;
+    let raw = String::from_utf8_lossy(&output.stdout);
+    assert!(!raw.contains('\u{e0068}'), "{raw}");
+    let plan: Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(
+        plan["warnings"],
+        json!([
+            {"kind": "confusable", "names": ["desk", "d\u{435}sk"]},
+            {"kind": "mixed_scripts", "name": "d\u{435}sk"},
+        ])
+    );
+    assert_eq!(plan["groups"][1]["name"], "arb\u{e0068}\u{e0069}");
+}

@@ -233,8 +233,11 @@ fn section(help: &str, heading: &str) -> Vec<String> {
 #[test]
 fn each_commands_own_options_are_under_options() {
     for (args, own) in [
-        (&["plan"][..], &["--out", "--exit-code"][..]),
-        (&["apply"], &["--yes", "--max-removals"]),
+        (
+            &["plan"][..],
+            &["--out", "--exit-code", "--max-creates"][..],
+        ),
+        (&["apply"], &["--yes", "--max-removals", "--max-creates"]),
         (&["export"], &["--format"]),
         (&["mcp"], &["--allow-apply", "--max-removals"]),
         (&["groups", "list"], &["--name"]),

@@ -6,7 +6,9 @@
 
 use gate_stp::mock::{EmulatorConfig, Fault, FaultKind, RunningEmulator, demo};
 
-use crate::common::pty::{Screen, run_on_terminal, run_with_only_stdin_on_terminal};
+use crate::common::pty::{
+    Screen, run_on_terminal, run_on_terminal_answering, run_with_only_stdin_on_terminal,
+};
 
 /// The desired state: one new group with two members (two steps: create, then add).
 fn night_desk() -> crate::common::Scratch {
@@ -86,6 +88,45 @@ async fn yes_typed_at_the_prompt_applies_with_a_progress_line_per_step() {
         emulator.members(groups[0].id.unwrap()),
         Some(vec![demo::SUB_USER, demo::SUB_USER_WITHOUT_KEY])
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_quick_yes_after_someone_created_the_group_is_refused_as_stale() {
+    // The plan shows "+ night desk (new)"; while the question is on screen another client
+    // creates "night desk"; "yes" is typed at once (well within the two seconds after
+    // which a read counts as aged). The apply must not create a second group.
+    let emulator = emulator().await;
+    let mut command = crate::common::cli::gate_stp();
+    command
+        .env("GATE_BASE_URL", emulator.base_url())
+        .env("GATE_API_KEY", demo::MAIN_KEY)
+        .env("GATE_API_SECRET", demo::MAIN_SECRET)
+        .arg("apply")
+        .arg(night_desk());
+    let other = gate_stp::Client::builder()
+        .base_url(emulator.base_url())
+        .credentials(gate_stp::Credentials::new(demo::MAIN_KEY, demo::MAIN_SECRET).unwrap())
+        .build()
+        .unwrap();
+    let runtime = tokio::runtime::Handle::current();
+    let screen = tokio::task::spawn_blocking(move || {
+        let meanwhile = || {
+            runtime
+                .block_on(other.create_group("night desk").send())
+                .unwrap();
+        };
+        run_on_terminal_answering(command, "Only 'yes' is accepted", meanwhile, "yes\n")
+    })
+    .await
+    .unwrap();
+    let text = &screen.text;
+    assert_eq!(screen.status.code(), Some(2), "{text}");
+    assert!(text.contains("stale plan"), "{text}");
+    assert!(text.contains("nothing was changed"), "{text}");
+    assert!(!text.contains("[1/2]"), "{text}");
+    let groups = emulator.groups();
+    assert_eq!(groups.len(), 1, "a second \"night desk\": {groups:?}");
+    assert_eq!(emulator.members(groups[0].id.unwrap()), Some(vec![]));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -342,6 +342,84 @@ async fn a_group_created_between_proposal_and_send_is_refused_as_stale_with_noth
 }
 
 #[tokio::test]
+async fn a_quick_yes_still_lists_the_groups_again_before_the_first_create() {
+    // The person answers at once: the read is fresh (it never ages under this bound), yet
+    // a group of the declared name created meanwhile is found by the one listing that
+    // precedes every create, and the plan is refused as stale with nothing sent.
+    let emulator = emulator().await;
+    seed(&emulator).await;
+    let client = client(&emulator);
+    let options = ApplyOptions::default().with_max_read_age(Duration::MAX);
+    let proposal = Proposal::for_desired(&client, &edited()).await.unwrap();
+    let checked = proposal.check(options).unwrap();
+    client.create_group("arb").await.unwrap();
+    arm_tripwires(&emulator);
+    let before = snapshot(&emulator);
+    let error = checked
+        .send(&client, &mut |_: Progress<'_>| {})
+        .await
+        .unwrap_err();
+    let ApplyError::StalePlan { planned, live } = &error else {
+        panic!("{error}")
+    };
+    assert_ne!(planned, live);
+    assert!(error.nothing_changed());
+    assert_no_write_sent(&emulator);
+    assert_eq!(snapshot(&emulator), before);
+    assert_eq!(groups_named(&emulator, "arb").len(), 1, "a second \"arb\"");
+
+    // Without the competing create, the same quick answer goes through, one group.
+    let emulator = self::emulator().await;
+    let (desk, legacy) = seed(&emulator).await;
+    let client = self::client(&emulator);
+    apply_desired(&client, &edited(), options).await.unwrap();
+    assert_converged(&emulator, desk, legacy);
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn creates_above_the_limit_are_refused_before_anything_is_sent() {
+    let emulator = emulator().await;
+    seed(&emulator).await;
+    let client = client(&emulator);
+    let mut file = edited();
+    file.groups.push(group("hedge", vec![Member::Id(MAIN + 5)]));
+    // Two creates ("arb", "hedge"): one over a limit of 1.
+    arm_tripwires(&emulator);
+    let error = apply_desired(&client, &file, ApplyOptions::default().with_max_creates(1))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, ApplyError::TooManyCreates { creates: 2, max: 1 }),
+        "{error}"
+    );
+    assert_eq!(
+        error.to_string(),
+        "the plan creates 2 groups, more than the limit of 1; nothing was changed (a group can never be deleted)"
+    );
+    assert!(
+        !error.to_string().contains("--"),
+        "the library names no flag"
+    );
+    assert_no_write_sent(&emulator);
+    assert_eq!(groups_named(&emulator, "arb"), Vec::<i64>::new());
+
+    // At the limit, it goes through.
+    let emulator = self::emulator().await;
+    seed(&emulator).await;
+    let client = self::client(&emulator);
+    apply_desired(&client, &file, ApplyOptions::default().with_max_creates(2))
+        .await
+        .unwrap();
+    assert_eq!(groups_named(&emulator, "hedge").len(), 1);
+    assert_eq!(
+        desired::DEFAULT_MAX_CREATES,
+        ApplyOptions::default().max_creates
+    );
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_create_that_never_happened_stops_and_a_rerun_creates_it_once() {
     let emulator = emulator().await;
     let (desk, legacy) = seed(&emulator).await;

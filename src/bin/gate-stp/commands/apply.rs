@@ -6,8 +6,8 @@ use std::{
 };
 
 use gate_stp::desired::{
-    self, ApplyOptions, ApplyReport, DEFAULT_MAX_REMOVALS, DesiredFile, Format, Plan, Progress,
-    Proposal,
+    self, ApplyOptions, ApplyReport, DEFAULT_MAX_CREATES, DEFAULT_MAX_REMOVALS, DesiredFile,
+    Format, Plan, Progress, Proposal,
 };
 
 use crate::{
@@ -31,11 +31,15 @@ pub(crate) struct Args {
     /// Refuse, before sending anything, a plan that removes more members than this.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_REMOVALS)]
     max_removals: usize,
+    /// Refuse, before sending anything, a plan that creates more groups than this (Gate
+    /// can never delete a group).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CREATES)]
+    max_creates: usize,
     #[command(flatten)]
     pub(crate) client: ClientArgs,
 }
 
-/// `gate-stp apply FILE|PLAN.json... [--yes] [--max-removals N]`.
+/// `gate-stp apply FILE|PLAN.json... [--yes] [--max-removals N] [--max-creates N]`.
 pub(crate) async fn run(args: Args) -> Result<(), Failure> {
     // `gate-stp apply --yes f.toml | head -3` must not stop half-way through the changes.
     crate::output::finish_even_if_stdout_fails();
@@ -91,12 +95,10 @@ pub(crate) async fn run(args: Args) -> Result<(), Failure> {
 /// Applies one desired-state file (with its profile's credentials if it names one) or one
 /// saved plan (with the command line's).
 async fn apply_file(args: &Args, path: &Path, printer: &Output) -> Result<(), Failure> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Failure::usage(format!(
-            "{}: cannot read: {e}",
-            escape(&path.display().to_string())
-        ))
-    })?;
+    // Bounded by the larger of the two limits (a saved plan's); a desired-state document
+    // is then held to its own by `DesiredFile::parse`.
+    let text = desired::read_text(path, desired::MAX_PLAN_BYTES)
+        .map_err(|e| Failure::usage(e.to_string()))?;
     let label = path.display().to_string();
     let (client, proposal) = if Plan::looks_like_saved_plan(&text) {
         let plan = Plan::from_json(&text, &label).map_err(|e| Failure::usage(e.to_string()))?;
@@ -112,9 +114,12 @@ async fn apply_file(args: &Args, path: &Path, printer: &Output) -> Result<(), Fa
     };
     let proposal = proposal.map_err(apply_failure)?;
     let client = &client;
-    let options = ApplyOptions::default().with_max_removals(args.max_removals);
+    let options = ApplyOptions::default()
+        .with_max_removals(args.max_removals)
+        .with_max_creates(args.max_creates);
     // The refusals come before the question; the re-read after a person's answer is the
-    // library's (`Checked::send` reads again when the read has aged).
+    // library's (`Checked::send` reads again when the read has aged, and lists the groups
+    // again before any create however quick the answer).
     let checked = proposal.check(options).map_err(apply_failure)?;
     let plan = checked.plan().clone();
     if !printer.json() {

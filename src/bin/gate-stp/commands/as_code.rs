@@ -160,9 +160,19 @@ pub(crate) fn apply_failure(error: ApplyError) -> Failure {
         },
         _ => exit::USAGE,
     };
+    // The library names no flag; the way out of a limit is this command line's.
+    let way_out = match &error {
+        ApplyError::TooManyRemovals { removals, .. } => {
+            format!(" (raise it with --max-removals {removals} if this is intended)")
+        }
+        ApplyError::TooManyCreates { creates, .. } => {
+            format!(" (raise it with --max-creates {creates} if this is intended)")
+        }
+        _ => String::new(),
+    };
     Failure {
         code,
-        message: error.to_string(),
+        message: format!("{error}{way_out}"),
     }
 }
 

@@ -2,12 +2,12 @@
 
 use std::path::PathBuf;
 
-use gate_stp::desired::{self, DEFAULT_MAX_REMOVALS, Plan, Proposal};
+use gate_stp::desired::{self, DEFAULT_MAX_CREATES, DEFAULT_MAX_REMOVALS, Plan, Proposal};
 
 use crate::{
     commands::as_code::{Tally, apply_failure, client_for, file_heading, load_desired, render},
     failure::Failure,
-    output::{Output, err, escape, out},
+    output::{Output, err, escape, out, plural},
     settings::ClientArgs,
 };
 
@@ -41,6 +41,12 @@ pub(crate) struct Args {
     /// json for programs (the document --out saves; `--json` is `--format json`).
     #[arg(long, value_enum, value_name = "FORMAT")]
     format: Option<PlanFormat>,
+    /// The removal limit apply will be given: the plan notes when it removes more.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_REMOVALS)]
+    max_removals: usize,
+    /// The create limit apply will be given: the plan notes when it creates more.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CREATES)]
+    max_creates: usize,
     #[command(flatten)]
     pub(crate) client: ClientArgs,
 }
@@ -96,9 +102,12 @@ pub(crate) async fn run(args: Args) -> Result<(), Failure> {
     }
     match format {
         PlanFormat::Json => Output::new(true).json_document(&plan.to_json_string()),
-        PlanFormat::Markdown => out(desired::render_plan_markdown(&plan)),
+        PlanFormat::Markdown => {
+            out(desired::render_plan_markdown(&plan));
+            out(limit_notes(&args, &plan, true));
+        }
         PlanFormat::Text => {
-            print_text(&plan);
+            print_text(&args, &plan);
             if let Some(path) = &args.out {
                 let path = escape(&path.display().to_string());
                 out(format!(
@@ -128,8 +137,9 @@ async fn run_several(args: &Args, format: PlanFormat) -> Result<(), Failure> {
                 file_heading(&label, profile.as_deref(), markdown);
                 if markdown {
                     out(desired::render_plan_markdown(&plan));
+                    out(limit_notes(args, &plan, true));
                 } else {
-                    print_text(&plan);
+                    print_text(args, &plan);
                 }
                 if plan.is_empty() {
                     tally.without_changes += 1;
@@ -181,16 +191,37 @@ async fn plan_file(args: &Args, path: &std::path::Path) -> Result<(Plan, Option<
     Ok((plan, file.profile))
 }
 
-/// The plan for a person, with a note when apply would refuse it by default.
-fn print_text(plan: &Plan) {
+/// The plan for a person, with a note when apply would refuse it by its limits.
+fn print_text(args: &Args, plan: &Plan) {
     out(render(plan));
-    if plan.removals() > DEFAULT_MAX_REMOVALS {
-        out(format!(
-            "Note: this plan removes {} members; apply refuses more than {DEFAULT_MAX_REMOVALS} unless given --max-removals {}.\n",
-            plan.removals(),
-            plan.removals()
+    out(limit_notes(args, plan, false));
+}
+
+/// One line per limit of apply (`--max-removals`, `--max-creates`) the plan exceeds, as a
+/// text note or a Markdown blockquote; empty when it exceeds none.
+fn limit_notes(args: &Args, plan: &Plan, markdown: bool) -> String {
+    let mut notes = Vec::new();
+    let removals = plan.removals();
+    if removals > args.max_removals {
+        notes.push(format!(
+            "this plan removes {}; apply refuses more than {} unless given --max-removals {removals}.",
+            plural(removals, "member"),
+            args.max_removals
         ));
     }
+    let creates = plan.creates();
+    if creates > args.max_creates {
+        notes.push(format!(
+            "this plan creates {}, which can never be deleted; apply refuses more than {} unless given --max-creates {creates}.",
+            plural(creates, "group"),
+            args.max_creates
+        ));
+    }
+    let prefix = if markdown { "\n> **Note:** " } else { "Note: " };
+    notes
+        .iter()
+        .map(|note| format!("{prefix}{note}\n"))
+        .collect()
 }
 
 /// `--exit-code` with changes: an outcome, not an error (nothing printed).
