@@ -304,7 +304,7 @@ async fn the_plan_notes_when_apply_needs_a_higher_removal_limit() {
 }
 
 /// A file declaring `count` new empty groups for the demo's main account.
-fn new_groups(count: usize) -> PathBuf {
+fn new_groups(count: usize) -> crate::common::Scratch {
     let mut text = format!("main_user_id = {}\n", demo::MAIN_USER);
     for i in 0..count {
         text.push_str(&format!("\n[[group]]\nname = \"new-{i}\"\nmembers = []\n"));

@@ -96,13 +96,14 @@ async fn a_quick_yes_after_someone_created_the_group_is_refused_as_stale() {
     // creates "night desk"; "yes" is typed at once (well within the two seconds after
     // which a read counts as aged). The apply must not create a second group.
     let emulator = emulator().await;
+    let desk = night_desk();
     let mut command = crate::common::cli::gate_stp();
     command
         .env("GATE_BASE_URL", emulator.base_url())
         .env("GATE_API_KEY", demo::MAIN_KEY)
         .env("GATE_API_SECRET", demo::MAIN_SECRET)
         .arg("apply")
-        .arg(night_desk());
+        .arg(desk.as_os_str());
     let other = gate_stp::Client::builder()
         .base_url(emulator.base_url())
         .credentials(gate_stp::Credentials::new(demo::MAIN_KEY, demo::MAIN_SECRET).unwrap())
