@@ -340,7 +340,8 @@ mod tests {
         let hostile = DesiredState {
             main_user_id: 1,
             groups: vec![DesiredGroup {
-                name: "desk\u{1b}[2J\n\"x\" \\ \u{202e}\u{85}".into(),
+                name: "desk\u{1b}[2J\n\"x\" \\ \u{202e}\u{85}\u{200b}\u{e0041}\u{fe0f}\u{e0100}\u{feff}\u{e000}"
+                    .into(),
                 id: Some(5),
                 members: vec![],
                 protect: false,

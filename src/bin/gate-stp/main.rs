@@ -13,6 +13,7 @@
 mod cli;
 mod commands;
 mod failure;
+mod files;
 mod output;
 mod settings;
 

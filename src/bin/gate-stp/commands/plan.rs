@@ -93,7 +93,7 @@ pub(crate) async fn run(args: Args) -> Result<(), Failure> {
         }
     };
     if let Some(path) = &args.out {
-        std::fs::write(path, plan.to_json_string()).map_err(|e| {
+        crate::files::write_whole(path, plan.to_json_string().as_bytes()).map_err(|e| {
             Failure::usage(format!(
                 "cannot write the plan to {}: {e}",
                 escape(&path.display().to_string())
