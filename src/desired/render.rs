@@ -3,6 +3,8 @@
 
 use std::{fmt, fmt::Write as _};
 
+use anstyle::{AnsiColor, Color, Style};
+
 use super::plan::{Action, Plan, Step};
 use crate::text::{Ids, Quoted, escape_control};
 
@@ -19,29 +21,35 @@ pub struct RenderOptions {
     pub colour: bool,
 }
 
+/// The plan's styles (clap's `anstyle`), written only when [`RenderOptions::colour`] says so.
 struct Paint {
     colour: bool,
 }
 
+const ADD: Style = Style::new().fg_color(Some(Color::Ansi(AnsiColor::Green)));
+const REMOVE: Style = Style::new().fg_color(Some(Color::Ansi(AnsiColor::Red)));
+const CHANGE: Style = Style::new().fg_color(Some(Color::Ansi(AnsiColor::Yellow)));
+const BOLD: Style = Style::new().bold();
+
 impl Paint {
-    fn wrap(&self, code: &str, text: &str) -> String {
+    fn wrap(&self, style: Style, text: &str) -> String {
         if self.colour {
-            format!("\u{1b}[{code}m{text}\u{1b}[0m")
+            format!("{style}{text}{style:#}")
         } else {
             text.to_owned()
         }
     }
     fn add(&self, text: &str) -> String {
-        self.wrap("32", text)
+        self.wrap(ADD, text)
     }
     fn remove(&self, text: &str) -> String {
-        self.wrap("31", text)
+        self.wrap(REMOVE, text)
     }
     fn change(&self, text: &str) -> String {
-        self.wrap("33", text)
+        self.wrap(CHANGE, text)
     }
     fn bold(&self, text: &str) -> String {
-        self.wrap("1", text)
+        self.wrap(BOLD, text)
     }
 }
 

@@ -27,7 +27,7 @@ fn night_desk() -> crate::common::Scratch {
 async fn on_terminal(
     emulator: &RunningEmulator,
     args: &[&str],
-    no_color: bool,
+    no_color: Option<&str>,
     typed: &str,
 ) -> Screen {
     let desk = night_desk();
@@ -38,8 +38,8 @@ async fn on_terminal(
         .env("GATE_API_SECRET", demo::MAIN_SECRET)
         .args(args)
         .arg(desk.as_os_str());
-    if no_color {
-        command.env("NO_COLOR", "1");
+    if let Some(no_color) = no_color {
+        command.env("NO_COLOR", no_color);
     }
     let typed = typed.to_owned();
     tokio::task::spawn_blocking(move || run_on_terminal(command, &typed))
@@ -56,7 +56,7 @@ const ESC: char = '\u{1b}';
 #[tokio::test(flavor = "multi_thread")]
 async fn a_plan_on_a_terminal_is_coloured_unless_no_color_is_set() {
     let emulator = emulator().await;
-    let screen = on_terminal(&emulator, &["plan"], false, "").await;
+    let screen = on_terminal(&emulator, &["plan"], None, "").await;
     assert!(screen.status.success(), "{}", screen.text);
     // The new group's `+` in green.
     assert!(
@@ -64,16 +64,24 @@ async fn a_plan_on_a_terminal_is_coloured_unless_no_color_is_set() {
         "{}",
         screen.text
     );
-    let screen = on_terminal(&emulator, &["plan"], true, "").await;
+    let screen = on_terminal(&emulator, &["plan"], Some("1"), "").await;
     assert!(screen.status.success(), "{}", screen.text);
     assert!(screen.text.contains("night desk"), "{}", screen.text);
     assert!(!screen.text.contains(ESC), "{}", screen.text);
+    // An empty NO_COLOR is no request (no-color.org): still coloured.
+    let screen = on_terminal(&emulator, &["plan"], Some(""), "").await;
+    assert!(screen.status.success(), "{}", screen.text);
+    assert!(
+        screen.text.contains("\u{1b}[32m+\u{1b}[0m"),
+        "{}",
+        screen.text
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn yes_typed_at_the_prompt_applies_with_a_progress_line_per_step() {
     let emulator = emulator().await;
-    let screen = on_terminal(&emulator, &["apply"], false, "yes\n").await;
+    let screen = on_terminal(&emulator, &["apply"], None, "yes\n").await;
     assert!(screen.status.success(), "{}", screen.text);
     let text = &screen.text;
     assert!(text.contains("Only 'yes' is accepted"), "{text}");
@@ -133,7 +141,7 @@ async fn a_quick_yes_after_someone_created_the_group_is_refused_as_stale() {
 #[tokio::test(flavor = "multi_thread")]
 async fn with_no_color_the_terminal_gets_progress_without_colour() {
     let emulator = emulator().await;
-    let screen = on_terminal(&emulator, &["apply"], true, "yes\n").await;
+    let screen = on_terminal(&emulator, &["apply"], Some("1"), "yes\n").await;
     assert!(screen.status.success(), "{}", screen.text);
     assert!(screen.text.contains("[2/2] "), "{}", screen.text);
     assert!(!screen.text.contains(ESC), "{}", screen.text);
@@ -145,7 +153,7 @@ async fn any_other_answer_or_a_closed_input_cancels_with_nothing_sent() {
     let emulator = emulator().await;
     // `y`, `no`, and end of input (Ctrl-D at the start of a line).
     for typed in ["y\n", "no\n", "\u{4}"] {
-        let screen = on_terminal(&emulator, &["apply"], false, typed).await;
+        let screen = on_terminal(&emulator, &["apply"], None, typed).await;
         assert_eq!(screen.status.code(), Some(2), "{typed:?}: {}", screen.text);
         assert!(
             screen.text.contains("apply cancelled; nothing was changed"),
@@ -164,7 +172,7 @@ async fn a_lost_create_answer_found_by_listing_is_shown_as_adopted() {
     emulator
         .inject_fault(Fault::new("createSTPGroup", 1, FaultKind::ExecuteThenDrop))
         .unwrap();
-    let screen = on_terminal(&emulator, &["apply"], true, "yes\n").await;
+    let screen = on_terminal(&emulator, &["apply"], Some("1"), "yes\n").await;
     assert!(screen.status.success(), "{}", screen.text);
     let id = emulator.groups()[0].id.unwrap();
     assert!(
