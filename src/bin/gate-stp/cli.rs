@@ -7,7 +7,7 @@
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::{
-    commands,
+    as_code, commands,
     failure::Failure,
     settings::{LeadingClientArgs, PRECEDENCE, TypedAfter},
 };
@@ -107,7 +107,7 @@ impl Cli {
             }
             Command::Export(mut args) => {
                 args.client = args.client.with_leading(leading, typed_after)?;
-                let api = commands::as_code::client(args.client.builder()?)?;
+                let api = as_code::client(args.client.builder()?)?;
                 commands::export::run(&api, args).await
             }
             Command::Mcp(mut args) => {

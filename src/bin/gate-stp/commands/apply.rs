@@ -11,9 +11,7 @@ use gate_stp::desired::{
 };
 
 use crate::{
-    commands::as_code::{
-        adoption_note, applied_counts, apply_failure, client_for, file_heading, render,
-    },
+    as_code::{adoption_note, applied_counts, apply_failure, client_for, file_heading, render},
     failure::Failure,
     output::{Output, err, escape, out, plural},
     settings::ClientArgs,

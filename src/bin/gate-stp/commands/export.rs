@@ -6,7 +6,7 @@ use gate_stp::{
     desired::{self, DesiredState},
 };
 
-use crate::{commands::as_code::read_failure, failure::Failure, output::out, settings::ClientArgs};
+use crate::{as_code::read_failure, failure::Failure, output::out, settings::ClientArgs};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum ExportFormat {

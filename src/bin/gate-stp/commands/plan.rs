@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use gate_stp::desired::{self, DEFAULT_MAX_CREATES, DEFAULT_MAX_REMOVALS, Plan, Proposal};
 
 use crate::{
-    commands::as_code::{Tally, apply_failure, client_for, file_heading, load_desired, render},
+    as_code::{Tally, apply_failure, client_for, file_heading, load_desired, render},
     failure::Failure,
     output::{Output, err, escape, out, plural},
     settings::ClientArgs,

@@ -37,7 +37,7 @@ use rmcp::{
 };
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use crate::{commands::as_code, failure::Failure, output::plural, settings::ClientArgs};
+use crate::{as_code, failure::Failure, output::plural, settings::ClientArgs};
 use errors::ToolError;
 use store::{DigestStore, MAX_STORED_PLANS, StoredPlan};
 use tools::{
