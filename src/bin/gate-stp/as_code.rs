@@ -15,7 +15,6 @@ use gate_stp::{
 use crate::{
     failure::{Failure, exit},
     output::{colour_on_stdout, escape, out, plural},
-    settings::ClientArgs,
 };
 
 /// The client for these commands: pacing on Gate's rate-limit headers, and retries of
@@ -70,17 +69,6 @@ pub(crate) fn render(plan: &Plan) -> String {
 
 pub(crate) fn load_desired(path: &Path) -> Result<DesiredFile, Failure> {
     DesiredFile::load(path).map_err(|e| Failure::usage(e.to_string()))
-}
-
-/// The client for one desired-state file: the file's own profile when it names one (a
-/// file's profile beats `--profile`, and the key flags and variables are not used for it),
-/// else the command line's settings. The read's refusal of a key of another account stays
-/// the backstop either way.
-pub(crate) fn client_for(args: &ClientArgs, profile: Option<&str>) -> Result<Client, Failure> {
-    match profile {
-        Some(profile) => client(args.builder_for_profile(profile)?),
-        None => client(args.builder()?),
-    }
 }
 
 /// Tally of a run over several files, for the closing summary.

@@ -16,6 +16,7 @@
 mod as_code;
 mod cli;
 mod commands;
+mod context;
 mod failure;
 mod files;
 mod output;

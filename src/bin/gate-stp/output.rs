@@ -171,6 +171,25 @@ pub(crate) fn init_logs() {
         .try_init();
 }
 
+/// The format a command prints in, reconciled in this one place for every command that
+/// has a `--format`: the `--format` given, else `as_json` for `--json`, else `default`;
+/// `--json` with another `--format` is refused.
+pub(crate) fn output_format<F: Copy + PartialEq>(
+    format: Option<F>,
+    json: bool,
+    as_json: F,
+    default: F,
+) -> Result<F, crate::failure::Failure> {
+    match (format, json) {
+        (Some(format), true) if format != as_json => Err(crate::failure::Failure::usage(
+            "--json asks for --format json; give one of them",
+        )),
+        (Some(format), _) => Ok(format),
+        (None, true) => Ok(as_json),
+        (None, false) => Ok(default),
+    }
+}
+
 /// Printer chosen by `--json`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Output {

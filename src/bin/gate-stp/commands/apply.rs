@@ -11,10 +11,11 @@ use gate_stp::desired::{
 };
 
 use crate::{
-    as_code::{adoption_note, applied_counts, apply_failure, client_for, file_heading, render},
+    as_code::{adoption_note, applied_counts, apply_failure, file_heading, render},
+    context::{Context, Invocation},
     failure::Failure,
     output::{Output, err, escape, out, plural},
-    settings::ClientArgs,
+    settings::{ClientArgs, JsonArg, Takes},
 };
 
 #[derive(Debug, clap::Args)]
@@ -34,16 +35,34 @@ pub(crate) struct Args {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CREATES)]
     max_creates: usize,
     #[command(flatten)]
+    pub(crate) output: JsonArg,
+    #[command(flatten)]
     pub(crate) client: ClientArgs,
 }
 
+impl Invocation for Args {
+    const NAME: &'static str = "apply";
+
+    fn takes(&mut self) -> Takes<'_> {
+        Takes::client(&mut self.client).json(&mut self.output.json)
+    }
+
+    fn client_options(&self) -> Option<&ClientArgs> {
+        Some(&self.client)
+    }
+
+    fn json(&self) -> bool {
+        self.output.json
+    }
+}
+
 /// `gate-stp apply FILE|PLAN.json... [--yes] [--max-removals N] [--max-creates N]`.
-pub(crate) async fn run(args: Args) -> Result<(), Failure> {
+pub(crate) async fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     // `gate-stp apply --yes f.toml | head -3` must not stop half-way through the changes.
     crate::output::finish_even_if_stdout_fails();
-    let printer = Output::new(args.client.json);
+    let printer = ctx.output();
     if let [path] = args.files.as_slice() {
-        return apply_file(&args, path, &printer).await;
+        return apply_file(ctx, &args, path, &printer).await;
     }
     if printer.json() {
         return Err(Failure::usage(
@@ -60,7 +79,7 @@ pub(crate) async fn run(args: Args) -> Result<(), Failure> {
             out("\n");
         }
         file_heading(&path.display().to_string(), None, false);
-        if let Err(failure) = apply_file(&args, path, &printer).await {
+        if let Err(failure) = apply_file(ctx, &args, path, &printer).await {
             // Stop at the first account that fails: the next ones may depend on it, and
             // the operator must look first. Say what was done and what was not tried.
             let list = |names: &[String]| {
@@ -92,7 +111,12 @@ pub(crate) async fn run(args: Args) -> Result<(), Failure> {
 
 /// Applies one desired-state file (with its profile's credentials if it names one) or one
 /// saved plan (with the command line's).
-async fn apply_file(args: &Args, path: &Path, printer: &Output) -> Result<(), Failure> {
+async fn apply_file(
+    ctx: &Context,
+    args: &Args,
+    path: &Path,
+    printer: &Output,
+) -> Result<(), Failure> {
     // Bounded by the larger of the two limits (a saved plan's); a desired-state document
     // is then held to its own by `DesiredFile::parse`.
     let text = desired::read_text(path, desired::MAX_PLAN_BYTES)
@@ -100,13 +124,13 @@ async fn apply_file(args: &Args, path: &Path, printer: &Output) -> Result<(), Fa
     let label = path.display().to_string();
     let (client, proposal) = if Plan::looks_like_saved_plan(&text) {
         let plan = Plan::from_json(&text, &label).map_err(|e| Failure::usage(e.to_string()))?;
-        let client = client_for(&args.client, None)?;
+        let client = ctx.as_code_client(None)?;
         let proposal = Proposal::for_saved(&client, plan).await;
         (client, proposal)
     } else {
         let file = DesiredFile::parse(&text, Format::from_path(path), &label)
             .map_err(|e| Failure::usage(e.to_string()))?;
-        let client = client_for(&args.client, file.profile.as_deref())?;
+        let client = ctx.as_code_client(file.profile.as_deref())?;
         let proposal = Proposal::for_desired(&client, &file.state).await;
         (client, proposal)
     };

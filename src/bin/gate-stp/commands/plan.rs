@@ -5,10 +5,11 @@ use std::path::PathBuf;
 use gate_stp::desired::{self, DEFAULT_MAX_CREATES, DEFAULT_MAX_REMOVALS, Plan, Proposal};
 
 use crate::{
-    as_code::{Tally, apply_failure, client_for, file_heading, load_desired, render},
+    as_code::{Tally, apply_failure, file_heading, load_desired, render},
+    context::{Context, Invocation},
     failure::Failure,
-    output::{Output, err, escape, out, plural},
-    settings::ClientArgs,
+    output::{Output, err, escape, out, output_format, plural},
+    settings::{ClientArgs, JsonArg, Takes},
 };
 
 /// Exit code of `plan --exit-code` when the plan has changes (as `git diff --exit-code`).
@@ -48,26 +49,35 @@ pub(crate) struct Args {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CREATES)]
     max_creates: usize,
     #[command(flatten)]
+    pub(crate) output: JsonArg,
+    #[command(flatten)]
     pub(crate) client: ClientArgs,
 }
 
-impl Args {
-    /// The format asked for: `--format`, or `--json`; both must agree.
-    fn output_format(&self) -> Result<PlanFormat, Failure> {
-        match (self.format, self.client.json) {
-            (Some(format), true) if format != PlanFormat::Json => Err(Failure::usage(
-                "--json asks for --format json; give one of them",
-            )),
-            (Some(format), _) => Ok(format),
-            (None, true) => Ok(PlanFormat::Json),
-            (None, false) => Ok(PlanFormat::Text),
-        }
+impl Invocation for Args {
+    const NAME: &'static str = "plan";
+
+    fn takes(&mut self) -> Takes<'_> {
+        Takes::client(&mut self.client).json(&mut self.output.json)
+    }
+
+    fn client_options(&self) -> Option<&ClientArgs> {
+        Some(&self.client)
+    }
+
+    fn json(&self) -> bool {
+        self.output.json
     }
 }
 
 /// `gate-stp plan FILE... [--format text|markdown|json] [--out PLAN.json] [--exit-code]`.
-pub(crate) async fn run(args: Args) -> Result<(), Failure> {
-    let format = args.output_format()?;
+pub(crate) async fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
+    let format = output_format(
+        args.format,
+        args.output.json,
+        PlanFormat::Json,
+        PlanFormat::Text,
+    )?;
     if args.files.len() > 1 {
         if args.out.is_some() {
             return Err(Failure::usage(
@@ -79,11 +89,11 @@ pub(crate) async fn run(args: Args) -> Result<(), Failure> {
                 "--json prints one plan document: with several files, plan each file on its own",
             ));
         }
-        return run_several(&args, format).await;
+        return run_several(ctx, &args, format).await;
     }
     let path = &args.files[0];
     let label = path.display().to_string();
-    let plan = match plan_file(&args, path).await {
+    let plan = match plan_file(ctx, path).await {
         Ok((plan, _)) => plan,
         Err(failure) => {
             if format == PlanFormat::Markdown {
@@ -124,7 +134,7 @@ pub(crate) async fn run(args: Args) -> Result<(), Failure> {
 
 /// Plans each file in turn with its own credentials, prints each, and ends with the
 /// summary. A refused file does not stop the others: a reviewer sees every account.
-async fn run_several(args: &Args, format: PlanFormat) -> Result<(), Failure> {
+async fn run_several(ctx: &Context, args: &Args, format: PlanFormat) -> Result<(), Failure> {
     let markdown = format == PlanFormat::Markdown;
     let mut tally = Tally::default();
     for (index, path) in args.files.iter().enumerate() {
@@ -132,7 +142,7 @@ async fn run_several(args: &Args, format: PlanFormat) -> Result<(), Failure> {
         if index > 0 {
             out("\n");
         }
-        match plan_file(args, path).await {
+        match plan_file(ctx, path).await {
             Ok((plan, profile)) => {
                 file_heading(&label, profile.as_deref(), markdown);
                 if markdown {
@@ -181,9 +191,12 @@ async fn run_several(args: &Args, format: PlanFormat) -> Result<(), Failure> {
 
 /// Reads one file and the live state of its account (with the file's profile, if it names
 /// one); the plan and the profile used.
-async fn plan_file(args: &Args, path: &std::path::Path) -> Result<(Plan, Option<String>), Failure> {
+async fn plan_file(
+    ctx: &Context,
+    path: &std::path::Path,
+) -> Result<(Plan, Option<String>), Failure> {
     let file = load_desired(path)?;
-    let client = client_for(&args.client, file.profile.as_deref())?;
+    let client = ctx.as_code_client(file.profile.as_deref())?;
     let plan = Proposal::for_desired(&client, &file.state)
         .await
         .map_err(apply_failure)?
