@@ -156,7 +156,10 @@ fn reshuffled(state: &DesiredState) -> DesiredState {
 /// The one call into the apply API: checks a proposal (no removal limit: the reshuffle
 /// removes 10 % of the members) and sends its steps.
 async fn apply_plan(client: &Client, proposal: Proposal) -> Result<(), Failure> {
-    let options = ApplyOptions::default().with_max_removals(usize::MAX);
+    // A benchmark of whole-account jobs: no limit on removals or creates.
+    let options = ApplyOptions::default()
+        .with_max_removals(usize::MAX)
+        .with_max_creates(usize::MAX);
     let checked = proposal.check(options)?;
     checked.send(client, &mut |_: Progress<'_>| {}).await?;
     Ok(())

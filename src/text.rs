@@ -13,7 +13,7 @@
 //! byte order mark, U+061C...), Co (private use), Cn (unassigned, and the noncharacters),
 //! Zl or Zp (line and paragraph separators), and every variation selector, is written as a
 //! visible escape. [`escape_control`] does it for terminals, logs, error `Display`, plans and
-//! the text a model reads; [`escape_json_controls`] and [`toml_string`] keep exact values in
+//! the text a model reads; [`escape_json_controls`] and the TOML writer keep exact values in
 //! JSON and TOML with the formats' own `\u` escapes.
 
 use std::{borrow::Cow, fmt, fmt::Write as _};

@@ -395,3 +395,31 @@ pub(super) fn check(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ApplyError;
+
+    #[test]
+    fn limit_refusals_count_in_the_singular_and_name_no_flag() {
+        let one = ApplyError::TooManyRemovals {
+            removals: 1,
+            max: 0,
+        };
+        assert_eq!(
+            one.to_string(),
+            "the plan removes 1 member, more than the limit of 0; nothing was changed"
+        );
+        let two = ApplyError::TooManyRemovals {
+            removals: 2,
+            max: 1,
+        };
+        assert!(two.to_string().starts_with("the plan removes 2 members,"));
+        let one = ApplyError::TooManyCreates { creates: 1, max: 0 };
+        assert_eq!(
+            one.to_string(),
+            "the plan creates 1 group, more than the limit of 0; nothing was changed (a group can never be deleted)"
+        );
+        assert!(one.nothing_changed());
+    }
+}

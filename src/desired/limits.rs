@@ -86,7 +86,7 @@ impl std::fmt::Display for Oversized {
             write!(f, "{bytes} bytes, ")?;
         }
         const MIB: usize = 1024 * 1024;
-        if self.max >= MIB && self.max % MIB == 0 {
+        if self.max >= MIB && self.max.is_multiple_of(MIB) {
             write!(f, "more than the limit of {} MiB", self.max / MIB)
         } else {
             write!(f, "more than the limit of {} bytes", self.max)

@@ -158,6 +158,54 @@ mod tests {
     }
 
     #[test]
+    fn every_plan_rendering_carries_the_warnings_and_a_saved_plan_recomputes_them() {
+        use crate::desired::{
+            DesiredGroup, DesiredState, GroupInfo, LiveGroup, LiveState, Plan, render_plan,
+            render_plan_markdown,
+        };
+        let live = LiveState {
+            main_user_id: 1,
+            sub_accounts: vec![],
+            groups: vec![LiveGroup::new(
+                GroupInfo {
+                    id: 7,
+                    name: "desk".into(),
+                    creator_id: Some(1),
+                },
+                [],
+            )],
+        };
+        let desired = DesiredState {
+            main_user_id: 1,
+            groups: vec![DesiredGroup::new("d\u{435}sk", vec![])],
+        };
+        let plan = Plan::compute(&live, &desired).unwrap();
+        assert_eq!(plan.warnings.len(), 2, "{:?}", plan.warnings);
+        let text = render_plan(&plan, Default::default());
+        assert!(
+            text.contains("\nWarning: group names that look alike: \"desk\", \"d\u{435}sk\""),
+            "{text}"
+        );
+        let markdown = render_plan_markdown(&plan);
+        assert!(markdown.contains("**Warnings:**"), "{markdown}");
+        assert!(markdown.contains("mixes scripts"), "{markdown}");
+        // A saved plan whose warnings were deleted by hand gets them back on reading.
+        let mut edited: serde_json::Value = serde_json::from_str(&plan.to_json_string()).unwrap();
+        edited.as_object_mut().unwrap().remove("warnings");
+        let read = Plan::from_json(&edited.to_string(), "p.json").unwrap();
+        assert_eq!(read.warnings, plan.warnings);
+        // Without look-alikes, no section.
+        let desired = DesiredState {
+            main_user_id: 1,
+            groups: vec![DesiredGroup::new("desk", vec![])],
+        };
+        let plan = Plan::compute(&live, &desired).unwrap();
+        assert!(plan.warnings.is_empty());
+        assert!(!render_plan(&plan, Default::default()).contains("Warning"));
+        assert!(!render_plan_markdown(&plan).contains("Warning"));
+    }
+
+    #[test]
     fn several_look_alike_sets_are_each_reported_in_order() {
         let warnings = name_warnings(["b\u{430}r", "bar", "fo\u{43e}", "foo"]);
         let sets: Vec<_> = warnings
@@ -175,6 +223,8 @@ mod tests {
             ]
         );
         assert_eq!(warnings.len(), 4);
+        let eight = "\u{e9}".repeat(8);
+        assert!(!Spelled(&eight).to_string().contains("more"));
         let many = "\u{e9}".repeat(10);
         assert_eq!(
             Spelled(&many).to_string(),

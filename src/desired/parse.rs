@@ -466,6 +466,28 @@ mod tests {
             )
         );
 
+        // A login name at the limit is accepted (and found unknown only when planning).
+        let login = "l".repeat(MAX_NAME_CHARS);
+        let text =
+            format!(r#"{{"main_user_id": 1, "group": [{{"name": "g", "members": ["{login}"]}}]}}"#);
+        DesiredFile::parse(&text, Format::Json, "l.json").unwrap();
+
+        // Fifty problems are all shown; fifty-one, the last one is counted.
+        let names = |count: usize| {
+            let groups: Vec<String> = (0..=count).map(|_| r#"{"name": "x"}"#.to_owned()).collect();
+            format!(r#"{{"main_user_id": 1, "group": [{}]}}"#, groups.join(","))
+        };
+        let fifty = DesiredFile::parse(&names(50), Format::Json, "f.json")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(fifty.lines().count(), 51, "{fifty}");
+        assert!(!fifty.contains("  - and "), "{fifty}");
+        let fifty_one = DesiredFile::parse(&names(51), Format::Json, "f.json")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(fifty_one.lines().count(), 52, "{fifty_one}");
+        assert!(fifty_one.ends_with("\n  - and 1 more"), "{fifty_one}");
+
         // One group more than the limit: one line, whatever else is wrong with them.
         let groups: Vec<String> = (0..=MAX_GROUPS)
             .map(|_| r#"{"name": "same"}"#.to_owned())

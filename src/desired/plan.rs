@@ -182,8 +182,9 @@ pub enum PlanFileError {
     },
     /// A plan of another format version (older or newer than this crate's).
     #[error(
-        "{file}: a saved plan of format {found:?}, but this gate-stp reads format {PLAN_FORMAT:?} only; \
-         run `gate-stp plan` again with this version (and --out) to save a plan it can apply"
+        "{file}: a saved plan of format {}, but this gate-stp reads format {PLAN_FORMAT:?} only; \
+         plan again with this version and save that plan to apply it",
+        crate::text::Quoted(found)
     )]
     Format {
         /// The file.

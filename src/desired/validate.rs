@@ -286,7 +286,7 @@ impl fmt::Display for Problem {
 /// The most problems a message lists; the rest are counted ("and N more").
 pub(crate) const MAX_PROBLEMS_SHOWN: usize = 50;
 
-/// Several problems at once, one per line (at most [`MAX_PROBLEMS_SHOWN`], then how many
+/// Several problems at once, one per line (at most 50, then how many
 /// more: a generated document can have thousands, and the first ones say what is wrong).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problems(pub Vec<Problem>);

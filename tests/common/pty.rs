@@ -37,6 +37,17 @@ pub fn run_on_terminal(mut command: Command, typed: &str) -> Screen {
     drop(command);
     let mut controller = File::from(controller);
     controller.write_all(typed.as_bytes()).unwrap();
+    let bytes = read_screen(&mut controller, |_, _| {});
+    Screen {
+        status: child.wait().unwrap(),
+        text: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+/// Reads the screen until every terminal-side descriptor is closed (the binary and what it
+/// shares the terminal with are gone), calling `after_read` with the screen so far and the
+/// keyboard after each read.
+fn read_screen(controller: &mut File, mut after_read: impl FnMut(&str, &mut File)) -> Vec<u8> {
     let mut bytes = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
@@ -50,11 +61,9 @@ pub fn run_on_terminal(mut command: Command, typed: &str) -> Screen {
             }
             Err(error) => panic!("reading the terminal: {error}"),
         }
+        after_read(&String::from_utf8_lossy(&bytes), controller);
     }
-    Screen {
-        status: child.wait().unwrap(),
-        text: String::from_utf8_lossy(&bytes).into_owned(),
-    }
+    bytes
 }
 
 /// Runs `command` on a new pseudo-terminal like [`run_on_terminal`], but types `answer`
@@ -75,25 +84,14 @@ pub fn run_on_terminal_answering(
     drop(command);
     let mut controller = File::from(controller);
     let mut meanwhile = Some(meanwhile);
-    let mut bytes = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        match controller.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => bytes.extend_from_slice(&chunk[..n]),
-            Err(error) if error.kind() == ErrorKind::Interrupted => {}
-            Err(error) if error.raw_os_error() == Some(rustix::io::Errno::IO.raw_os_error()) => {
-                break;
-            }
-            Err(error) => panic!("reading the terminal: {error}"),
+    let bytes = read_screen(&mut controller, |screen, keyboard| {
+        if screen.contains(prompt)
+            && let Some(act) = meanwhile.take()
+        {
+            act();
+            keyboard.write_all(answer.as_bytes()).unwrap();
         }
-        if meanwhile.is_some() && String::from_utf8_lossy(&bytes).contains(prompt) {
-            if let Some(act) = meanwhile.take() {
-                act();
-            }
-            controller.write_all(answer.as_bytes()).unwrap();
-        }
-    }
+    });
     Screen {
         status: child.wait().unwrap(),
         text: String::from_utf8_lossy(&bytes).into_owned(),

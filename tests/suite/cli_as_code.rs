@@ -512,3 +512,18 @@ async fn look_alike_and_invisible_names_are_flagged_and_escaped_in_every_plan_fo
     );
     assert_eq!(plan["groups"][1]["name"], "arb\u{e0068}\u{e0069}");
 }
+
+#[test]
+fn a_saved_plan_of_another_format_is_refused_with_the_command_that_saves_a_new_one() {
+    let old = file(
+        "old.json",
+        r#"{"format": "gate-stp-plan/0", "account": 10000, "changes": []}"#,
+    );
+    let output = run_offline(&["apply", old.to_str().unwrap(), "--yes"]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("plan again with this version and save that plan to apply it (`gate-stp plan FILE --out PLAN.json`)"),
+        "{stderr}"
+    );
+}

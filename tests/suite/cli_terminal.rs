@@ -23,13 +23,12 @@ fn night_desk() -> crate::common::Scratch {
     path
 }
 
-/// `gate-stp ARGS FILE` on a terminal against `emulator`, after `typed` was typed.
-async fn on_terminal(
+/// `gate-stp ARGS FILE` against `emulator` with the demo's main key, and the file's
+/// directory (removed when dropped: keep it while the command runs).
+fn command(
     emulator: &RunningEmulator,
     args: &[&str],
-    no_color: Option<&str>,
-    typed: &str,
-) -> Screen {
+) -> (std::process::Command, crate::common::Scratch) {
     let desk = night_desk();
     let mut command = crate::common::cli::gate_stp();
     command
@@ -38,6 +37,17 @@ async fn on_terminal(
         .env("GATE_API_SECRET", demo::MAIN_SECRET)
         .args(args)
         .arg(desk.as_os_str());
+    (command, desk)
+}
+
+/// `gate-stp ARGS FILE` on a terminal against `emulator`, after `typed` was typed.
+async fn on_terminal(
+    emulator: &RunningEmulator,
+    args: &[&str],
+    no_color: Option<&str>,
+    typed: &str,
+) -> Screen {
+    let (mut command, _desk) = command(emulator, args);
     if let Some(no_color) = no_color {
         command.env("NO_COLOR", no_color);
     }
@@ -104,14 +114,7 @@ async fn a_quick_yes_after_someone_created_the_group_is_refused_as_stale() {
     // creates "night desk"; "yes" is typed at once (well within the two seconds after
     // which a read counts as aged). The apply must not create a second group.
     let emulator = emulator().await;
-    let desk = night_desk();
-    let mut command = crate::common::cli::gate_stp();
-    command
-        .env("GATE_BASE_URL", emulator.base_url())
-        .env("GATE_API_KEY", demo::MAIN_KEY)
-        .env("GATE_API_SECRET", demo::MAIN_SECRET)
-        .arg("apply")
-        .arg(desk.as_os_str());
+    let (command, _desk) = command(&emulator, &["apply"]);
     let other = gate_stp::Client::builder()
         .base_url(emulator.base_url())
         .credentials(gate_stp::Credentials::new(demo::MAIN_KEY, demo::MAIN_SECRET).unwrap())
@@ -190,14 +193,7 @@ async fn a_terminal_on_stdin_alone_is_no_one_to_ask() {
     // Someone could type, but the question would go to a pipe they do not see: refused
     // even with `yes` typed ahead.
     let emulator = emulator().await;
-    let desk = night_desk();
-    let mut command = crate::common::cli::gate_stp();
-    command
-        .env("GATE_BASE_URL", emulator.base_url())
-        .env("GATE_API_KEY", demo::MAIN_KEY)
-        .env("GATE_API_SECRET", demo::MAIN_SECRET)
-        .arg("apply")
-        .arg(desk.as_os_str());
+    let (command, _desk) = command(&emulator, &["apply"]);
     let output =
         tokio::task::spawn_blocking(move || run_with_only_stdin_on_terminal(command, "yes\n"))
             .await

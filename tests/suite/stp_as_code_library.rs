@@ -316,41 +316,15 @@ async fn a_create_that_lands_after_its_lost_answer_is_adopted_not_created_twice(
     emulator.shutdown().await;
 }
 
-#[tokio::test]
-async fn a_group_created_between_proposal_and_send_is_refused_as_stale_with_nothing_sent() {
+/// Proposes and checks `edited()` with `options`, lets another caller create "arb" (the
+/// plan's new group), then sends: the apply must be refused as stale, nothing sent, one
+/// "arb" only.
+async fn send_after_a_competing_create(options: ApplyOptions) {
     let emulator = emulator().await;
     seed(&emulator).await;
     let client = client(&emulator);
-    // Any read is "aged" with a zero bound: send reads again, as after a person's answer.
-    let options = ApplyOptions::default().with_max_read_age(Duration::ZERO);
     let proposal = Proposal::for_desired(&client, &edited()).await.unwrap();
     assert_eq!(proposal.plan().creates(), 1, "the plan creates \"arb\"");
-    let checked = proposal.check(options).unwrap();
-    // Another caller creates the group meanwhile.
-    client.create_group("arb").await.unwrap();
-    arm_tripwires(&emulator);
-    let before = snapshot(&emulator);
-    let error = checked
-        .send(&client, &mut |_: Progress<'_>| {})
-        .await
-        .unwrap_err();
-    assert!(matches!(error, ApplyError::StalePlan { .. }), "{error}");
-    assert_no_write_sent(&emulator);
-    assert_eq!(snapshot(&emulator), before);
-    assert_eq!(groups_named(&emulator, "arb").len(), 1);
-    emulator.shutdown().await;
-}
-
-#[tokio::test]
-async fn a_quick_yes_still_lists_the_groups_again_before_the_first_create() {
-    // The person answers at once: the read is fresh (it never ages under this bound), yet
-    // a group of the declared name created meanwhile is found by the one listing that
-    // precedes every create, and the plan is refused as stale with nothing sent.
-    let emulator = emulator().await;
-    seed(&emulator).await;
-    let client = client(&emulator);
-    let options = ApplyOptions::default().with_max_read_age(Duration::MAX);
-    let proposal = Proposal::for_desired(&client, &edited()).await.unwrap();
     let checked = proposal.check(options).unwrap();
     client.create_group("arb").await.unwrap();
     arm_tripwires(&emulator);
@@ -367,12 +341,28 @@ async fn a_quick_yes_still_lists_the_groups_again_before_the_first_create() {
     assert_no_write_sent(&emulator);
     assert_eq!(snapshot(&emulator), before);
     assert_eq!(groups_named(&emulator, "arb").len(), 1, "a second \"arb\"");
+    emulator.shutdown().await;
+}
 
+#[tokio::test]
+async fn a_group_created_between_proposal_and_send_is_refused_as_stale_with_nothing_sent() {
+    // Any read is "aged" with a zero bound: send reads again, as after a person's answer.
+    send_after_a_competing_create(ApplyOptions::default().with_max_read_age(Duration::ZERO)).await;
+}
+
+#[tokio::test]
+async fn a_quick_yes_still_lists_the_groups_again_before_the_first_create() {
+    // The person answers at once: the read is fresh (it never ages under this bound), yet
+    // a group of the declared name created meanwhile is found by the one listing that
+    // precedes every create.
+    let options = ApplyOptions::default().with_max_read_age(Duration::MAX);
+    send_after_a_competing_create(options).await;
     // Without the competing create, the same quick answer goes through, one group.
-    let emulator = self::emulator().await;
+    let emulator = emulator().await;
     let (desk, legacy) = seed(&emulator).await;
-    let client = self::client(&emulator);
-    apply_desired(&client, &edited(), options).await.unwrap();
+    apply_desired(&client(&emulator), &edited(), options)
+        .await
+        .unwrap();
     assert_converged(&emulator, desk, legacy);
     emulator.shutdown().await;
 }

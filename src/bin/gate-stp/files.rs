@@ -21,24 +21,38 @@ fn write_whole_with(
     path: &Path,
     write: impl FnOnce(&mut std::fs::File) -> io::Result<()>,
 ) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
     // Dropped on any error below: the temporary file is deleted.
     let mut temporary = tempfile::Builder::new()
         .prefix(".gate-stp-")
         .suffix(".tmp")
-        .tempfile_in(dir)?;
+        .tempfile_in(directory_of(path))?;
     write(temporary.as_file_mut())?;
     temporary.as_file().sync_all()?;
     temporary.persist(path).map_err(|error| error.error)?;
     Ok(())
 }
 
+/// The directory `path` is in: its parent, or `.` for a bare file name (whose parent is
+/// the empty path). The temporary file must be there: a rename only replaces a file
+/// atomically within one file system.
+fn directory_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_temporary_file_goes_beside_the_destination() {
+        assert_eq!(directory_of(Path::new("plan.json")), Path::new("."));
+        assert_eq!(directory_of(Path::new("out/plan.json")), Path::new("out"));
+        assert_eq!(directory_of(Path::new("/tmp/plan.json")), Path::new("/tmp"));
+        assert_eq!(directory_of(Path::new("/")), Path::new("."));
+    }
 
     fn entries(dir: &Path) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(dir)

@@ -123,7 +123,13 @@ async fn apply_file(
         .map_err(|e| Failure::usage(e.to_string()))?;
     let label = path.display().to_string();
     let (client, proposal) = if Plan::looks_like_saved_plan(&text) {
-        let plan = Plan::from_json(&text, &label).map_err(|e| Failure::usage(e.to_string()))?;
+        let plan = Plan::from_json(&text, &label).map_err(|e| {
+            let way_out = match e {
+                desired::PlanFileError::Format { .. } => " (`gate-stp plan FILE --out PLAN.json`)",
+                _ => "",
+            };
+            Failure::usage(format!("{e}{way_out}"))
+        })?;
         let client = ctx.as_code_client(None)?;
         let proposal = Proposal::for_saved(&client, plan).await;
         (client, proposal)

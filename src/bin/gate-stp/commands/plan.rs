@@ -213,27 +213,48 @@ fn print_text(args: &Args, plan: &Plan) {
 /// One line per limit of apply (`--max-removals`, `--max-creates`) the plan exceeds, as a
 /// text note or a Markdown blockquote; empty when it exceeds none.
 fn limit_notes(args: &Args, plan: &Plan, markdown: bool) -> String {
-    let mut notes = Vec::new();
-    let removals = plan.removals();
-    if removals > args.max_removals {
-        notes.push(format!(
-            "this plan removes {}; apply refuses more than {} unless given --max-removals {removals}.",
-            plural(removals, "member"),
-            args.max_removals
-        ));
+    /// One of apply's limits, as the plan's note words it.
+    struct Limit {
+        planned: usize,
+        max: usize,
+        change: &'static str,
+        noun: &'static str,
+        aside: &'static str,
+        flag: &'static str,
     }
-    let creates = plan.creates();
-    if creates > args.max_creates {
-        notes.push(format!(
-            "this plan creates {}, which can never be deleted; apply refuses more than {} unless given --max-creates {creates}.",
-            plural(creates, "group"),
-            args.max_creates
-        ));
-    }
+    let limits = [
+        Limit {
+            planned: plan.removals(),
+            max: args.max_removals,
+            change: "removes",
+            noun: "member",
+            aside: "",
+            flag: "--max-removals",
+        },
+        Limit {
+            planned: plan.creates(),
+            max: args.max_creates,
+            change: "creates",
+            noun: "group",
+            aside: ", which can never be deleted",
+            flag: "--max-creates",
+        },
+    ];
     let prefix = if markdown { "\n> **Note:** " } else { "Note: " };
-    notes
+    limits
         .iter()
-        .map(|note| format!("{prefix}{note}\n"))
+        .filter(|limit| limit.planned > limit.max)
+        .map(|limit| {
+            format!(
+                "{prefix}this plan {} {}{}; apply refuses more than {} unless given {} {}.\n",
+                limit.change,
+                plural(limit.planned, limit.noun),
+                limit.aside,
+                limit.max,
+                limit.flag,
+                limit.planned
+            )
+        })
         .collect()
 }
 
