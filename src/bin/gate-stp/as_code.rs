@@ -14,7 +14,7 @@ use gate_stp::{
 
 use crate::{
     failure::{Failure, exit},
-    output::{colour_on_stdout, escape, out, plural},
+    output::{colour_on_stdout, escape, plural},
 };
 
 /// The client for these commands: pacing on Gate's rate-limit headers, and retries of
@@ -104,20 +104,17 @@ impl Tally {
 }
 
 /// The heading of one file in a run over several: its path and profile.
-pub(crate) fn file_heading(file: &str, profile: Option<&str>, markdown: bool) {
+pub(crate) fn file_heading(file: &str, profile: Option<&str>, markdown: bool) -> String {
     if markdown {
         let profile = profile
             .map(|name| format!(" (profile {})", desired::markdown_code_span(name)))
             .unwrap_or_default();
-        out(format!(
-            "## {}{profile}\n\n",
-            desired::markdown_code_span(file)
-        ));
+        format!("## {}{profile}\n\n", desired::markdown_code_span(file))
     } else {
         let profile = profile
             .map(|name| format!(" (profile {})", escape(name)))
             .unwrap_or_default();
-        out(format!("==> {}{profile} <==\n", escape(file)));
+        format!("==> {}{profile} <==\n", escape(file))
     }
 }
 

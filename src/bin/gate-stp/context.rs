@@ -106,9 +106,11 @@ impl Context {
     /// ([`as_code::client`]). One per account: the files of one account share it.
     pub(crate) fn as_code_client(&self, file_profile: Option<&str>) -> Result<Client, Failure> {
         let args = self.client_args()?;
+        // Held while the settings are resolved: files planned side by side resolve one after
+        // the other, so two files of one account never build two clients (two pacers).
+        let mut accounts = self.accounts.lock().unwrap_or_else(PoisonError::into_inner);
         let settings = args.resolve(file_profile)?;
         let account = (settings.base_url.clone(), settings.key.clone());
-        let mut accounts = self.accounts.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(client) = accounts.get(&account) {
             return Ok(client.clone());
         }

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use futures_util::stream::{FuturesOrdered, StreamExt};
 use gate_stp::desired::{self, DEFAULT_MAX_CREATES, DEFAULT_MAX_REMOVALS, Plan, Proposal};
 
 use crate::{
@@ -117,7 +118,7 @@ pub(crate) async fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
             out(limit_notes(&args, &plan, true));
         }
         PlanFormat::Text => {
-            print_text(&args, &plan);
+            out(text(&args, &plan));
             if let Some(path) = &args.out {
                 let path = escape(&path.display().to_string());
                 out(format!(
@@ -132,25 +133,35 @@ pub(crate) async fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Plans each file in turn with its own credentials, prints each, and ends with the
-/// summary. A refused file does not stop the others: a reviewer sees every account.
+/// Plans every file at once, each with its own credentials (the files of one account
+/// share its client and its pacer; Gate counts its limits per account), prints each
+/// file's section whole and in the order given as soon as those before it are printed,
+/// and ends with the summary. A refused file does not stop the others: a reviewer sees
+/// every account.
 async fn run_several(ctx: &Context, args: &Args, format: PlanFormat) -> Result<(), Failure> {
     let markdown = format == PlanFormat::Markdown;
     let mut tally = Tally::default();
-    for (index, path) in args.files.iter().enumerate() {
+    let mut planned: FuturesOrdered<_> = args
+        .files
+        .iter()
+        .map(|path| async move { (path, plan_file(ctx, path).await) })
+        .collect();
+    let mut first = true;
+    while let Some((path, result)) = planned.next().await {
         let label = path.display().to_string();
-        if index > 0 {
+        if !std::mem::take(&mut first) {
             out("\n");
         }
-        match plan_file(ctx, path).await {
+        match result {
             Ok((plan, profile)) => {
-                file_heading(&label, profile.as_deref(), markdown);
+                let mut section = file_heading(&label, profile.as_deref(), markdown);
                 if markdown {
-                    out(desired::render_plan_markdown(&plan));
-                    out(limit_notes(args, &plan, true));
+                    section.push_str(&desired::render_plan_markdown(&plan));
+                    section.push_str(&limit_notes(args, &plan, true));
                 } else {
-                    print_text(args, &plan);
+                    section.push_str(&text(args, &plan));
                 }
+                out(section);
                 if plan.is_empty() {
                     tally.without_changes += 1;
                 } else {
@@ -161,8 +172,7 @@ async fn run_several(ctx: &Context, args: &Args, format: PlanFormat) -> Result<(
                 if markdown {
                     out(desired::render_refusal_markdown(&label, &failure.message));
                 } else {
-                    file_heading(&label, None, false);
-                    out("Refused (see stderr).\n");
+                    out(file_heading(&label, None, false) + "Refused (see stderr).\n");
                 }
                 for line in failure.message.lines() {
                     err(format!("error: {}: {}\n", escape(&label), escape(line)));
@@ -205,9 +215,8 @@ async fn plan_file(
 }
 
 /// The plan for a person, with a note when apply would refuse it by its limits.
-fn print_text(args: &Args, plan: &Plan) {
-    out(render(plan));
-    out(limit_notes(args, plan, false));
+fn text(args: &Args, plan: &Plan) -> String {
+    render(plan) + &limit_notes(args, plan, false)
 }
 
 /// One line per limit of apply (`--max-removals`, `--max-creates`) the plan exceeds, as a
