@@ -25,23 +25,29 @@ pub struct Screen {
 /// Runs `command` on a new pseudo-terminal after typing `typed` into it (held by the
 /// terminal until the binary reads), and reads the screen until the binary and every
 /// process it shares the terminal with are gone. Blocking: call it off the async runtime.
-pub fn run_on_terminal(mut command: Command, typed: &str) -> Screen {
-    let (controller, terminal) = pseudo_terminal();
-    command
-        .stdin(terminal.try_clone().unwrap())
-        .stdout(terminal.try_clone().unwrap())
-        .stderr(terminal);
-    let mut child = command.spawn().expect("the binary starts");
-    // The command holds the terminal side's descriptors: closed here, only the child's
-    // remain, and reading ends (EIO) when the child closes them.
-    drop(command);
-    let mut controller = File::from(controller);
+pub fn run_on_terminal(command: Command, typed: &str) -> Screen {
+    let (mut controller, mut child) = spawn_on_terminal(command);
     controller.write_all(typed.as_bytes()).unwrap();
     let bytes = read_screen(&mut controller, |_, _| {});
     Screen {
         status: child.wait().unwrap(),
         text: String::from_utf8_lossy(&bytes).into_owned(),
     }
+}
+
+/// Starts `command` with its stdin, stdout and stderr on a new pseudo-terminal; the
+/// controlling side (keyboard and screen) and the child.
+fn spawn_on_terminal(mut command: Command) -> (File, std::process::Child) {
+    let (controller, terminal) = pseudo_terminal();
+    command
+        .stdin(terminal.try_clone().unwrap())
+        .stdout(terminal.try_clone().unwrap())
+        .stderr(terminal);
+    let child = command.spawn().expect("the binary starts");
+    // The command holds the terminal side's descriptors: closed here, only the child's
+    // remain, and reading ends (EIO) when the child closes them.
+    drop(command);
+    (File::from(controller), child)
 }
 
 /// Reads the screen until every terminal-side descriptor is closed (the binary and what it
@@ -70,19 +76,12 @@ fn read_screen(controller: &mut File, mut after_read: impl FnMut(&str, &mut File
 /// only once the screen shows `prompt`, right after calling `meanwhile` (what someone else
 /// does while the person reads the question). Blocking: call it off the async runtime.
 pub fn run_on_terminal_answering(
-    mut command: Command,
+    command: Command,
     prompt: &str,
     meanwhile: impl FnOnce(),
     answer: &str,
 ) -> Screen {
-    let (controller, terminal) = pseudo_terminal();
-    command
-        .stdin(terminal.try_clone().unwrap())
-        .stdout(terminal.try_clone().unwrap())
-        .stderr(terminal);
-    let mut child = command.spawn().expect("the binary starts");
-    drop(command);
-    let mut controller = File::from(controller);
+    let (mut controller, mut child) = spawn_on_terminal(command);
     let mut meanwhile = Some(meanwhile);
     let bytes = read_screen(&mut controller, |screen, keyboard| {
         if screen.contains(prompt)
