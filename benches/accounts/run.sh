@@ -6,6 +6,7 @@
 # take about as long as one alone. Prints the wall time of each run and the ratios.
 #
 #   bash benches/accounts/run.sh [GROUPS]     (default 300)
+#   GATE_STP_BIN=path/to/gate-stp bash benches/accounts/run.sh    (another build)
 set -euo pipefail
 
 GROUPS_PER_ACCOUNT="${1:-300}"
@@ -13,8 +14,13 @@ PORT="${ACCOUNTS_PORT:-18090}"
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
 
-cargo build --quiet --release --features cli --bin gate-stp
-BIN="$ROOT/target/release/gate-stp"
+# GATE_STP_BIN: another build to measure (e.g. an earlier commit's), else this tree's.
+if [[ -n "${GATE_STP_BIN:-}" ]]; then
+    BIN="$GATE_STP_BIN"
+else
+    cargo build --quiet --release --features cli --bin gate-stp
+    BIN="$ROOT/target/release/gate-stp"
+fi
 
 WORK="$(mktemp -d)"
 MOCK_PID=""
