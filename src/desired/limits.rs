@@ -190,6 +190,14 @@ mod tests {
     }
 
     #[test]
+    fn a_limit_is_written_in_mib_only_when_it_is_a_whole_number_of_them() {
+        let limit = |max| Oversized { bytes: None, max }.to_string();
+        assert_eq!(limit(2 << 20), "more than the limit of 2 MiB");
+        assert_eq!(limit((1 << 20) + 1), "more than the limit of 1048577 bytes");
+        assert_eq!(limit(0), "more than the limit of 0 bytes");
+    }
+
+    #[test]
     fn text_is_checked_by_its_bytes() {
         assert_eq!(check_text("abc", 3), Ok(()));
         assert_eq!(
