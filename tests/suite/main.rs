@@ -51,6 +51,13 @@ mod stp_as_code_library;
 
 // `gate-stp mcp`: the MCP server for agents, driven over stdio by an MCP client.
 mod mcp;
+mod mcp_bounds;
+mod mcp_http;
+mod mcp_messages;
+mod mcp_plans;
+mod mcp_raw;
+mod mcp_revision;
+mod mcp_schemas;
 
 // The review flow: Markdown plans, the plan document's schema, several accounts at once.
 mod review_flow;

@@ -15,25 +15,27 @@ use gate_stp::{
     mock::{Emulator, EmulatorConfig, Fault, FaultKind, RunningEmulator, World},
 };
 use rmcp::{
-    ClientHandler, RoleClient, ServiceExt,
+    ClientHandler, RoleClient,
     model::{
         CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig,
         ElicitRequestParams, ElicitResult, ElicitationAction, ElicitationCapability,
         Implementation, ProtocolVersion, Tool,
     },
-    service::{RequestContext, RunningService, ServiceError},
+    service::{
+        ClientLifecycleMode, ClientServiceExt, RequestContext, RunningService, ServiceError,
+    },
     transport::TokioChildProcess,
 };
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use tokio::{io::AsyncReadExt, sync::Mutex, task::JoinHandle};
 
-const MAIN: i64 = 10_000;
-const MAIN_KEY: &str = "mcp-main-key-0123456789";
-const MAIN_SECRET: &str = "mcp-main-secret-abcdefghij";
+pub(crate) const MAIN: i64 = 10_000;
+pub(crate) const MAIN_KEY: &str = "mcp-main-key-0123456789";
+pub(crate) const MAIN_SECRET: &str = "mcp-main-secret-abcdefghij";
 
 /// Main 10000 with sub-accounts 10001..=10003 (login names bot_1..bot_3).
-fn world() -> World {
+pub(crate) fn world() -> World {
     let mut text = format!(
         "[[accounts]]\nuser_id = {MAIN}\nlogin_name = \"desk_main\"\nkey = \"{MAIN_KEY}\"\nsecret = \"{MAIN_SECRET}\"\n"
     );
@@ -46,14 +48,14 @@ fn world() -> World {
     World::from_toml_str(&text).unwrap()
 }
 
-async fn emulator() -> RunningEmulator {
+pub(crate) async fn emulator() -> RunningEmulator {
     Emulator::start(world(), EmulatorConfig::default())
         .await
         .unwrap()
 }
 
 /// The library's own client: "another caller", and the independent read-back.
-fn library_client(emulator: &RunningEmulator) -> Client {
+pub(crate) fn library_client(emulator: &RunningEmulator) -> Client {
     Client::builder()
         .base_url(emulator.base_url())
         .credentials(Credentials::new(MAIN_KEY, MAIN_SECRET).unwrap())
@@ -61,9 +63,9 @@ fn library_client(emulator: &RunningEmulator) -> Client {
         .unwrap()
 }
 
-const WRITES: [&str; 3] = ["createSTPGroup", "addSTPGroupUsers", "deleteSTPGroupUsers"];
+pub(crate) const WRITES: [&str; 3] = ["createSTPGroup", "addSTPGroupUsers", "deleteSTPGroupUsers"];
 
-fn arm_tripwires(emulator: &RunningEmulator) {
+pub(crate) fn arm_tripwires(emulator: &RunningEmulator) {
     for operation in WRITES {
         emulator
             .inject_fault(Fault::new(operation, 1, FaultKind::Status(599)))
@@ -71,7 +73,7 @@ fn arm_tripwires(emulator: &RunningEmulator) {
     }
 }
 
-fn assert_no_write_sent(emulator: &RunningEmulator) {
+pub(crate) fn assert_no_write_sent(emulator: &RunningEmulator) {
     assert_eq!(
         emulator.pending_faults(),
         WRITES.len(),
@@ -81,9 +83,9 @@ fn assert_no_write_sent(emulator: &RunningEmulator) {
 
 /// A client that can ask its user, and answers every question with `answer`.
 #[derive(Clone)]
-struct AskingClient {
-    answer: ElicitationAction,
-    questions: Arc<Mutex<Vec<String>>>,
+pub(crate) struct AskingClient {
+    pub(crate) answer: ElicitationAction,
+    pub(crate) questions: Arc<Mutex<Vec<String>>>,
 }
 
 impl ClientHandler for AskingClient {
@@ -112,16 +114,48 @@ impl ClientHandler for AskingClient {
 }
 
 /// A running `gate-stp mcp` and the client session driving it.
-struct Server<H: ClientHandler = ()> {
-    session: RunningService<RoleClient, H>,
+pub(crate) struct Server<H: ClientHandler = ()> {
+    pub(crate) session: RunningService<RoleClient, H>,
     stderr: JoinHandle<String>,
 }
 
-async fn start_with<H: ClientHandler>(
+pub(crate) async fn start_with<H: ClientHandler>(
     emulator: &RunningEmulator,
     flags: &[&str],
     log: &str,
     handler: H,
+) -> Server<H> {
+    start_env(emulator, flags, log, handler, &[]).await
+}
+
+/// As [`start_with`], with `env` set after the defaults (a wrong secret, a state folder).
+pub(crate) async fn start_env<H: ClientHandler>(
+    emulator: &RunningEmulator,
+    flags: &[&str],
+    log: &str,
+    handler: H,
+    env: &[(&str, &str)],
+) -> Server<H> {
+    start_lifecycle(
+        emulator,
+        flags,
+        log,
+        handler,
+        env,
+        ClientLifecycleMode::Initialize,
+    )
+    .await
+}
+
+/// As [`start_env`], the client starting the session as `lifecycle` says (`initialize`, or
+/// the 2026-07-28 `server/discover`).
+pub(crate) async fn start_lifecycle<H: ClientHandler>(
+    emulator: &RunningEmulator,
+    flags: &[&str],
+    log: &str,
+    handler: H,
+    env: &[(&str, &str)],
+    lifecycle: ClientLifecycleMode,
 ) -> Server<H> {
     let mut command = tokio::process::Command::from(crate::common::cli::gate_stp());
     command
@@ -131,6 +165,16 @@ async fn start_with<H: ClientHandler>(
         .env("GATE_API_KEY", MAIN_KEY)
         .env("GATE_API_SECRET", MAIN_SECRET)
         .env("RUST_LOG", log);
+    // Plans kept in a folder of the test's own, unless the test gives one.
+    if !env.iter().any(|(name, _)| *name == "GATE_STP_PLANS_DIR") {
+        command.env(
+            "GATE_STP_PLANS_DIR",
+            crate::common::fresh_dir("mcp-plans").join("plans"),
+        );
+    }
+    for (name, value) in env {
+        command.env(name, value);
+    }
     let (transport, stderr) = TokioChildProcess::builder(command)
         .stderr(Stdio::piped())
         .spawn()
@@ -142,16 +186,23 @@ async fn start_with<H: ClientHandler>(
         let _ = stderr.read_to_string(&mut text).await;
         text
     });
-    let session = handler.serve(transport).await.unwrap();
+    let session = handler
+        .serve_with_lifecycle(transport, lifecycle)
+        .await
+        .unwrap();
     Server { session, stderr }
 }
 
-async fn start(emulator: &RunningEmulator, flags: &[&str]) -> Server {
+pub(crate) async fn start(emulator: &RunningEmulator, flags: &[&str]) -> Server {
     start_with(emulator, flags, "warn", ()).await
 }
 
 impl<H: ClientHandler> Server<H> {
-    async fn call(&self, tool: &str, arguments: Value) -> Result<CallToolResult, ServiceError> {
+    pub(crate) async fn call(
+        &self,
+        tool: &str,
+        arguments: Value,
+    ) -> Result<CallToolResult, ServiceError> {
         let mut params = CallToolRequestParams::new(tool.to_owned());
         if let Value::Object(arguments) = arguments {
             params = params.with_arguments(arguments);
@@ -160,7 +211,7 @@ impl<H: ClientHandler> Server<H> {
     }
 
     /// A call the tool must answer without error.
-    async fn ok(&self, tool: &str, arguments: Value) -> (String, Value) {
+    pub(crate) async fn ok(&self, tool: &str, arguments: Value) -> (String, Value) {
         let result = self.call(tool, arguments).await.unwrap();
         let text = text_of(&result);
         assert_ne!(result.is_error, Some(true), "{tool} failed: {text}");
@@ -168,20 +219,20 @@ impl<H: ClientHandler> Server<H> {
     }
 
     /// A call the tool must answer with `isError: true`; its text.
-    async fn refused(&self, tool: &str, arguments: Value) -> String {
+    pub(crate) async fn refused(&self, tool: &str, arguments: Value) -> String {
         let result = self.call(tool, arguments).await.unwrap();
         assert_eq!(result.is_error, Some(true), "{tool} succeeded");
         text_of(&result)
     }
 
     /// Ends the session and the server; returns what the server wrote to stderr.
-    async fn stop(self) -> String {
+    pub(crate) async fn stop(self) -> String {
         self.session.cancel().await.unwrap();
         self.stderr.await.unwrap()
     }
 }
 
-fn text_of(result: &CallToolResult) -> String {
+pub(crate) fn text_of(result: &CallToolResult) -> String {
     result
         .content
         .iter()
@@ -190,7 +241,7 @@ fn text_of(result: &CallToolResult) -> String {
         .join("\n")
 }
 
-fn by_name(tools: &[Tool], name: &str) -> Tool {
+pub(crate) fn by_name(tools: &[Tool], name: &str) -> Tool {
     tools
         .iter()
         .find(|tool| tool.name == name)
@@ -269,12 +320,12 @@ async fn with_allow_apply_apply_is_listed_as_destructive() {
     server.stop().await;
 }
 
-const DESK: &str =
+pub(crate) const DESK: &str =
     "main_user_id = 10000\n\n[[group]]\nname = \"desk\"\nmembers = [\"bot_1\", \"bot_2\"]\n";
 
 /// The digest, checked against an independent computation: SHA-256 of the plan's JSON
 /// document, rebuilt from the structured plan.
-fn digest_of(structured: &Value) -> String {
+pub(crate) fn digest_of(structured: &Value) -> String {
     let digest = structured["digest"].as_str().unwrap().to_owned();
     let plan: Plan = serde_json::from_value(structured["plan"].clone()).unwrap();
     let expected = hex::encode(Sha256::digest(plan.to_json_string().as_bytes()));
@@ -406,8 +457,16 @@ async fn a_declined_confirmation_sends_nothing_and_an_accepted_one_applies() {
     assert_no_write_sent(&emulator);
     let asked = questions.lock().await.clone();
     assert_eq!(asked.len(), 1);
-    assert!(
-        asked[0].contains(planned["summary"].as_str().unwrap()),
+    // The change itself, with login names, then the counts.
+    let lines: Vec<&str> = asked[0].lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "gate-stp: apply these changes to the live STP groups of main account 10000?",
+            "- create group \"desk\" (a group can never be deleted)",
+            "- add to \"desk\": 10001 \"bot_1\", 10002 \"bot_2\"",
+            planned["summary"].as_str().unwrap(),
+        ],
         "{asked:?}"
     );
     server.stop().await;
@@ -439,22 +498,28 @@ async fn a_broken_toml_document_is_reported_with_its_line() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn arguments_that_do_not_match_the_schema_are_protocol_errors() {
+async fn arguments_that_do_not_match_the_schema_are_tool_errors_and_an_unknown_tool_a_protocol_error()
+ {
     let emulator = emulator().await;
     let server = start(&emulator, &[]).await;
-    for (tool, arguments) in [
-        ("list_members", json!({"stp_id": "one"})),
-        ("list_members", json!({})),
-        ("plan", json!({"document": "x", "format": "yaml"})),
-        ("account", json!({"unexpected": 1})),
-        ("no_such_tool", json!({})),
+    for (tool, arguments, argument) in [
+        ("list_members", json!({"stp_id": "one"}), "`stp_id`"),
+        ("list_members", json!({}), "`stp_id`"),
+        (
+            "plan",
+            json!({"document": "x", "format": "yaml"}),
+            "`format`",
+        ),
+        ("account", json!({"unexpected": 1}), "`unexpected`"),
     ] {
-        let error = server.call(tool, arguments).await.unwrap_err();
-        assert!(
-            matches!(&error, ServiceError::McpError(data) if data.code.0 == -32602),
-            "{tool}: {error:?}"
-        );
+        let text = server.refused(tool, arguments).await;
+        assert!(text.contains(argument), "{tool}: {text}");
     }
+    let error = server.call("no_such_tool", json!({})).await.unwrap_err();
+    assert!(
+        matches!(&error, ServiceError::McpError(data) if data.code.0 == -32602),
+        "{error:?}"
+    );
     server.stop().await;
 }
 
@@ -609,7 +674,7 @@ async fn gates_refusals_and_a_stopped_apply_say_what_to_do_next() {
         .await;
     assert!(refusal.contains("NOT_FOUND"), "{refusal}");
     assert!(
-        refusal.contains("Gate refused: check the arguments"),
+        refusal.contains("no such group: take the id from list_groups"),
         "{refusal}"
     );
     // An apply Gate stops half-way: the group is created, adding its member is refused.

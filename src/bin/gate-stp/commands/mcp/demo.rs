@@ -50,11 +50,17 @@ impl Agent {
         } else {
             ""
         };
-        for block in &result.content {
-            if let Some(text) = block.as_text() {
-                // The server escaped it already; every line is printed as it came.
-                out(format!("{marker}{}\n", text.text.trim_end()));
-            }
+        let mut blocks = result.content.iter().filter_map(|block| block.as_text());
+        if let Some(text) = blocks.next() {
+            // The server escaped it already; every line is printed as it came.
+            out(format!("{marker}{}\n", text.text.trim_end()));
+        }
+        for json in blocks {
+            // The structured content again, for clients that read only text.
+            out(format!(
+                "(and the same as JSON: {} bytes)\n",
+                json.text.len()
+            ));
         }
         Ok(result)
     }
@@ -85,6 +91,8 @@ pub(crate) async fn run(base_url: &str, timeout: Duration, first: u32) -> Result
         ServerSettings {
             allow_apply: true,
             max_removals: gate_stp::desired::DEFAULT_MAX_REMOVALS,
+            max_creates: gate_stp::desired::DEFAULT_MAX_CREATES,
+            plan_ttl_minutes: 30,
         },
     );
     let (server_end, agent_end) = tokio::io::duplex(64 * 1024);

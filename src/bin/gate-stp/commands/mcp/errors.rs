@@ -2,7 +2,7 @@
 //! happened and what to do next.
 
 use gate_stp::{
-    Error,
+    Error, Label,
     desired::{ApplyError, ReadError},
 };
 use rmcp::model::{CallToolResult, ContentBlock};
@@ -57,18 +57,24 @@ impl ToolError {
                 "call plan again, show the new plan to the user, and apply its digest"
             }
             ApplyError::TooManyRemovals { .. } => {
-                "split the change into smaller documents, or ask the operator to restart the server with a higher --max-removals"
+                "split the change into smaller documents (plan and apply each), or ask the operator to restart the server with a higher --max-removals"
+            }
+            ApplyError::TooManyCreates { .. } => {
+                "create fewer groups per document (plan and apply each), or ask the operator to restart the server with a higher --max-creates"
             }
             ApplyError::Stopped(_) => {
                 "call plan to see what is left, show it to the user, and apply the new digest"
             }
             _ => "call plan again",
         };
+        // The library's text names no flag; this server's operator sets the limits.
         let message = match &error {
-            // The library's text names the CLI's flag; this server's operator sets it.
-            ApplyError::TooManyRemovals { removals, max } => format!(
-                "the plan removes {removals} members, more than this server's limit of {max}; nothing was changed"
-            ),
+            ApplyError::TooManyRemovals { .. } => {
+                format!("{error} (this server's limit, set by its operator with --max-removals)")
+            }
+            ApplyError::TooManyCreates { .. } => {
+                format!("{error} (this server's limit, set by its operator with --max-creates)")
+            }
             _ => error.to_string(),
         };
         Self::new(format!("{message}; {next}"))
@@ -89,19 +95,44 @@ impl ToolError {
     }
 }
 
-/// What to do after a failed request, by kind of failure.
-fn next_step(error: &Error) -> &'static str {
+/// The end of every next step the agent cannot take itself.
+const ASK_THE_OPERATOR: &str =
+    "the agent cannot fix this: tell the user to ask the operator who runs gate-stp mcp";
+
+/// What to do after a failed request, by kind of failure: the agent's own mistakes (an id
+/// that does not exist, a value Gate refuses) it can fix; the key, the secret, the key's
+/// permissions, the machine's clock or IP it cannot, and it is told so.
+fn next_step(error: &Error) -> String {
+    let operator = |what: &str| format!("{what}; {ASK_THE_OPERATOR}");
     match error {
-        Error::Api(_) => {
-            "Gate refused: check the arguments, or ask the operator about the key's permissions"
-        }
+        Error::Api(api) => match &api.label {
+            Label::InvalidCredentials
+            | Label::InvalidKey
+            | Label::InvalidSignature
+            | Label::MissingRequiredHeader => {
+                operator("Gate does not accept the server's API key or secret")
+            }
+            Label::IpForbidden => operator("this machine's IP address is not on the key's allow list"),
+            Label::ReadOnly => operator("the server's API key is read-only"),
+            Label::RequestExpired => {
+                operator("this machine's clock is more than 60 seconds off Gate's")
+            }
+            Label::AccountLocked => operator("the account is locked"),
+            Label::Forbidden => operator(
+                "the key's account may not do this (only a main account has STP groups, and only the account that created a group manages it)",
+            ),
+            Label::NotFound => {
+                "no such group: take the id from list_groups and call again".to_owned()
+            }
+            _ => "Gate refused the request: check the arguments (ids from list_groups and account) and call again; if they are right, ask the operator about the key's permissions".to_owned(),
+        },
         Error::RateLimited(_) | Error::ExpiresBeforeRateLimitReset { .. } => {
-            "Gate's rate limit: wait a few seconds and call again"
+            "Gate's rate limit: wait a few seconds and call again".to_owned()
         }
-        Error::InvalidInput(_) => "fix the arguments and call again",
-        Error::MissingCredentials { .. } | Error::Config(_) => {
-            "the operator must fix the server's settings (key, secret, base URL or profile)"
-        }
-        _ => "no usable answer from Gate: call again later (reads are safe to repeat)",
+        Error::InvalidInput(_) => "fix the arguments and call again".to_owned(),
+        Error::MissingCredentials { .. } | Error::Config(_) => operator(
+            "the server's settings are wrong (key, secret, base URL or profile)",
+        ),
+        _ => "no usable answer from Gate: call again later (reads are safe to repeat)".to_owned(),
     }
 }

@@ -247,6 +247,8 @@ fn random_tool_calls_never_panic_and_never_change_the_groups() {
             ServerSettings {
                 allow_apply,
                 max_removals: 10,
+                max_creates: 10,
+                plan_ttl_minutes: 30,
             },
         )
     };
@@ -264,7 +266,8 @@ fn random_tool_calls_never_panic_and_never_change_the_groups() {
             &(tool_name(), arguments(), any::<bool>()),
             |(name, arguments, allow_apply)| {
                 let server = if allow_apply { &open } else { &closed };
-                let result = runtime.block_on(server.dispatch(&name, arguments, None));
+                let result =
+                    runtime.block_on(server.dispatch(&name, arguments, super::Asker::Nobody));
                 if !offered(&name, allow_apply) {
                     prop_assert!(result.is_err(), "{name:?} answered");
                 }
@@ -297,6 +300,8 @@ fn a_tool_is_looked_up_by_its_name_and_apply_only_with_consent() {
             ServerSettings {
                 allow_apply,
                 max_removals: 10,
+                max_creates: 10,
+                plan_ttl_minutes: 30,
             },
         );
         for name in READ_TOOLS {
@@ -342,9 +347,21 @@ fn each_refused_apply_says_what_to_do_next() {
     });
     assert!(
         too_many.starts_with(
-            "the plan removes 12 members, more than this server's limit of 10; nothing was changed; split the change"
+            "the plan removes 12 members, more than the limit of 10; nothing was changed (this server's limit, set by its operator with --max-removals); split the change"
         ),
         "{too_many}"
+    );
+    let one = next(ApplyError::TooManyRemovals {
+        removals: 1,
+        max: 0,
+    });
+    assert!(one.starts_with("the plan removes 1 member, "), "{one}");
+    let creates = next(ApplyError::TooManyCreates { creates: 3, max: 2 });
+    assert!(
+        creates.contains("(this server's limit, set by its operator with --max-creates)")
+            && creates
+                .ends_with("ask the operator to restart the server with a higher --max-creates"),
+        "{creates}"
     );
 }
 
@@ -362,7 +379,7 @@ fn each_failed_request_says_what_to_do_next() {
     });
     assert!(
         text.ends_with(
-            "; the operator must fix the server's settings (key, secret, base URL or profile)"
+            "; the server's settings are wrong (key, secret, base URL or profile); the agent cannot fix this: tell the user to ask the operator who runs gate-stp mcp"
         ),
         "{text}"
     );
@@ -373,4 +390,203 @@ fn each_failed_request_says_what_to_do_next() {
         text.ends_with("; Gate's rate limit: wait a few seconds and call again"),
         "{text}"
     );
+}
+
+/// A folder for a disk store that does not exist yet.
+fn store_root(tag: &str) -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    std::env::temp_dir()
+        .join(format!(
+            "gate-stp-mcp-store-{tag}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ))
+        .join("plans")
+}
+
+#[test]
+fn a_plan_on_disk_is_found_by_its_digest_and_taken_once_of_many_concurrent_takes() {
+    use super::store::{DiskStore, scope};
+    let root = store_root("take");
+    let ttl = std::time::Duration::from_secs(60);
+    let store = DiskStore::open(&root, &scope("http://x/api/v4", "k"), ttl).unwrap();
+    let plan = plan_for(1).plan;
+    let digest = store.insert(&plan).unwrap();
+    assert_eq!(digest, digest_of(&plan));
+    assert_eq!(store.get(&digest).unwrap().as_ref(), Some(&plan));
+    assert_eq!(
+        store.get(&digest).unwrap().as_ref(),
+        Some(&plan),
+        "get leaves it"
+    );
+    // Another store of the same folder (another process) sees it; eight take it at once.
+    let stores: Vec<DiskStore> = (0..8)
+        .map(|_| DiskStore::open(&root, &scope("http://x/api/v4", "k"), ttl).unwrap())
+        .collect();
+    let taken: Vec<bool> = std::thread::scope(|threads| {
+        let handles: Vec<_> = stores
+            .iter()
+            .map(|store| threads.spawn(|| store.take(&digest).unwrap().is_some()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(taken.iter().filter(|t| **t).count(), 1, "{taken:?}");
+    assert!(store.get(&digest).unwrap().is_none());
+    // Another key's store is another folder.
+    let other = DiskStore::open(&root, &scope("http://x/api/v4", "other"), ttl).unwrap();
+    let digest = store.insert(&plan).unwrap();
+    assert!(other.get(&digest).unwrap().is_none());
+    assert!(store.take(&digest).unwrap().is_some());
+    let _ = std::fs::remove_dir_all(root.parent().unwrap());
+}
+
+/// The user's answer in a 2026-07-28 round trip is read as an elicitation answer: only an
+/// accepted `{"confirm": true}` under the key `confirm` lets apply send.
+#[test]
+fn a_round_trip_answer_confirms_only_an_explicit_yes() {
+    use rmcp::model::InputResponses;
+    let answer = |value: Value| -> Result<(), ToolError> {
+        let responses: InputResponses = serde_json::from_value(value).unwrap();
+        confirmed(super::answer_of(Some(responses)))
+    };
+    assert!(answer(json!({"confirm": {"action": "accept", "content": {"confirm": true}}})).is_ok());
+    for refusal in [
+        json!({"confirm": {"action": "accept", "content": {"confirm": false}}}),
+        json!({"confirm": {"action": "accept"}}),
+        json!({"confirm": {"action": "accept", "content": {"confirm": "yes"}}}),
+        json!({"confirm": {"action": "decline"}}),
+        json!({"confirm": {"action": "cancel"}}),
+        json!({"confirm": "yes"}),
+        json!({"other": {"action": "accept", "content": {"confirm": true}}}),
+        json!({}),
+    ] {
+        let error = answer(refusal.clone()).unwrap_err();
+        assert!(
+            error.message().contains("nothing was sent"),
+            "{refusal}: {error:?}"
+        );
+    }
+    assert!(confirmed(super::answer_of(None)).is_err());
+}
+
+/// Each of Gate's labels gets the next step that fits its cause: the operator's for the
+/// key, the secret, the IP, the clock, the account and its permissions; the agent's own
+/// for a group that does not exist or values Gate refuses.
+#[test]
+fn each_label_of_gate_says_whose_it_is_to_fix() {
+    use gate_stp::{ApiError, Error, Label, ResponseMeta};
+    let next = |label: Label| {
+        let meta = ResponseMeta {
+            status: reqwest::StatusCode::UNAUTHORIZED,
+            rate_limit: None,
+            trace_id: None,
+            client_request_id: None,
+        };
+        let error = Error::Api(Box::new(ApiError {
+            status: meta.status,
+            label,
+            message: None,
+            detail: None,
+            meta,
+        }));
+        ToolError::client(error).message().to_owned()
+    };
+    const OPERATOR: &str =
+        "; the agent cannot fix this: tell the user to ask the operator who runs gate-stp mcp";
+    for (label, cause) in [
+        (
+            Label::InvalidCredentials,
+            "Gate does not accept the server's API key or secret",
+        ),
+        (
+            Label::InvalidKey,
+            "Gate does not accept the server's API key or secret",
+        ),
+        (
+            Label::InvalidSignature,
+            "Gate does not accept the server's API key or secret",
+        ),
+        (
+            Label::MissingRequiredHeader,
+            "Gate does not accept the server's API key or secret",
+        ),
+        (
+            Label::IpForbidden,
+            "this machine's IP address is not on the key's allow list",
+        ),
+        (Label::ReadOnly, "the server's API key is read-only"),
+        (
+            Label::RequestExpired,
+            "this machine's clock is more than 60 seconds off Gate's",
+        ),
+        (Label::AccountLocked, "the account is locked"),
+        (Label::Forbidden, "the key's account may not do this"),
+    ] {
+        let text = next(label.clone());
+        assert!(text.contains(cause), "{label:?}: {text}");
+        assert!(text.ends_with(OPERATOR), "{label:?}: {text}");
+    }
+    let text = next(Label::NotFound);
+    assert!(
+        text.ends_with("; no such group: take the id from list_groups and call again"),
+        "{text}"
+    );
+    for label in [
+        Label::InvalidParamValue,
+        Label::Other("SOMETHING_NEW".to_owned()),
+    ] {
+        let text = next(label.clone());
+        assert!(
+            text.contains("; Gate refused the request: check the arguments"),
+            "{label:?}: {text}"
+        );
+        assert!(
+            !text.contains("the agent cannot fix this"),
+            "{label:?}: {text}"
+        );
+    }
+}
+
+/// The store forgets: plans beyond its capacity, leftovers of interrupted writes and
+/// claims once old; never a file that is not a plan (the request-state key).
+#[test]
+fn the_disk_store_prunes_what_it_no_longer_needs() {
+    use super::store::{DiskStore, MAX_PLAN_FILES, scope};
+    let root = store_root("prune");
+    let store =
+        DiskStore::open(&root, &scope("u", "k"), std::time::Duration::from_secs(60)).unwrap();
+    let count = |suffix: &str| {
+        std::fs::read_dir(store.dir())
+            .unwrap()
+            .filter(|entry| {
+                entry
+                    .as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(suffix)
+            })
+            .count()
+    };
+    for main in 1..=i64::try_from(MAX_PLAN_FILES).unwrap() + 3 {
+        store.insert(&plan_for(main).plan).unwrap();
+    }
+    assert_eq!(count(".json"), MAX_PLAN_FILES);
+    // Two hours old: an interrupted write's leftover and a key are not plans; only the
+    // leftover goes, and an old plan goes as expired.
+    let old = |name: &str| {
+        let path = store.dir().join(name);
+        let file = std::fs::File::create(&path).unwrap();
+        let two_hours_ago =
+            gate_stp::Clock::now(&gate_stp::SystemClock) - std::time::Duration::from_secs(7200);
+        file.set_modified(two_hours_ago).unwrap();
+        path
+    };
+    let leftover = old(".abc.1.2.tmp");
+    let key = old("request-state.key");
+    let expired = old(&format!("{}.json", "e".repeat(64)));
+    store.prune();
+    assert!(!leftover.exists() && !expired.exists());
+    assert!(key.exists());
+    let _ = std::fs::remove_dir_all(root.parent().unwrap());
 }
