@@ -1,6 +1,12 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs, unreachable_pub)]
 #![forbid(unsafe_code)]
+// One module layout: a module with submodules is a folder with a `mod.rs`, a module
+// without is one file (README, maintainers).
+#![deny(clippy::self_named_module_files)]
+// docs.rs (`[package.metadata.docs.rs]` sets `--cfg docsrs`): each item behind a feature
+// is marked with the feature it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod call;
 mod client;
@@ -17,6 +23,7 @@ pub mod text;
 mod transport;
 
 #[cfg(feature = "mock")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
 pub mod mock;
 
 pub use client::{

@@ -18,29 +18,61 @@
 use std::fmt::Write as _;
 
 use super::{
-    plan::{Action, Plan},
-    render::{plural, summary, user},
+    names::NameWarning,
+    plan::{Plan, UnmanagedGroup},
+    render::{ChangeLine, PlanStyle, plural, walk},
 };
 use crate::text::{Quoted, escape_control};
 
 /// The plan as Markdown for a pull-request comment (see the module's documentation for how
 /// names are kept inert). Ends with a newline.
 pub fn render_plan_markdown(plan: &Plan) -> String {
-    let short = plan.live_fingerprint.get(..12).unwrap_or("");
-    let mut out = format!(
-        "### STP plan: main account {}, live state {}\n",
-        plan.main_user_id,
-        markdown_code_span(short)
-    );
-    let diff = diff_lines(plan);
-    if !diff.is_empty() {
-        let _ = write!(out, "\n{}", fenced("diff", &diff));
+    let mut markdown = Markdown(String::new());
+    walk(plan, &mut markdown);
+    markdown.0
+}
+
+/// The pull request's way of writing a plan: the changes in a fenced `diff` block, names
+/// outside it as code spans, one blank line before each part.
+struct Markdown(String);
+
+impl PlanStyle for Markdown {
+    fn heading(&mut self, main_user_id: i64, fingerprint: &str) {
+        let _ = writeln!(
+            self.0,
+            "### STP plan: main account {main_user_id}, live state {}",
+            markdown_code_span(fingerprint)
+        );
     }
-    if !plan.unmanaged.is_empty() {
-        out.push_str("\nNot in the file (unmanaged, never changed):\n\n");
-        for group in &plan.unmanaged {
+
+    /// `+`/`-`/`~` lines and the unchanged groups as context lines, names escaped for
+    /// terminals (the fence keeps them out of Markdown).
+    fn changes(&mut self, lines: &[ChangeLine<'_>]) {
+        let mut diff = String::new();
+        for line in lines {
+            let _ = match line {
+                ChangeLine::Create { name } => writeln!(diff, "+ group {} (new)", Quoted(name)),
+                ChangeLine::Change { name, id } => {
+                    writeln!(diff, "~ group {} (id {id})", Quoted(name))
+                }
+                ChangeLine::Remove { user } => writeln!(diff, "-     {user}"),
+                ChangeLine::Add { user } => writeln!(diff, "+     {user}"),
+                ChangeLine::Unchanged { name, id, members } => writeln!(
+                    diff,
+                    "  group {} (id {id}): unchanged, {}",
+                    Quoted(name),
+                    plural(*members, "member", "members")
+                ),
+            };
+        }
+        let _ = write!(self.0, "\n{}", fenced("diff", &diff));
+    }
+
+    fn unmanaged(&mut self, title: &str, groups: &[UnmanagedGroup]) {
+        let _ = write!(self.0, "\n{title}\n\n");
+        for group in groups {
             let _ = writeln!(
-                out,
+                self.0,
                 "- group {} (id {}): {}",
                 markdown_code_span(&group.name),
                 group.id,
@@ -48,24 +80,34 @@ pub fn render_plan_markdown(plan: &Plan) -> String {
             );
         }
     }
-    if !plan.warnings.is_empty() {
+
+    fn warnings(&mut self, warnings: &[NameWarning]) {
         // Fenced: the names are shown escaped as text, nothing in them is Markdown.
-        let lines: String = plan
-            .warnings
+        let lines: String = warnings
             .iter()
             .map(|warning| format!("{warning}\n"))
             .collect();
-        let _ = write!(out, "\n**Warnings:**\n\n{}", fenced("text", &lines));
+        let _ = write!(self.0, "\n**Warnings:**\n\n{}", fenced("text", &lines));
     }
-    if plan.is_empty() {
-        out.push_str("\nNo changes: the live STP groups match the file.\n");
-    } else if plan.removals() > 0 {
-        out.push_str(
-            "\n> Membership changes apply to new orders; resting orders keep the group they were placed with.\n",
+
+    fn no_changes(&mut self, text: &str) {
+        let _ = write!(self.0, "\n{text}\n");
+    }
+
+    fn resting_orders(&mut self, text: &str) {
+        let mut chars = text.chars();
+        let first = chars.next().map(|c| c.to_uppercase().to_string());
+        let _ = write!(
+            self.0,
+            "\n> {}{}\n",
+            first.unwrap_or_default(),
+            chars.as_str()
         );
     }
-    let _ = writeln!(out, "\n**{}**", summary(plan));
-    out
+
+    fn summary(&mut self, text: &str) {
+        let _ = writeln!(self.0, "\n**{text}**");
+    }
 }
 
 /// A refusal as Markdown: a heading naming `subject` (a file, say) and the message in a
@@ -80,43 +122,6 @@ pub fn render_refusal_markdown(subject: &str, message: &str) -> String {
         markdown_code_span(subject),
         fenced("text", &body)
     )
-}
-
-/// The `+`/`-`/`~` lines of the declared groups, then the unchanged groups as context
-/// lines; names escaped for terminals (the fence keeps them out of Markdown).
-fn diff_lines(plan: &Plan) -> String {
-    let mut out = String::new();
-    for group in &plan.groups {
-        let name = Quoted(&group.name);
-        match group.action {
-            Action::Create => {
-                let _ = writeln!(out, "+ group {name} (new)");
-            }
-            Action::Change => {
-                let id = group.id.unwrap_or_default();
-                let _ = writeln!(out, "~ group {name} (id {id})");
-            }
-            Action::Unchanged => continue,
-        }
-        for &id in &group.remove {
-            let _ = writeln!(out, "-     {}", user(plan, id));
-        }
-        for &id in &group.add {
-            let _ = writeln!(out, "+     {}", user(plan, id));
-        }
-    }
-    for group in &plan.groups {
-        if group.action == Action::Unchanged {
-            let _ = writeln!(
-                out,
-                "  group {} (id {}): unchanged, {}",
-                Quoted(&group.name),
-                group.id.unwrap_or_default(),
-                plural(group.members_after.len(), "member", "members")
-            );
-        }
-    }
-    out
 }
 
 /// The longest run of backticks in `text`.
@@ -154,7 +159,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::desired::{GroupChange, PLAN_FORMAT, Step, UnmanagedGroup};
+    use crate::desired::{Action, GroupChange, PLAN_FORMAT, Step};
 
     /// A plan that creates `name`, adds user 10001 (login `login`) to it, and leaves a
     /// live group called `name` unmanaged.

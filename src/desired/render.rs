@@ -3,7 +3,12 @@
 
 use std::{fmt, fmt::Write as _};
 
-use super::plan::{Action, Plan, Step};
+use anstyle::{AnsiColor, Color, Style};
+
+use super::{
+    names::NameWarning,
+    plan::{Action, Plan, Step, UnmanagedGroup},
+};
 use crate::text::{Ids, Quoted, escape_control};
 
 /// A group name in double quotes with control characters escaped, as plans print it.
@@ -19,29 +24,35 @@ pub struct RenderOptions {
     pub colour: bool,
 }
 
+/// The plan's styles (clap's `anstyle`), written only when [`RenderOptions::colour`] says so.
 struct Paint {
     colour: bool,
 }
 
+const ADD: Style = Style::new().fg_color(Some(Color::Ansi(AnsiColor::Green)));
+const REMOVE: Style = Style::new().fg_color(Some(Color::Ansi(AnsiColor::Red)));
+const CHANGE: Style = Style::new().fg_color(Some(Color::Ansi(AnsiColor::Yellow)));
+const BOLD: Style = Style::new().bold();
+
 impl Paint {
-    fn wrap(&self, code: &str, text: &str) -> String {
+    fn wrap(&self, style: Style, text: &str) -> String {
         if self.colour {
-            format!("\u{1b}[{code}m{text}\u{1b}[0m")
+            format!("{style}{text}{style:#}")
         } else {
             text.to_owned()
         }
     }
     fn add(&self, text: &str) -> String {
-        self.wrap("32", text)
+        self.wrap(ADD, text)
     }
     fn remove(&self, text: &str) -> String {
-        self.wrap("31", text)
+        self.wrap(REMOVE, text)
     }
     fn change(&self, text: &str) -> String {
-        self.wrap("33", text)
+        self.wrap(CHANGE, text)
     }
     fn bold(&self, text: &str) -> String {
-        self.wrap("1", text)
+        self.wrap(BOLD, text)
     }
 }
 
@@ -68,60 +79,172 @@ pub fn summary(plan: &Plan) -> String {
     )
 }
 
+/// One line of a plan's changes, as every rendering shows them: the declared groups that
+/// change (each followed by its removals, then its additions), then the unchanged ones.
+pub(super) enum ChangeLine<'p> {
+    Create {
+        name: &'p str,
+    },
+    Change {
+        name: &'p str,
+        id: i64,
+    },
+    Remove {
+        user: String,
+    },
+    Add {
+        user: String,
+    },
+    Unchanged {
+        name: &'p str,
+        id: i64,
+        members: usize,
+    },
+}
+
+/// How one rendering writes each part of a plan; [`walk`] decides which parts a plan has,
+/// in which order, and what they say.
+pub(super) trait PlanStyle {
+    /// The account and the first characters of the live state's fingerprint.
+    fn heading(&mut self, main_user_id: i64, fingerprint: &str);
+    /// The changes, when there are any lines.
+    fn changes(&mut self, lines: &[ChangeLine<'_>]);
+    /// The live groups the file does not declare, under `title`.
+    fn unmanaged(&mut self, title: &str, groups: &[UnmanagedGroup]);
+    /// The warnings about names.
+    fn warnings(&mut self, warnings: &[NameWarning]);
+    /// The plan changes nothing.
+    fn no_changes(&mut self, text: &str);
+    /// Members leave groups: what that means for resting orders.
+    fn resting_orders(&mut self, text: &str);
+    /// The one-line summary.
+    fn summary(&mut self, text: &str);
+}
+
+/// Title of the unmanaged groups.
+const UNMANAGED: &str = "Not in the file (unmanaged, never changed):";
+/// What an empty plan says.
+const NO_CHANGES: &str = "No changes: the live STP groups match the file.";
+/// What a plan that removes members says about resting orders.
+const RESTING_ORDERS: &str =
+    "membership changes apply to new orders; resting orders keep the group they were placed with.";
+
+/// The one walk of a plan that the text and the Markdown renderings share: which parts a
+/// plan has, in which order, and what they say; `style` writes each part its own way.
+pub(super) fn walk(plan: &Plan, style: &mut impl PlanStyle) {
+    style.heading(
+        plan.main_user_id,
+        plan.live_fingerprint.get(..12).unwrap_or(""),
+    );
+    let mut lines = Vec::new();
+    for group in &plan.groups {
+        let name = group.name.as_str();
+        match group.action {
+            Action::Create => lines.push(ChangeLine::Create { name }),
+            Action::Change => lines.push(ChangeLine::Change {
+                name,
+                id: group.id.unwrap_or_default(),
+            }),
+            Action::Unchanged => continue,
+        }
+        for &id in &group.remove {
+            lines.push(ChangeLine::Remove {
+                user: user(plan, id),
+            });
+        }
+        for &id in &group.add {
+            lines.push(ChangeLine::Add {
+                user: user(plan, id),
+            });
+        }
+    }
+    for group in &plan.groups {
+        if group.action == Action::Unchanged {
+            lines.push(ChangeLine::Unchanged {
+                name: &group.name,
+                id: group.id.unwrap_or_default(),
+                members: group.members_after.len(),
+            });
+        }
+    }
+    if !lines.is_empty() {
+        style.changes(&lines);
+    }
+    if !plan.unmanaged.is_empty() {
+        style.unmanaged(UNMANAGED, &plan.unmanaged);
+    }
+    if !plan.warnings.is_empty() {
+        style.warnings(&plan.warnings);
+    }
+    if plan.is_empty() {
+        style.no_changes(NO_CHANGES);
+    } else if plan.removals() > 0 {
+        style.resting_orders(RESTING_ORDERS);
+    }
+    style.summary(&summary(plan));
+}
+
 /// The plan for a terminal or a log: one block per declared group that changes, the
 /// unchanged and unmanaged groups, a note on resting orders when members leave, and the
 /// summary line. Names are printed with control characters escaped.
 pub fn render_plan(plan: &Plan, options: RenderOptions) -> String {
-    let paint = Paint {
-        colour: options.colour,
+    let mut text = Text {
+        out: String::new(),
+        paint: Paint {
+            colour: options.colour,
+        },
     };
-    let mut out = String::new();
-    let short = plan.live_fingerprint.get(..12).unwrap_or("");
-    let _ = writeln!(
-        out,
-        "STP groups of main account {} (live state {short})",
-        plan.main_user_id
-    );
-    blank_line(&mut out);
-    for group in &plan.groups {
-        let name = Quoted(&group.name);
-        match group.action {
-            Action::Create => {
-                let _ = writeln!(out, "  {} group {name} (new)", paint.add("+"));
-            }
-            Action::Change => {
-                let id = group.id.unwrap_or_default();
-                let _ = writeln!(out, "  {} group {name} (id {id})", paint.change("~"));
-            }
-            Action::Unchanged => continue,
-        }
-        for &id in &group.remove {
-            let _ = writeln!(out, "      {} {}", paint.remove("-"), user(plan, id));
-        }
-        for &id in &group.add {
-            let _ = writeln!(out, "      {} {}", paint.add("+"), user(plan, id));
-        }
-    }
-    let unchanged: Vec<_> = plan
-        .groups
-        .iter()
-        .filter(|group| group.action == Action::Unchanged)
-        .collect();
-    for group in &unchanged {
+    walk(plan, &mut text);
+    text.out
+}
+
+/// The terminal's way of writing a plan: indented lines, the markers coloured, one blank
+/// line between parts.
+struct Text {
+    out: String,
+    paint: Paint,
+}
+
+impl PlanStyle for Text {
+    fn heading(&mut self, main_user_id: i64, fingerprint: &str) {
         let _ = writeln!(
-            out,
-            "    group {} (id {}): unchanged, {}",
-            Quoted(&group.name),
-            group.id.unwrap_or_default(),
-            plural(group.members_after.len(), "member", "members")
+            self.out,
+            "STP groups of main account {main_user_id} (live state {fingerprint})"
         );
+        blank_line(&mut self.out);
     }
-    if !plan.unmanaged.is_empty() {
-        blank_line(&mut out);
-        let _ = writeln!(out, "Not in the file (unmanaged, never changed):");
-        for group in &plan.unmanaged {
+
+    fn changes(&mut self, lines: &[ChangeLine<'_>]) {
+        let (out, paint) = (&mut self.out, &self.paint);
+        for line in lines {
+            let _ = match line {
+                ChangeLine::Create { name } => {
+                    writeln!(out, "  {} group {} (new)", paint.add("+"), Quoted(name))
+                }
+                ChangeLine::Change { name, id } => writeln!(
+                    out,
+                    "  {} group {} (id {id})",
+                    paint.change("~"),
+                    Quoted(name)
+                ),
+                ChangeLine::Remove { user } => writeln!(out, "      {} {user}", paint.remove("-")),
+                ChangeLine::Add { user } => writeln!(out, "      {} {user}", paint.add("+")),
+                ChangeLine::Unchanged { name, id, members } => writeln!(
+                    out,
+                    "    group {} (id {id}): unchanged, {}",
+                    Quoted(name),
+                    plural(*members, "member", "members")
+                ),
+            };
+        }
+    }
+
+    fn unmanaged(&mut self, title: &str, groups: &[UnmanagedGroup]) {
+        blank_line(&mut self.out);
+        let _ = writeln!(self.out, "{title}");
+        for group in groups {
             let _ = writeln!(
-                out,
+                self.out,
                 "    group {} (id {}): {}",
                 Quoted(&group.name),
                 group.id,
@@ -129,25 +252,28 @@ pub fn render_plan(plan: &Plan, options: RenderOptions) -> String {
             );
         }
     }
-    if !plan.warnings.is_empty() {
-        blank_line(&mut out);
-        for warning in &plan.warnings {
-            let _ = writeln!(out, "{} {warning}", paint.change("Warning:"));
+
+    fn warnings(&mut self, warnings: &[NameWarning]) {
+        blank_line(&mut self.out);
+        for warning in warnings {
+            let _ = writeln!(self.out, "{} {warning}", self.paint.change("Warning:"));
         }
     }
-    if plan.is_empty() {
-        blank_line(&mut out);
-        let _ = writeln!(out, "No changes: the live STP groups match the file.");
-    } else if plan.removals() > 0 {
-        blank_line(&mut out);
-        let _ = writeln!(
-            out,
-            "Note: membership changes apply to new orders; resting orders keep the group they were placed with."
-        );
+
+    fn no_changes(&mut self, text: &str) {
+        blank_line(&mut self.out);
+        let _ = writeln!(self.out, "{text}");
     }
-    blank_line(&mut out);
-    let _ = writeln!(out, "{}", paint.bold(&summary(plan)));
-    out
+
+    fn resting_orders(&mut self, text: &str) {
+        blank_line(&mut self.out);
+        let _ = writeln!(self.out, "Note: {text}");
+    }
+
+    fn summary(&mut self, text: &str) {
+        blank_line(&mut self.out);
+        let _ = writeln!(self.out, "{}", self.paint.bold(text));
+    }
 }
 
 /// Ends `out` with one blank line before the next section, unless it already does (a

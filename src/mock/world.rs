@@ -616,15 +616,13 @@ mod tests {
         let text = "[[accounts]]\nuser_id = 1\n\n[[accounts]]\nuser_id = 1\n";
         let error = World::from_toml_str(text).unwrap_err();
         assert_eq!(error.line(), Some(5), "{error}");
-        let dir = std::env::temp_dir().join(format!("gate-stp-world-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("world.toml");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("world.toml");
         std::fs::write(&path, text).unwrap();
         let in_file = World::load(&path).unwrap_err();
         assert_eq!(in_file.line(), Some(5), "{in_file}");
-        std::fs::remove_dir_all(&dir).unwrap();
         // An unreadable file is about no line.
-        let missing = World::load(dir.join("none.toml")).unwrap_err();
+        let missing = World::load(dir.path().join("none.toml")).unwrap_err();
         assert_eq!(missing.line(), None, "{missing}");
     }
 

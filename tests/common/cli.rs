@@ -25,7 +25,8 @@ const INHERITED: &[&str] = &[
 
 /// A config path that does not exist: no profile applies.
 pub fn no_config() -> PathBuf {
-    // In a fresh folder: a fixed name in the shared temp folder could exist.
+    // In a fresh folder (a fixed name in the shared temp folder could exist), which is
+    // removed at once: the path names nothing, and nothing is left behind.
     super::fresh_dir("no-config").join("none.toml")
 }
 

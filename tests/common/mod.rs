@@ -18,30 +18,61 @@ pub mod raw;
 pub mod vectors;
 
 use std::{
-    path::PathBuf,
-    sync::atomic::{AtomicU32, Ordering},
-    time::UNIX_EPOCH,
+    ops::Deref,
+    path::{Path, PathBuf},
 };
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha512};
 
-/// A directory created for one test, empty and never used before: its name joins the
-/// process id, a per-process counter and the clock's nanoseconds, and it is made with
-/// `create_dir` (not `create_dir_all`), which fails rather than reuse what an earlier run
-/// or another test binary left behind under the same name.
-pub fn fresh_dir(tag: &str) -> PathBuf {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let nanos = gate_stp::Clock::now(&gate_stp::SystemClock)
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.subsec_nanos());
-    let dir = std::env::temp_dir().join(format!(
-        "gate-stp-{tag}-{}-{}-{nanos}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-    dir
+/// A path in a directory made for one test under the temporary directory: the directory,
+/// and everything the test or a child process put in it, is removed when this is dropped.
+/// It reads as the path it holds (`Deref<Target = Path>`, `AsRef<Path>`); keep it bound
+/// for as long as the path is used. It is not `AsRef<OsStr>`, so that `Command::arg` cannot
+/// take it by value (and remove the directory before the command runs): give it
+/// `path.as_os_str()`.
+#[derive(Debug)]
+pub struct Scratch {
+    path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    /// `name` in this directory (not created), which keeps the directory alive.
+    pub fn file(self, name: &str) -> Scratch {
+        Scratch {
+            path: self.path.join(name),
+            _dir: self._dir,
+        }
+    }
+}
+
+impl Deref for Scratch {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// A directory created for one test, empty and never used before (`tempfile` picks a
+/// random name and creates it exclusively), removed with its contents when the returned
+/// [`Scratch`] is dropped: a run of the suite leaves nothing in the temporary directory.
+pub fn fresh_dir(tag: &str) -> Scratch {
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("gate-stp-{tag}-"))
+        .tempdir()
+        .unwrap_or_else(|e| panic!("a temporary directory for {tag}: {e}"));
+    Scratch {
+        path: dir.path().to_path_buf(),
+        _dir: dir,
+    }
 }
 
 /// Gate's form decoding of a raw query: `+` is a space, `%XX` is a byte; anything else,
@@ -182,4 +213,16 @@ pub fn verify_raw(request: &raw::RawRequest, key: &str, secret: &str) -> Result<
         return Err("signature mismatch".into());
     }
     Ok(())
+}
+
+/// What `fresh_dir` promises: the directory and a file a test wrote in it are gone once
+/// the [`Scratch`] is dropped.
+#[test]
+fn a_fresh_dir_and_what_is_in_it_are_removed_when_dropped() {
+    let file = fresh_dir("self-test").file("inside.txt");
+    std::fs::write(&file, "x").unwrap();
+    let dir = file.parent().unwrap().to_path_buf();
+    assert!(dir.is_dir(), "{}", dir.display());
+    drop(file);
+    assert!(!dir.exists(), "{} is left behind", dir.display());
 }

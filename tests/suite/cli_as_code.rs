@@ -3,7 +3,7 @@
 //! are the documents they promise (compared with the emulator's own state).
 #![cfg(feature = "cli")]
 
-use std::{path::PathBuf, process::Output};
+use std::process::Output;
 
 use gate_stp::{
     Client, Credentials,
@@ -42,9 +42,8 @@ async fn run(emulator: &RunningEmulator, args: &[&str]) -> Output {
 }
 
 /// A fresh file in a fresh directory for this test.
-fn file(name: &str, text: &str) -> PathBuf {
-    let dir = crate::common::fresh_dir("cli-as-code");
-    let path = dir.join(name);
+fn file(name: &str, text: &str) -> crate::common::Scratch {
+    let path = crate::common::fresh_dir("cli-as-code").file(name);
     std::fs::write(&path, text).unwrap();
     path
 }
@@ -276,14 +275,14 @@ async fn the_plan_notes_when_apply_needs_a_higher_removal_limit() {
             ),
         )
     };
-    let plan = |path: PathBuf| {
+    let plan = |path: crate::common::Scratch| {
         let mut command = crate::common::cli::gate_stp();
         command
             .env("GATE_BASE_URL", emulator.base_url())
             .env("GATE_API_KEY", "k")
             .env("GATE_API_SECRET", "s")
             .arg("plan")
-            .arg(path);
+            .arg(path.as_os_str());
         command.output().unwrap()
     };
     // 10 removals: apply's default limit allows them, no note.
@@ -305,7 +304,7 @@ async fn the_plan_notes_when_apply_needs_a_higher_removal_limit() {
 }
 
 /// A file declaring `count` new empty groups for the demo's main account.
-fn new_groups(count: usize) -> PathBuf {
+fn new_groups(count: usize) -> crate::common::Scratch {
     let mut text = format!("main_user_id = {}\n", demo::MAIN_USER);
     for i in 0..count {
         text.push_str(&format!("\n[[group]]\nname = \"new-{i}\"\nmembers = []\n"));

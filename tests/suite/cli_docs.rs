@@ -190,7 +190,6 @@ fn the_man_page_covers_every_command() {
             .collect();
         assert_eq!(offered, long_options(&path), "{file:?}");
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -330,5 +329,4 @@ fn bash_offers_each_commands_own_words() {
     let offered = bash_offers(&script, "gate-stp mock --");
     assert!(offered.iter().any(|w| w == "--listen"), "{offered:?}");
     assert!(!offered.iter().any(|w| w == "--profile"), "{offered:?}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }

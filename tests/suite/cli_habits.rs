@@ -56,9 +56,8 @@ async fn received(server: &MockServer) -> Vec<(String, String, Option<String>, S
         .collect()
 }
 
-fn config_with_profile(base_url: &str) -> std::path::PathBuf {
-    let dir = crate::common::fresh_dir("habits");
-    let path = dir.join("config.toml");
+fn config_with_profile(base_url: &str) -> crate::common::Scratch {
+    let path = crate::common::fresh_dir("habits").file("config.toml");
     std::fs::write(
         &path,
         format!(
@@ -282,6 +281,63 @@ fn client_options_before_a_command_without_them_are_refused_one_by_one() {
     }
 }
 
+/// Every option a command takes goes before it as after it (issue 29): `demo`'s `--json`
+/// and `--timeout`, `sign`'s `--profile` and `--secret` as well as the client options.
+#[test]
+fn a_commands_own_options_may_come_before_it_too() {
+    let stdout = |args: &[&str]| {
+        let output = gate_stp().args(args).output().unwrap();
+        assert!(output.status.success(), "{args:?}: {output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    // sign: the same SIGN whichever side the secret is on.
+    let request = ["--method", "GET", "--path", "/api/v4/x", "--timestamp", "1"];
+    let after = stdout(&[&["sign", "--secret", "s"][..], &request].concat());
+    let before = stdout(&[&["--secret", "s", "sign"][..], &request].concat());
+    assert_eq!(before, after);
+    // demo: --json before it prints JSON as --json after it does.
+    for args in [
+        &["--json", "--timeout", "5", "demo"][..],
+        &["demo", "--json"],
+    ] {
+        let text = stdout(args);
+        assert!(
+            text.lines()
+                .any(|line| line.starts_with("[{\"create_time\"")),
+            "{args:?}: {text}"
+        );
+    }
+}
+
+/// What a command does not take is refused before it as clap refuses it after it, with
+/// what it takes named; `mcp` refuses `--json` with its own reason on both sides and does
+/// not list it.
+#[test]
+fn an_option_a_command_does_not_take_is_refused_on_both_sides_and_not_listed() {
+    let refused = |args: &[&str]| {
+        let output = gate_stp().args(args).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {output:?}");
+        assert!(output.stdout.is_empty(), "{args:?}");
+        String::from_utf8(output.stderr).unwrap()
+    };
+    let before = refused(&["--key", "k", "demo"]);
+    assert!(
+        before.contains("`demo` takes no --key: before the command it takes --json, --timeout"),
+        "{before}"
+    );
+    let after = refused(&["demo", "--key", "k"]);
+    assert!(after.contains("'--key'"), "{after}");
+    for args in [&["mcp", "--json"][..], &["--json", "mcp"]] {
+        let stderr = refused(args);
+        assert!(
+            stderr.contains("--json does not apply"),
+            "{args:?}: {stderr}"
+        );
+    }
+    let help = help(&["mcp"]);
+    assert!(!help.contains("--json"), "{help}");
+}
+
 #[test]
 fn commands_are_listed_in_the_order_an_operator_meets_them() {
     let help = help(&[]);
@@ -366,5 +422,4 @@ async fn logs_in_a_file_have_no_colour_codes_and_one_attempt_field_per_span() {
             .unwrap_or_else(|| panic!("no request span on {line:?}"));
         assert!(span.matches("attempt=").count() <= 1, "{line}");
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -253,5 +253,4 @@ fn a_good_accounts_file_replaces_the_demo_world() {
     let answer = raw::exchange(mock.addr(), &head);
     assert_eq!(answer.status, 401, "{answer:?}");
     assert_eq!(answer.body["label"], "INVALID_KEY", "{answer:?}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -274,7 +274,6 @@ fn files_with_control_characters_are_escaped_in_errors() {
         String::from_utf8_lossy(&output.stderr).contains(r"world\x1b[2J.toml"),
         "{output:?}"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -419,7 +418,7 @@ async fn a_closed_pipe_ends_every_command_quietly() {
         Some(vec![demo::SUB_USER])
     );
     // plan and apply on a file that moves the sub-account back out of the group.
-    let file = crate::common::fresh_dir("pipe").join("stp.toml");
+    let file = crate::common::fresh_dir("pipe").file("stp.toml");
     std::fs::write(
         &file,
         format!(
@@ -438,7 +437,6 @@ async fn a_closed_pipe_ends_every_command_quietly() {
             .unwrap();
         assert_quiet_end(what, &output);
     }
-    std::fs::remove_file(&file).unwrap();
     // The apply ran to the end although its report had no reader.
     assert_eq!(emulator.members(id.parse().unwrap()), Some(vec![]));
 }
@@ -471,7 +469,7 @@ async fn an_apply_whose_stdout_fails_finishes_and_exits_6() {
     let emulator = Emulator::start(World::demo(), EmulatorConfig::default())
         .await
         .unwrap();
-    let file = crate::common::fresh_dir("full").join("stp.toml");
+    let file = crate::common::fresh_dir("full").file("stp.toml");
     std::fs::write(
         &file,
         format!(

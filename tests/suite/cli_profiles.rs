@@ -3,19 +3,19 @@
 #![cfg(feature = "cli")]
 
 use std::{
-    path::{Path, PathBuf},
+    path::Path,
     process::{Command, Output},
 };
 
 use gate_stp::mock::{Emulator, EmulatorConfig, RunningEmulator, World, demo};
 
 /// A fresh directory for one test's config file.
-fn temp_dir() -> PathBuf {
+fn temp_dir() -> crate::common::Scratch {
     crate::common::fresh_dir("profiles")
 }
 
-fn write_config(text: &str) -> PathBuf {
-    let path = temp_dir().join("config.toml");
+fn write_config(text: &str) -> crate::common::Scratch {
+    let path = temp_dir().file("config.toml");
     std::fs::write(&path, text).unwrap();
     #[cfg(unix)]
     {
@@ -48,7 +48,7 @@ async fn emulator() -> RunningEmulator {
 }
 
 /// Profile `desk` is the demo's main account, its secret in `DESK_SECRET`.
-fn desk_config(base_url: &str) -> PathBuf {
+fn desk_config(base_url: &str) -> crate::common::Scratch {
     write_config(&format!(
         "[profiles.desk]\nbase_url = \"{base_url}\"\nkey = \"{}\"\nsecret_env = \"DESK_SECRET\"\n\n\
          [profiles.sub]\nbase_url = \"{}\"\nkey = \"{}\"\nsecret_env = \"SUB_SECRET\"\n",
@@ -346,7 +346,7 @@ fn profiles_are_listed_without_secrets() {
     assert!(!stderr.contains("typo\""), "{stderr}");
 
     // No file: no profiles, not an error.
-    let missing = temp_dir().join("none.toml");
+    let missing = temp_dir().file("none.toml");
     let output = gate_stp(&missing).arg("profiles").output().unwrap();
     assert_eq!(code(&output), Some(0), "{output:?}");
     assert!(String::from_utf8_lossy(&output.stdout).contains("(no profiles)"));
@@ -423,7 +423,7 @@ fn the_config_file_is_found_in_xdg_config_home_then_home_unless_gate_stp_config_
 #[tokio::test(flavor = "multi_thread")]
 async fn settings_edge_cases() {
     let emulator = emulator().await;
-    let missing = temp_dir().join("none.toml");
+    let missing = temp_dir().file("none.toml");
 
     // --profile with no config file: refused, the file named.
     let mut command = gate_stp(&missing);

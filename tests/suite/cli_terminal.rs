@@ -11,8 +11,8 @@ use crate::common::pty::{
 };
 
 /// The desired state: one new group with two members (two steps: create, then add).
-fn night_desk() -> std::path::PathBuf {
-    let path = crate::common::fresh_dir("terminal").join("stp.toml");
+fn night_desk() -> crate::common::Scratch {
+    let path = crate::common::fresh_dir("terminal").file("stp.toml");
     let text = format!(
         "main_user_id = {}\n[[group]]\nname = \"night desk\"\nmembers = [{}, {}]\n",
         demo::MAIN_USER,
@@ -23,28 +23,33 @@ fn night_desk() -> std::path::PathBuf {
     path
 }
 
-/// `gate-stp ARGS FILE` against `emulator` with the demo's main key.
-fn command(emulator: &RunningEmulator, args: &[&str]) -> std::process::Command {
+/// `gate-stp ARGS FILE` against `emulator` with the demo's main key, and the file's
+/// directory (removed when dropped: keep it while the command runs).
+fn command(
+    emulator: &RunningEmulator,
+    args: &[&str],
+) -> (std::process::Command, crate::common::Scratch) {
+    let desk = night_desk();
     let mut command = crate::common::cli::gate_stp();
     command
         .env("GATE_BASE_URL", emulator.base_url())
         .env("GATE_API_KEY", demo::MAIN_KEY)
         .env("GATE_API_SECRET", demo::MAIN_SECRET)
         .args(args)
-        .arg(night_desk());
-    command
+        .arg(desk.as_os_str());
+    (command, desk)
 }
 
 /// `gate-stp ARGS FILE` on a terminal against `emulator`, after `typed` was typed.
 async fn on_terminal(
     emulator: &RunningEmulator,
     args: &[&str],
-    no_color: bool,
+    no_color: Option<&str>,
     typed: &str,
 ) -> Screen {
-    let mut command = command(emulator, args);
-    if no_color {
-        command.env("NO_COLOR", "1");
+    let (mut command, _desk) = command(emulator, args);
+    if let Some(no_color) = no_color {
+        command.env("NO_COLOR", no_color);
     }
     let typed = typed.to_owned();
     tokio::task::spawn_blocking(move || run_on_terminal(command, &typed))
@@ -61,7 +66,7 @@ const ESC: char = '\u{1b}';
 #[tokio::test(flavor = "multi_thread")]
 async fn a_plan_on_a_terminal_is_coloured_unless_no_color_is_set() {
     let emulator = emulator().await;
-    let screen = on_terminal(&emulator, &["plan"], false, "").await;
+    let screen = on_terminal(&emulator, &["plan"], None, "").await;
     assert!(screen.status.success(), "{}", screen.text);
     // The new group's `+` in green.
     assert!(
@@ -69,16 +74,24 @@ async fn a_plan_on_a_terminal_is_coloured_unless_no_color_is_set() {
         "{}",
         screen.text
     );
-    let screen = on_terminal(&emulator, &["plan"], true, "").await;
+    let screen = on_terminal(&emulator, &["plan"], Some("1"), "").await;
     assert!(screen.status.success(), "{}", screen.text);
     assert!(screen.text.contains("night desk"), "{}", screen.text);
     assert!(!screen.text.contains(ESC), "{}", screen.text);
+    // An empty NO_COLOR is no request (no-color.org): still coloured.
+    let screen = on_terminal(&emulator, &["plan"], Some(""), "").await;
+    assert!(screen.status.success(), "{}", screen.text);
+    assert!(
+        screen.text.contains("\u{1b}[32m+\u{1b}[0m"),
+        "{}",
+        screen.text
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn yes_typed_at_the_prompt_applies_with_a_progress_line_per_step() {
     let emulator = emulator().await;
-    let screen = on_terminal(&emulator, &["apply"], false, "yes\n").await;
+    let screen = on_terminal(&emulator, &["apply"], None, "yes\n").await;
     assert!(screen.status.success(), "{}", screen.text);
     let text = &screen.text;
     assert!(text.contains("Only 'yes' is accepted"), "{text}");
@@ -101,7 +114,7 @@ async fn a_quick_yes_after_someone_created_the_group_is_refused_as_stale() {
     // creates "night desk"; "yes" is typed at once (well within the two seconds after
     // which a read counts as aged). The apply must not create a second group.
     let emulator = emulator().await;
-    let command = command(&emulator, &["apply"]);
+    let (command, _desk) = command(&emulator, &["apply"]);
     let other = gate_stp::Client::builder()
         .base_url(emulator.base_url())
         .credentials(gate_stp::Credentials::new(demo::MAIN_KEY, demo::MAIN_SECRET).unwrap())
@@ -131,7 +144,7 @@ async fn a_quick_yes_after_someone_created_the_group_is_refused_as_stale() {
 #[tokio::test(flavor = "multi_thread")]
 async fn with_no_color_the_terminal_gets_progress_without_colour() {
     let emulator = emulator().await;
-    let screen = on_terminal(&emulator, &["apply"], true, "yes\n").await;
+    let screen = on_terminal(&emulator, &["apply"], Some("1"), "yes\n").await;
     assert!(screen.status.success(), "{}", screen.text);
     assert!(screen.text.contains("[2/2] "), "{}", screen.text);
     assert!(!screen.text.contains(ESC), "{}", screen.text);
@@ -143,7 +156,7 @@ async fn any_other_answer_or_a_closed_input_cancels_with_nothing_sent() {
     let emulator = emulator().await;
     // `y`, `no`, and end of input (Ctrl-D at the start of a line).
     for typed in ["y\n", "no\n", "\u{4}"] {
-        let screen = on_terminal(&emulator, &["apply"], false, typed).await;
+        let screen = on_terminal(&emulator, &["apply"], None, typed).await;
         assert_eq!(screen.status.code(), Some(2), "{typed:?}: {}", screen.text);
         assert!(
             screen.text.contains("apply cancelled; nothing was changed"),
@@ -162,7 +175,7 @@ async fn a_lost_create_answer_found_by_listing_is_shown_as_adopted() {
     emulator
         .inject_fault(Fault::new("createSTPGroup", 1, FaultKind::ExecuteThenDrop))
         .unwrap();
-    let screen = on_terminal(&emulator, &["apply"], true, "yes\n").await;
+    let screen = on_terminal(&emulator, &["apply"], Some("1"), "yes\n").await;
     assert!(screen.status.success(), "{}", screen.text);
     let id = emulator.groups()[0].id.unwrap();
     assert!(
@@ -180,13 +193,7 @@ async fn a_terminal_on_stdin_alone_is_no_one_to_ask() {
     // Someone could type, but the question would go to a pipe they do not see: refused
     // even with `yes` typed ahead.
     let emulator = emulator().await;
-    let mut command = crate::common::cli::gate_stp();
-    command
-        .env("GATE_BASE_URL", emulator.base_url())
-        .env("GATE_API_KEY", demo::MAIN_KEY)
-        .env("GATE_API_SECRET", demo::MAIN_SECRET)
-        .arg("apply")
-        .arg(night_desk());
+    let (command, _desk) = command(&emulator, &["apply"]);
     let output =
         tokio::task::spawn_blocking(move || run_with_only_stdin_on_terminal(command, "yes\n"))
             .await

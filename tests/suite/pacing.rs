@@ -4,6 +4,7 @@
 //! Time is tokio's paused clock: the emulator and the client both read it (through
 //! [`TokioClock`]), so windows of 10 s pass in no real time and the test does not depend
 //! on how fast the machine is.
+#![cfg(feature = "mock")]
 
 use crate::common::clock::TokioClock;
 

@@ -149,7 +149,6 @@ async fn the_cli_exports_plans_applies_and_reports_by_exit_code() {
         "{}",
         broken.stderr
     );
-    std::fs::remove_dir_all(&dir).unwrap();
     emulator.shutdown().await;
 }
 
@@ -229,7 +228,6 @@ async fn the_readme_example_is_what_plan_prints() {
     let output = tokio::task::spawn_blocking(move || command.output().unwrap())
         .await
         .unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
     assert!(
         output.status.success(),
         "{}",
@@ -243,7 +241,7 @@ async fn the_readme_example_is_what_plan_prints() {
 async fn the_cli_prints_a_stopped_apply_line_by_line_and_keeps_what_was_not_sent() {
     let emulator = emulator().await;
     seed(&emulator).await;
-    let file = crate::common::fresh_dir("stopped").join("stp.toml");
+    let file = crate::common::fresh_dir("stopped").file("stp.toml");
     std::fs::write(&file, edited().to_toml_string()).unwrap();
     // The removal fails; both adds depend on it (see the library's test), so some are not
     // sent.
@@ -251,7 +249,6 @@ async fn the_cli_prints_a_stopped_apply_line_by_line_and_keeps_what_was_not_sent
         .inject_fault(Fault::new("deleteSTPGroupUsers", 1, FaultKind::Status(500)))
         .unwrap();
     let stopped = run(&emulator, &["apply", file.to_str().unwrap(), "--yes"]).await;
-    std::fs::remove_file(&file).unwrap();
     assert_eq!(stopped.code, 3, "{}", stopped.stderr);
     // The report spans lines (done, failed, not sent); each arrives as a line of its own,
     // not joined by escaped newlines.

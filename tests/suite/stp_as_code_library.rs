@@ -773,7 +773,6 @@ fn a_file_is_read_as_json_exactly_when_its_extension_says_json() {
         assert_eq!(loaded, expected, "{name}");
         assert_eq!(Format::from_path(&path), format, "{name}");
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// The schema `Plan::json_schema` publishes (`gate-stp plan --schema`) accepts a saved

@@ -1,15 +1,17 @@
 //! The command line: the clap tree and the dispatch of each command to its module.
 //!
-//! Adding a command is one module under `commands/` (its `Args` and its `run`), one
-//! variant of [`Command`] and its arm in [`Cli::run`]. Commands are listed in `--help` in
+//! Adding a command is one module under `commands/` (its `Args`, what they tell the
+//! dispatch as [`Invocation`](crate::context::Invocation), and its `run(ctx, args)`), one
+//! variant of [`Command`] and its line in [`Cli::run`]. Commands are listed in `--help` in
 //! the order of the enum: the order an operator meets them.
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::{
     commands,
+    context::{Context, Invocation},
     failure::Failure,
-    settings::{LeadingClientArgs, PRECEDENCE, TypedAfter},
+    settings::{LeadingOptions, PRECEDENCE, TypedAfter},
 };
 
 #[derive(Debug, Parser)]
@@ -20,9 +22,9 @@ use crate::{
     after_help = PRECEDENCE
 )]
 pub(crate) struct Cli {
-    /// Client options given before the command; merged into the command's own.
+    /// Options given before the command; merged into the command's own.
     #[command(flatten)]
-    leading: LeadingClientArgs,
+    leading: LeadingOptions,
     #[command(subcommand)]
     command: Command,
     /// Which client options were typed after the command (filled from clap's matches).
@@ -55,7 +57,7 @@ enum Command {
     /// goes to stderr, SIGN is the last line of stdout.
     Sign(commands::sign::Args),
     /// List the profiles of the config file (never their secrets).
-    Profiles,
+    Profiles(commands::profiles::Args),
     /// Print a shell completion script.
     ///
     /// For example: `gate-stp completions bash > ~/.local/share/bash-completion/completions/gate-stp`,
@@ -66,79 +68,85 @@ enum Command {
     Man(commands::man::Args),
 }
 
+/// The options a command refuses with a reason of its own (an option that would mean
+/// nothing there), by command: refused with that reason before the command
+/// ([`Invocation::REFUSES`]) and after it (here, in place of clap's "unexpected argument"),
+/// and never listed in its help or completions.
+const REFUSED: [(&str, &[(&str, &str)]); 1] = [(
+    commands::mcp::McpArgs::NAME,
+    commands::mcp::McpArgs::REFUSES,
+)];
+
+/// clap's refusal of an option after a command that refuses it with a reason, as that
+/// reason; `None` for every other error.
+fn refusal_with_reason(error: &clap::Error) -> Option<clap::Error> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if error.kind() != ErrorKind::UnknownArgument {
+        return None;
+    }
+    let Some(ContextValue::String(given)) = error.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let flag = given.split('=').next().unwrap_or(given);
+    // The usage line clap shows names the command the option was given to.
+    let Some(ContextValue::StyledStr(usage)) = error.get(ContextKind::Usage) else {
+        return None;
+    };
+    let usage = usage.to_string();
+    let words: Vec<&str> = usage.split_whitespace().collect();
+    let (command, refused) = REFUSED
+        .iter()
+        .find(|(command, _)| words.get(2) == Some(command))?;
+    let (_, reason) = refused.iter().find(|(refused, _)| *refused == flag)?;
+    let mut cli = Cli::command();
+    cli.build();
+    let command = cli.find_subcommand_mut(command)?;
+    Some(command.error(ErrorKind::ArgumentConflict, reason))
+}
+
 impl Cli {
     /// Parses the process's arguments; a bad command line (or `--help`) exits here, as
     /// clap does.
     pub(crate) fn from_command_line() -> Self {
-        let matches = Self::command().get_matches();
+        let matches = Self::command()
+            .try_get_matches()
+            .unwrap_or_else(|error| refusal_with_reason(&error).unwrap_or(error).exit());
         let mut cli = Self::from_arg_matches(&matches)
             .unwrap_or_else(|error| error.format(&mut Self::command()).exit());
         cli.typed_after = TypedAfter::from_matches(&matches);
         cli
     }
 
-    /// Runs the command.
+    /// Runs the command: the options before it are merged into its own, once, and it runs
+    /// with the context they make.
     pub(crate) async fn run(self) -> Result<(), Failure> {
         let Self {
             leading,
             command,
             typed_after,
         } = self;
+        // `commands::NAME::run(ctx, args)`, once the options before the command are merged
+        // into `args` and the context is made.
+        macro_rules! exec {
+            ($command:ident, $args:expr) => {{
+                let (ctx, args) = Context::prepare(leading, typed_after, $args, Self::command)?;
+                commands::$command::run(&ctx, args).await
+            }};
+        }
         match command {
-            Command::Groups(mut args) => {
-                args.client = args.client.with_leading(leading, typed_after)?;
-                commands::groups::run(args).await
-            }
-            Command::Users(mut args) => {
-                args.client = args.client.with_leading(leading, typed_after)?;
-                commands::users::run(args).await
-            }
-            Command::Time(mut args) => {
-                args.client = args.client.with_leading(leading, typed_after)?;
-                commands::time::run(args).await
-            }
-            Command::Plan(mut args) => {
-                args.client = args.client.with_leading(leading, typed_after)?;
-                commands::plan::run(args).await
-            }
-            Command::Apply(mut args) => {
-                args.client = args.client.with_leading(leading, typed_after)?;
-                commands::apply::run(args).await
-            }
-            Command::Export(mut args) => {
-                args.client = args.client.with_leading(leading, typed_after)?;
-                let api = commands::as_code::client(args.client.builder()?)?;
-                commands::export::run(&api, args).await
-            }
-            Command::Mcp(mut args) => {
-                args.client = args.client.with_leading(leading, typed_after)?;
-                commands::mcp::run(args).await
-            }
-            Command::Mock(args) => {
-                leading.refuse_for("mock")?;
-                commands::mock::run(args).await
-            }
-            Command::Demo(args) => {
-                leading.refuse_for("demo")?;
-                commands::demo::run(args).await
-            }
-            Command::Sign(args) => {
-                leading.refuse_for("sign")?;
-                commands::sign::run(args)
-            }
-            Command::Profiles => {
-                leading.refuse_for("profiles")?;
-                commands::profiles::run()
-            }
-            Command::Completions(args) => {
-                leading.refuse_for("completions")?;
-                commands::completions::run(args, Self::command());
-                Ok(())
-            }
-            Command::Man(args) => {
-                leading.refuse_for("man")?;
-                commands::man::run(args, Self::command())
-            }
+            Command::Groups(args) => exec!(groups, args),
+            Command::Users(args) => exec!(users, args),
+            Command::Time(args) => exec!(time, args),
+            Command::Plan(args) => exec!(plan, args),
+            Command::Apply(args) => exec!(apply, args),
+            Command::Export(args) => exec!(export, args),
+            Command::Mcp(args) => exec!(mcp, args),
+            Command::Mock(args) => exec!(mock, args),
+            Command::Demo(args) => exec!(demo, args),
+            Command::Sign(args) => exec!(sign, args),
+            Command::Profiles(args) => exec!(profiles, args),
+            Command::Completions(args) => exec!(completions, args),
+            Command::Man(args) => exec!(man, args),
         }
     }
 }

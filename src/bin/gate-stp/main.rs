@@ -3,15 +3,20 @@
 //!
 //! The house: `cli` (the clap tree and the dispatch) calls one module per command under
 //! `commands/`; they read their settings through `settings` (flags, variables, profiles),
-//! print through `output` and fail with `failure`'s exit codes. This file only parses,
-//! runs and exits.
+//! print through `output`, write files through `files`, share the STP-as-code helpers of
+//! `as_code` and fail with `failure`'s exit codes. This file only parses, runs and exits.
 
 // Every line goes through `outln!`/`errln!` (output.rs): a closed pipe ends quietly and
 // control characters are escaped. A bare `println!` would bypass both.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
+// One module layout: a module with submodules is a folder with a `mod.rs`, a module
+// without is one file (README, maintainers).
+#![deny(clippy::self_named_module_files)]
 
+mod as_code;
 mod cli;
 mod commands;
+mod context;
 mod failure;
 mod files;
 mod output;

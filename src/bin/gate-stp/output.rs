@@ -9,7 +9,6 @@
 //! so that no path bypasses them.
 
 use std::{
-    ffi::OsStr,
     fmt,
     io::{self, IsTerminal, Write},
     sync::atomic::{AtomicBool, Ordering},
@@ -22,6 +21,7 @@ use gate_stp::{
     text::{escape_control, truncate_chars},
 };
 use serde::Serialize;
+use unicode_width::UnicodeWidthStr;
 
 /// Longest server-provided text shown in a table cell, in characters; `--json` has it all.
 pub(crate) const MAX_CELL_CHARS: usize = 64;
@@ -146,16 +146,15 @@ pub(crate) fn plural(count: usize, noun: &str) -> String {
 
 /// Whether what goes to stdout may be coloured.
 pub(crate) fn colour_on_stdout() -> bool {
-    colour_wanted(
-        io::stdout().is_terminal(),
-        std::env::var_os("NO_COLOR").as_deref(),
-    )
+    colour_wanted(io::stdout().is_terminal(), anstyle_query::no_color())
 }
 
 /// Colour only on a terminal, and never when `NO_COLOR` is set to anything but empty
-/// (no-color.org).
-fn colour_wanted(terminal: bool, no_color: Option<&OsStr>) -> bool {
-    terminal && no_color.is_none_or(|value| value.is_empty())
+/// (no-color.org; `anstyle_query::no_color` reads the variable, as clap's anstream does).
+/// Not anstream's whole choice: it also reads `CLICOLOR`, `CLICOLOR_FORCE` and `TERM`, which
+/// this tool has never followed.
+fn colour_wanted(terminal: bool, no_color: bool) -> bool {
+    terminal && !no_color
 }
 
 /// Logs go to stderr, filtered by `RUST_LOG` (nothing below WARN by default), coloured by
@@ -164,15 +163,31 @@ fn colour_wanted(terminal: bool, no_color: Option<&OsStr>) -> bool {
 pub(crate) fn init_logs() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let colour = colour_wanted(
-        io::stderr().is_terminal(),
-        std::env::var_os("NO_COLOR").as_deref(),
-    );
+    let colour = colour_wanted(io::stderr().is_terminal(), anstyle_query::no_color());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(colour)
         .try_init();
+}
+
+/// The format a command prints in, reconciled in this one place for every command that
+/// has a `--format`: the `--format` given, else `as_json` for `--json`, else `default`;
+/// `--json` with another `--format` is refused.
+pub(crate) fn output_format<F: Copy + PartialEq>(
+    format: Option<F>,
+    json: bool,
+    as_json: F,
+    default: F,
+) -> Result<F, crate::failure::Failure> {
+    match (format, json) {
+        (Some(format), true) if format != as_json => Err(crate::failure::Failure::usage(
+            "--json asks for --format json; give one of them",
+        )),
+        (Some(format), _) => Ok(format),
+        (None, true) => Ok(as_json),
+        (None, false) => Ok(default),
+    }
 }
 
 /// Printer chosen by `--json`.
@@ -280,43 +295,22 @@ fn time(seconds: Option<i64>) -> String {
 }
 
 /// Seconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian, UTC).
+/// Outside the years -9999..=9999 (no real Gate timestamp; a hostile or broken answer)
+/// the number itself, as `@SECONDS`.
 pub(crate) fn iso8601(seconds: i64) -> String {
-    let days = seconds.div_euclid(86_400);
-    let in_day = seconds.rem_euclid(86_400);
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        in_day / 3600,
-        in_day % 3600 / 60,
-        in_day % 60
-    )
+    match jiff::Timestamp::from_second(seconds) {
+        Ok(instant) => format!("{instant:.0}"),
+        Err(_) => format!("@{seconds}"),
+    }
 }
 
-/// Milliseconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+/// Milliseconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ`; `@MILLIS ms` outside
+/// the years -9999..=9999.
 pub(crate) fn iso8601_millis(millis: i64) -> String {
-    let seconds = iso8601(millis.div_euclid(1000));
-    let (date_time, _) = seconds.split_at(seconds.len() - 1);
-    format!("{date_time}.{:03}Z", millis.rem_euclid(1000))
-}
-
-/// Year, month, day of the day `days` after 1970-01-01. Works in 400-year eras (146 097
-/// days each) counted from 0000-03-01, so that the leap day is the last day of a year.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let shifted = days + 719_468; // days from 0000-03-01 to 1970-01-01
-    let era = shifted.div_euclid(146_097);
-    let day_of_era = shifted.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_from_march = (5 * day_of_year + 2) / 153;
-    let day = (day_of_year - (153 * month_from_march + 2) / 5 + 1) as u32;
-    let month = if month_from_march < 10 {
-        month_from_march + 3
-    } else {
-        month_from_march - 9
-    } as u32;
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    match jiff::Timestamp::from_millisecond(millis) {
+        Ok(instant) => format!("{instant:.3}"),
+        Err(_) => format!("@{millis} ms"),
+    }
 }
 
 fn print_json(value: &impl Serialize) {
@@ -333,24 +327,35 @@ pub(crate) fn print_table(header: &[&str], rows: &[Vec<String>], what: &str) {
         outln!("(no {what})");
         return;
     }
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for line in table_lines(header, rows) {
+        outln!("{line}");
+    }
+}
+
+/// The lines of [`print_table`]: each column as wide as its widest cell on a terminal
+/// (`unicode-width`: a CJK character takes two columns, a combining mark none).
+fn table_lines(header: &[&str], rows: &[Vec<String>]) -> Vec<String> {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.width()).collect();
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
+            *width = (*width).max(cell.width());
         }
     }
     let line = |cells: Vec<&str>| {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
-            .collect();
-        outln!("{}", padded.join("  ").trim_end());
+        let mut line = String::new();
+        for (cell, width) in cells.iter().zip(&widths) {
+            line.push_str(cell);
+            let pad = width.saturating_sub(cell.width()) + 2;
+            line.extend(std::iter::repeat_n(' ', pad));
+        }
+        line.trim_end().to_owned()
     };
-    line(header.to_vec());
-    for row in rows {
-        line(row.iter().map(String::as_str).collect());
-    }
+    std::iter::once(line(header.to_vec()))
+        .chain(
+            rows.iter()
+                .map(|row| line(row.iter().map(String::as_str).collect())),
+        )
+        .collect()
 }
 
 /// A step heading of `gate-stp demo` (and of its STP-as-code and agent parts).
@@ -376,12 +381,45 @@ mod tests {
             "2019-01-20T16:00:00.123Z"
         );
         assert_eq!(iso8601_millis(-1), "1969-12-31T23:59:59.999Z");
+        // Before 1970, far before.
+        assert_eq!(iso8601(-86_400), "1969-12-31T00:00:00Z");
+        assert_eq!(iso8601(-2_208_988_800), "1900-01-01T00:00:00Z");
+        assert_eq!(iso8601(-12_219_292_800), "1582-10-15T00:00:00Z");
+        assert_eq!(iso8601(-62_135_596_800), "0001-01-01T00:00:00Z");
+        assert_eq!(iso8601_millis(-1_001), "1969-12-31T23:59:58.999Z");
+        assert_eq!(
+            iso8601_millis(1_548_000_000_000),
+            "2019-01-20T16:00:00.000Z"
+        );
+    }
+
+    #[test]
+    fn instants_no_calendar_names_are_shown_as_numbers_without_a_panic() {
+        assert_eq!(iso8601(i64::MAX), format!("@{}", i64::MAX));
+        assert_eq!(iso8601(i64::MIN), format!("@{}", i64::MIN));
+        assert_eq!(iso8601_millis(i64::MAX), format!("@{} ms", i64::MAX));
+        assert_eq!(iso8601_millis(i64::MIN), format!("@{} ms", i64::MIN));
+    }
+
+    #[test]
+    fn table_columns_line_up_on_a_terminal_with_wide_and_combining_characters() {
+        let rows = [
+            vec!["デスク".to_owned(), "1".to_owned()],
+            vec!["desk".to_owned(), "2".to_owned()],
+            vec!["e\u{301}".to_owned(), "3".to_owned()],
+        ];
+        // デスク takes six columns, e + a combining acute one: the ID column starts at
+        // the eighth column on every line.
+        assert_eq!(
+            table_lines(&["NAME", "ID"], &rows),
+            ["NAME    ID", "デスク  1", "desk    2", "e\u{301}       3"]
+        );
     }
 
     #[test]
     fn every_day_follows_the_previous_one() {
         // Walks 1600-03-01 .. 2400-03-01 one day at a time against a calendar counted
-        // by hand (month lengths and the Gregorian leap rule), not the era formula.
+        // by hand (month lengths and the Gregorian leap rule), not the date crate's.
         let is_leap = |y: i64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
         let month_len = |y: i64, m: u32| match m {
             2 if is_leap(y) => 29,
@@ -392,7 +430,11 @@ mod tests {
         let start = -135_080; // 1600-03-01
         let (mut y, mut m, mut d) = (1600, 3, 1);
         for days in start..start + 292_194 {
-            assert_eq!(civil_from_days(days), (y, m, d), "day {days}");
+            assert_eq!(
+                iso8601(days * 86_400),
+                format!("{y:04}-{m:02}-{d:02}T00:00:00Z"),
+                "day {days}"
+            );
             d += 1;
             if d > month_len(y, m) {
                 d = 1;
@@ -421,10 +463,11 @@ mod tests {
 
     #[test]
     fn colour_only_on_a_terminal_without_no_color() {
-        assert!(colour_wanted(true, None));
-        assert!(colour_wanted(true, Some(OsStr::new(""))));
-        assert!(!colour_wanted(true, Some(OsStr::new("1"))));
-        assert!(!colour_wanted(false, None));
+        // (An empty NO_COLOR counts as unset: anstyle_query's rule, checked end to end by
+        // tests/suite/cli_terminal.rs.)
+        assert!(colour_wanted(true, false));
+        assert!(!colour_wanted(true, true));
+        assert!(!colour_wanted(false, false));
     }
 
     #[test]

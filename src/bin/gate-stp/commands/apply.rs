@@ -3,7 +3,10 @@
 use std::{
     io::{BufRead, IsTerminal},
     path::{Path, PathBuf},
+    sync::atomic::{AtomicBool, Ordering},
 };
+
+use futures_util::future::join_all;
 
 use gate_stp::desired::{
     self, ApplyOptions, ApplyReport, DEFAULT_MAX_CREATES, DEFAULT_MAX_REMOVALS, DesiredFile,
@@ -11,12 +14,11 @@ use gate_stp::desired::{
 };
 
 use crate::{
-    commands::as_code::{
-        adoption_note, applied_counts, apply_failure, client_for, file_heading, render,
-    },
+    as_code::{adoption_note, applied_counts, apply_failure, file_heading, render},
+    context::{Context, Invocation},
     failure::Failure,
     output::{Output, err, escape, out, plural},
-    settings::ClientArgs,
+    settings::{ClientArgs, JsonArg, Takes},
 };
 
 #[derive(Debug, clap::Args)]
@@ -36,65 +38,224 @@ pub(crate) struct Args {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CREATES)]
     max_creates: usize,
     #[command(flatten)]
+    pub(crate) output: JsonArg,
+    #[command(flatten)]
     pub(crate) client: ClientArgs,
 }
 
+impl Invocation for Args {
+    const NAME: &'static str = "apply";
+
+    fn takes(&mut self) -> Takes<'_> {
+        Takes::client(&mut self.client).json(&mut self.output.json)
+    }
+
+    fn client_options(&self) -> Option<&ClientArgs> {
+        Some(&self.client)
+    }
+
+    fn json(&self) -> bool {
+        self.output.json
+    }
+}
+
 /// `gate-stp apply FILE|PLAN.json... [--yes] [--max-removals N] [--max-creates N]`.
-pub(crate) async fn run(args: Args) -> Result<(), Failure> {
+pub(crate) async fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     // `gate-stp apply --yes f.toml | head -3` must not stop half-way through the changes.
     crate::output::finish_even_if_stdout_fails();
-    let printer = Output::new(args.client.json);
+    let printer = ctx.output();
     if let [path] = args.files.as_slice() {
-        return apply_file(&args, path, &printer).await;
+        let mut section = String::new();
+        let result = apply_file(ctx, &args, path, &printer, &mut section).await;
+        out(section);
+        return result;
     }
     if printer.json() {
         return Err(Failure::usage(
             "--json prints one report: with several files, apply each file on its own",
         ));
     }
-    let labels: Vec<String> = args
-        .files
+    let outcomes = if args.yes {
+        side_by_side(ctx, &args, &printer).await
+    } else {
+        one_by_one(ctx, &args, &printer).await
+    };
+    report(&args.files, outcomes)
+}
+
+/// What became of one file of several.
+enum Outcome {
+    /// Applied (or nothing to change); its section.
+    Applied(String),
+    /// Started and failed; its section so far and the failure.
+    Failed(String, Failure),
+    /// Not started: an earlier failure stopped the run.
+    NotStarted,
+}
+
+/// With a person to ask: one file after the other, each section printed as it goes (the
+/// question comes after its plan), stopping at the first failure.
+async fn one_by_one(ctx: &Context, args: &Args, printer: &Output) -> Vec<Outcome> {
+    let mut outcomes = Vec::new();
+    for (index, path) in args.files.iter().enumerate() {
+        if outcomes.iter().any(|o| matches!(o, Outcome::Failed(..))) {
+            outcomes.push(Outcome::NotStarted);
+            continue;
+        }
+        out(heading(index == 0, path));
+        let mut section = String::new();
+        let result = apply_file(ctx, args, path, printer, &mut section).await;
+        out(&section);
+        outcomes.push(match result {
+            Ok(()) => Outcome::Applied(String::new()),
+            Err(failure) => Outcome::Failed(String::new(), failure),
+        });
+    }
+    outcomes
+}
+
+/// With `--yes`: the files of different accounts side by side (Gate counts its limits per
+/// account), the files of one account one after the other, in the order given (they may
+/// build on each other; they share its client and its pacer). After a failure no file
+/// starts; those in flight finish. Each section is printed whole, in the order given.
+async fn side_by_side(ctx: &Context, args: &Args, printer: &Output) -> Vec<Outcome> {
+    let mut lanes: Vec<(Option<String>, Vec<usize>)> = Vec::new();
+    for (index, path) in args.files.iter().enumerate() {
+        let account = account_of(path);
+        match lanes.iter_mut().find(|(lane, _)| *lane == account) {
+            Some((_, files)) => files.push(index),
+            None => lanes.push((account, vec![index])),
+        }
+    }
+    let stopped = AtomicBool::new(false);
+    let lane = |files: Vec<usize>| {
+        let stopped = &stopped;
+        async move {
+            let mut done = Vec::new();
+            for index in files {
+                if stopped.load(Ordering::SeqCst) {
+                    done.push((index, Outcome::NotStarted));
+                    continue;
+                }
+                let mut section = String::new();
+                let path = &args.files[index];
+                let outcome = match apply_file(ctx, args, path, printer, &mut section).await {
+                    Ok(()) => Outcome::Applied(section),
+                    Err(failure) => {
+                        stopped.store(true, Ordering::SeqCst);
+                        Outcome::Failed(section, failure)
+                    }
+                };
+                done.push((index, outcome));
+            }
+            done
+        }
+    };
+    let mut outcomes: Vec<(usize, Outcome)> =
+        join_all(lanes.into_iter().map(|(_, files)| lane(files)))
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+    outcomes.sort_by_key(|(index, _)| *index);
+    let mut printed = false;
+    outcomes
+        .into_iter()
+        .map(|(index, outcome)| {
+            let section = match &outcome {
+                Outcome::Applied(section) | Outcome::Failed(section, _) => section,
+                Outcome::NotStarted => return outcome,
+            };
+            let first = !std::mem::replace(&mut printed, true);
+            out(heading(first, &args.files[index]) + section);
+            outcome
+        })
+        .collect()
+}
+
+/// The account a file is applied to, as far as the file says: the profile it names
+/// (`None`: the command line's, as for a saved plan or a file it cannot read, whose own
+/// refusal comes when it is applied).
+fn account_of(path: &Path) -> Option<String> {
+    let text = desired::read_text(path, desired::MAX_PLAN_BYTES).ok()?;
+    if Plan::looks_like_saved_plan(&text) {
+        return None;
+    }
+    DesiredFile::parse(&text, Format::from_path(path), "")
+        .ok()?
+        .profile
+}
+
+/// The heading of a file's section; a blank line before it unless it is the first.
+fn heading(first: bool, path: &Path) -> String {
+    let blank = if first { "" } else { "\n" };
+    format!(
+        "{blank}{}",
+        file_heading(&path.display().to_string(), None, false)
+    )
+}
+
+/// The run's end: the summary, or the first failure with what was applied and what was
+/// not attempted (the files in flight when it failed are applied, or failed too).
+fn report(files: &[PathBuf], outcomes: Vec<Outcome>) -> Result<(), Failure> {
+    let labels: Vec<String> = files
         .iter()
         .map(|path| escape(&path.display().to_string()))
         .collect();
-    for (index, path) in args.files.iter().enumerate() {
-        if index > 0 {
-            out("\n");
+    let list = |names: Vec<&str>| {
+        if names.is_empty() {
+            "none".to_owned()
+        } else {
+            names.join(", ")
         }
-        file_heading(&path.display().to_string(), None, false);
-        if let Err(failure) = apply_file(&args, path, &printer).await {
-            // Stop at the first account that fails: the next ones may depend on it, and
-            // the operator must look first. Say what was done and what was not tried.
-            let list = |names: &[String]| {
-                if names.is_empty() {
-                    "none".to_owned()
-                } else {
-                    names.join(", ")
-                }
-            };
-            return Err(Failure {
-                code: failure.code,
-                message: format!(
-                    "{}: {}\napplied: {}; not attempted: {}",
-                    labels[index],
-                    failure.message,
-                    list(&labels[..index]),
-                    list(&labels[index + 1..])
-                ),
-            });
+    };
+    let mut applied = Vec::new();
+    let mut not_attempted = Vec::new();
+    let mut failed = Vec::new();
+    for (label, outcome) in labels.iter().zip(outcomes) {
+        match outcome {
+            Outcome::Applied(_) => applied.push(label.as_str()),
+            Outcome::NotStarted => not_attempted.push(label.as_str()),
+            Outcome::Failed(_, failure) => failed.push((label.as_str(), failure)),
         }
     }
-    out(format!(
-        "\nSummary: {} applied ({}).\n",
-        plural(labels.len(), "file"),
-        labels.join(", ")
-    ));
-    Ok(())
+    let mut failed = failed.into_iter();
+    let Some((label, first)) = failed.next() else {
+        out(format!(
+            "\nSummary: {} applied ({}).\n",
+            plural(labels.len(), "file"),
+            labels.join(", ")
+        ));
+        return Ok(());
+    };
+    // Stop at the first account that fails: the next ones may depend on it, and the
+    // operator must look first. Say what was done and what was not tried.
+    let mut message = format!(
+        "{label}: {}\napplied: {}; not attempted: {}",
+        first.message,
+        list(applied),
+        list(not_attempted)
+    );
+    for (label, also) in failed {
+        message.push_str(&format!("\nalso failed: {label}: {}", also.message));
+    }
+    Err(Failure {
+        code: first.code,
+        message,
+    })
 }
 
 /// Applies one desired-state file (with its profile's credentials if it names one) or one
 /// saved plan (with the command line's).
-async fn apply_file(args: &Args, path: &Path, printer: &Output) -> Result<(), Failure> {
+/// Its text for stdout goes to `section` (printed whole by the caller), but for a person
+/// to answer: then what comes before the question is printed first.
+async fn apply_file(
+    ctx: &Context,
+    args: &Args,
+    path: &Path,
+    printer: &Output,
+    section: &mut String,
+) -> Result<(), Failure> {
     // Bounded by the larger of the two limits (a saved plan's); a desired-state document
     // is then held to its own by `DesiredFile::parse`.
     let text = desired::read_text(path, desired::MAX_PLAN_BYTES)
@@ -108,13 +269,13 @@ async fn apply_file(args: &Args, path: &Path, printer: &Output) -> Result<(), Fa
             };
             Failure::usage(format!("{e}{way_out}"))
         })?;
-        let client = client_for(&args.client, None)?;
+        let client = ctx.as_code_client(None)?;
         let proposal = Proposal::for_saved(&client, plan).await;
         (client, proposal)
     } else {
         let file = DesiredFile::parse(&text, Format::from_path(path), &label)
             .map_err(|e| Failure::usage(e.to_string()))?;
-        let client = client_for(&args.client, file.profile.as_deref())?;
+        let client = ctx.as_code_client(file.profile.as_deref())?;
         let proposal = Proposal::for_desired(&client, &file.state).await;
         (client, proposal)
     };
@@ -129,13 +290,16 @@ async fn apply_file(args: &Args, path: &Path, printer: &Output) -> Result<(), Fa
     let checked = proposal.check(options).map_err(apply_failure)?;
     let plan = checked.plan().clone();
     if !printer.json() {
-        out(render(&plan));
+        section.push_str(&render(&plan));
     }
     if plan.is_empty() {
         if printer.json() {
             print_report(printer, &ApplyReport::default());
         }
         return Ok(());
+    }
+    if !args.yes {
+        out(std::mem::take(section));
     }
     confirm(args.yes, Prompt::stdin())?;
     let on_terminal = std::io::stderr().is_terminal();
@@ -163,12 +327,12 @@ async fn apply_file(args: &Args, path: &Path, printer: &Output) -> Result<(), Fa
     if printer.json() {
         print_report(printer, &report);
     } else {
-        out(format!(
+        section.push_str(&format!(
             "\nApply complete: {}.\n",
             applied_counts(&plan, &report)
         ));
         for name in &report.adopted {
-            out(format!("note: {}\n", adoption_note(name)));
+            section.push_str(&format!("note: {}\n", adoption_note(name)));
         }
     }
     Ok(())

@@ -2,7 +2,11 @@
 
 use clap_complete::Shell;
 
-use crate::output::write_stdout_bytes;
+use crate::{
+    context::{Context, Invocation},
+    failure::Failure,
+    output::write_stdout_bytes,
+};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -10,15 +14,21 @@ pub(crate) struct Args {
     shell: Shell,
 }
 
-/// The script for `args.shell`, generated from `cli` (the whole command-line definition,
-/// handed down so that commands never import the tree they are part of).
-pub(crate) fn run(args: Args, mut cli: clap::Command) {
+impl Invocation for Args {
+    const NAME: &'static str = "completions";
+}
+
+/// The script for `args.shell`, generated from the whole command-line definition (handed
+/// down in the context, so that commands never import the tree they are part of).
+pub(crate) async fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
+    let mut cli = ctx.definition();
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut cli, "gate-stp", &mut script);
     if args.shell == Shell::Bash {
         script = mend_bash(&script);
     }
     write_stdout_bytes(&script);
+    Ok(())
 }
 
 /// clap_complete 4.6 spells a subcommand's state in the bash script two ways when the

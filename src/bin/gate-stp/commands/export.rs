@@ -1,12 +1,15 @@
 //! `gate-stp export`: the live STP groups as a desired-state file, ids pinned.
 
 use clap::ValueEnum;
-use gate_stp::{
-    Client,
-    desired::{self, DesiredState},
-};
+use gate_stp::desired::{self, DesiredState};
 
-use crate::{commands::as_code::read_failure, failure::Failure, output::out, settings::ClientArgs};
+use crate::{
+    as_code::read_failure,
+    context::{Context, Invocation},
+    failure::Failure,
+    output::{out, output_format},
+    settings::{ClientArgs, JsonArg, Takes},
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum ExportFormat {
@@ -21,27 +24,37 @@ pub(crate) struct Args {
     #[arg(long, value_enum, value_name = "FORMAT")]
     format: Option<ExportFormat>,
     #[command(flatten)]
+    pub(crate) output: JsonArg,
+    #[command(flatten)]
     pub(crate) client: ClientArgs,
 }
 
-impl Args {
-    /// The format asked for: `--format`, or `--json`; both must agree.
-    fn output_format(&self) -> Result<ExportFormat, Failure> {
-        match (self.format, self.client.json) {
-            (Some(ExportFormat::Toml), true) => Err(Failure::usage(
-                "--json asks for --format json; give one of them",
-            )),
-            (Some(format), _) => Ok(format),
-            (None, true) => Ok(ExportFormat::Json),
-            (None, false) => Ok(ExportFormat::Toml),
-        }
+impl Invocation for Args {
+    const NAME: &'static str = "export";
+
+    fn takes(&mut self) -> Takes<'_> {
+        Takes::client(&mut self.client).json(&mut self.output.json)
+    }
+
+    fn client_options(&self) -> Option<&ClientArgs> {
+        Some(&self.client)
+    }
+
+    fn json(&self) -> bool {
+        self.output.json
     }
 }
 
 /// `gate-stp export [--format toml|json]`: the live state as a desired-state file.
-pub(crate) async fn run(client: &Client, args: Args) -> Result<(), Failure> {
-    let format = args.output_format()?;
-    let live = desired::read_live(client, None)
+pub(crate) async fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
+    let format = output_format(
+        args.format,
+        args.output.json,
+        ExportFormat::Json,
+        ExportFormat::Toml,
+    )?;
+    let client = ctx.as_code_client(None)?;
+    let live = desired::read_live(&client, None)
         .await
         .map_err(read_failure)?;
     let file = DesiredState::from_live(&live);

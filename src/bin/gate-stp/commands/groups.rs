@@ -2,14 +2,36 @@
 
 use clap::Subcommand;
 
-use crate::{failure::Failure, output::Output, settings::ClientArgs};
+use crate::{
+    context::{Context, Invocation},
+    failure::Failure,
+    settings::{ClientArgs, JsonArg, Takes},
+};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     #[command(subcommand)]
     command: GroupsCommand,
     #[command(flatten)]
+    pub(crate) output: JsonArg,
+    #[command(flatten)]
     pub(crate) client: ClientArgs,
+}
+
+impl Invocation for Args {
+    const NAME: &'static str = "groups";
+
+    fn takes(&mut self) -> Takes<'_> {
+        Takes::client(&mut self.client).json(&mut self.output.json)
+    }
+
+    fn client_options(&self) -> Option<&ClientArgs> {
+        Some(&self.client)
+    }
+
+    fn json(&self) -> bool {
+        self.output.json
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -27,8 +49,8 @@ enum GroupsCommand {
     },
 }
 
-pub(crate) async fn run(args: Args) -> Result<(), Failure> {
-    let (client, out) = (args.client.client()?, Output::new(args.client.json));
+pub(crate) async fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
+    let (client, out) = (ctx.client()?, ctx.output());
     match args.command {
         GroupsCommand::List { name } => {
             let mut request = client.list_groups();

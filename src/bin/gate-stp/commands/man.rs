@@ -2,7 +2,11 @@
 
 use std::{io, path::PathBuf};
 
-use crate::{failure::Failure, output::write_stdout_bytes};
+use crate::{
+    context::{Context, Invocation},
+    failure::Failure,
+    output::write_stdout_bytes,
+};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -11,9 +15,13 @@ pub(crate) struct Args {
     out: Option<PathBuf>,
 }
 
-/// The page of `cli` (the whole command-line definition) on stdout, or every page into
-/// `--out`.
-pub(crate) fn run(args: Args, cli: clap::Command) -> Result<(), Failure> {
+impl Invocation for Args {
+    const NAME: &'static str = "man";
+}
+
+/// The page of the whole command-line definition on stdout, or every page into `--out`.
+pub(crate) async fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
+    let cli = ctx.definition();
     match args.out {
         Some(dir) => clap_mangen::generate_to(cli, &dir).map_err(|e| {
             Failure::usage(format!(

@@ -4,7 +4,11 @@ use std::{net::SocketAddr, path::PathBuf};
 
 use gate_stp::mock::{Emulator, EmulatorConfig, World};
 
-use crate::{failure::Failure, output::errln};
+use crate::{
+    context::{Context, Invocation},
+    failure::Failure,
+    output::errln,
+};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -60,7 +64,11 @@ fn parse_offset(text: &str) -> Result<i64, String> {
     Ok(if negative { -millis } else { millis })
 }
 
-pub(crate) async fn run(args: Args) -> Result<(), Failure> {
+impl Invocation for Args {
+    const NAME: &'static str = "mock";
+}
+
+pub(crate) async fn run(_ctx: &Context, args: Args) -> Result<(), Failure> {
     let world = match &args.accounts {
         Some(path) => World::load(path).map_err(|e| Failure::usage(e.to_string()))?,
         None => World::demo(),

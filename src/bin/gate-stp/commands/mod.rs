@@ -4,7 +4,6 @@
 //! (apart from `demo`, which shows the others' work) and never the clap tree above them.
 
 pub(crate) mod apply;
-pub(crate) mod as_code;
 pub(crate) mod completions;
 pub(crate) mod demo;
 pub(crate) mod export;

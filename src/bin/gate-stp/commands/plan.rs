@@ -2,13 +2,15 @@
 
 use std::path::PathBuf;
 
+use futures_util::stream::{FuturesOrdered, StreamExt};
 use gate_stp::desired::{self, DEFAULT_MAX_CREATES, DEFAULT_MAX_REMOVALS, Plan, Proposal};
 
 use crate::{
-    commands::as_code::{Tally, apply_failure, client_for, file_heading, load_desired, render},
+    as_code::{Tally, apply_failure, file_heading, load_desired, render},
+    context::{Context, Invocation},
     failure::Failure,
-    output::{Output, err, escape, out, plural},
-    settings::ClientArgs,
+    output::{Output, err, escape, out, output_format, plural},
+    settings::{ClientArgs, JsonArg, Takes},
 };
 
 /// Exit code of `plan --exit-code` when the plan has changes (as `git diff --exit-code`).
@@ -48,26 +50,35 @@ pub(crate) struct Args {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CREATES)]
     max_creates: usize,
     #[command(flatten)]
+    pub(crate) output: JsonArg,
+    #[command(flatten)]
     pub(crate) client: ClientArgs,
 }
 
-impl Args {
-    /// The format asked for: `--format`, or `--json`; both must agree.
-    fn output_format(&self) -> Result<PlanFormat, Failure> {
-        match (self.format, self.client.json) {
-            (Some(format), true) if format != PlanFormat::Json => Err(Failure::usage(
-                "--json asks for --format json; give one of them",
-            )),
-            (Some(format), _) => Ok(format),
-            (None, true) => Ok(PlanFormat::Json),
-            (None, false) => Ok(PlanFormat::Text),
-        }
+impl Invocation for Args {
+    const NAME: &'static str = "plan";
+
+    fn takes(&mut self) -> Takes<'_> {
+        Takes::client(&mut self.client).json(&mut self.output.json)
+    }
+
+    fn client_options(&self) -> Option<&ClientArgs> {
+        Some(&self.client)
+    }
+
+    fn json(&self) -> bool {
+        self.output.json
     }
 }
 
 /// `gate-stp plan FILE... [--format text|markdown|json] [--out PLAN.json] [--exit-code]`.
-pub(crate) async fn run(args: Args) -> Result<(), Failure> {
-    let format = args.output_format()?;
+pub(crate) async fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
+    let format = output_format(
+        args.format,
+        args.output.json,
+        PlanFormat::Json,
+        PlanFormat::Text,
+    )?;
     if args.files.len() > 1 {
         if args.out.is_some() {
             return Err(Failure::usage(
@@ -79,11 +90,11 @@ pub(crate) async fn run(args: Args) -> Result<(), Failure> {
                 "--json prints one plan document: with several files, plan each file on its own",
             ));
         }
-        return run_several(&args, format).await;
+        return run_several(ctx, &args, format).await;
     }
     let path = &args.files[0];
     let label = path.display().to_string();
-    let plan = match plan_file(&args, path).await {
+    let plan = match plan_file(ctx, path).await {
         Ok((plan, _)) => plan,
         Err(failure) => {
             if format == PlanFormat::Markdown {
@@ -107,7 +118,7 @@ pub(crate) async fn run(args: Args) -> Result<(), Failure> {
             out(limit_notes(&args, &plan, true));
         }
         PlanFormat::Text => {
-            print_text(&args, &plan);
+            out(text(&args, &plan));
             if let Some(path) = &args.out {
                 let path = escape(&path.display().to_string());
                 out(format!(
@@ -122,25 +133,35 @@ pub(crate) async fn run(args: Args) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Plans each file in turn with its own credentials, prints each, and ends with the
-/// summary. A refused file does not stop the others: a reviewer sees every account.
-async fn run_several(args: &Args, format: PlanFormat) -> Result<(), Failure> {
+/// Plans every file at once, each with its own credentials (the files of one account
+/// share its client and its pacer; Gate counts its limits per account), prints each
+/// file's section whole and in the order given as soon as those before it are printed,
+/// and ends with the summary. A refused file does not stop the others: a reviewer sees
+/// every account.
+async fn run_several(ctx: &Context, args: &Args, format: PlanFormat) -> Result<(), Failure> {
     let markdown = format == PlanFormat::Markdown;
     let mut tally = Tally::default();
-    for (index, path) in args.files.iter().enumerate() {
+    let mut planned: FuturesOrdered<_> = args
+        .files
+        .iter()
+        .map(|path| async move { (path, plan_file(ctx, path).await) })
+        .collect();
+    let mut first = true;
+    while let Some((path, result)) = planned.next().await {
         let label = path.display().to_string();
-        if index > 0 {
+        if !std::mem::take(&mut first) {
             out("\n");
         }
-        match plan_file(args, path).await {
+        match result {
             Ok((plan, profile)) => {
-                file_heading(&label, profile.as_deref(), markdown);
+                let mut section = file_heading(&label, profile.as_deref(), markdown);
                 if markdown {
-                    out(desired::render_plan_markdown(&plan));
-                    out(limit_notes(args, &plan, true));
+                    section.push_str(&desired::render_plan_markdown(&plan));
+                    section.push_str(&limit_notes(args, &plan, true));
                 } else {
-                    print_text(args, &plan);
+                    section.push_str(&text(args, &plan));
                 }
+                out(section);
                 if plan.is_empty() {
                     tally.without_changes += 1;
                 } else {
@@ -151,8 +172,7 @@ async fn run_several(args: &Args, format: PlanFormat) -> Result<(), Failure> {
                 if markdown {
                     out(desired::render_refusal_markdown(&label, &failure.message));
                 } else {
-                    file_heading(&label, None, false);
-                    out("Refused (see stderr).\n");
+                    out(file_heading(&label, None, false) + "Refused (see stderr).\n");
                 }
                 for line in failure.message.lines() {
                     err(format!("error: {}: {}\n", escape(&label), escape(line)));
@@ -181,9 +201,12 @@ async fn run_several(args: &Args, format: PlanFormat) -> Result<(), Failure> {
 
 /// Reads one file and the live state of its account (with the file's profile, if it names
 /// one); the plan and the profile used.
-async fn plan_file(args: &Args, path: &std::path::Path) -> Result<(Plan, Option<String>), Failure> {
+async fn plan_file(
+    ctx: &Context,
+    path: &std::path::Path,
+) -> Result<(Plan, Option<String>), Failure> {
     let file = load_desired(path)?;
-    let client = client_for(&args.client, file.profile.as_deref())?;
+    let client = ctx.as_code_client(file.profile.as_deref())?;
     let plan = Proposal::for_desired(&client, &file.state)
         .await
         .map_err(apply_failure)?
@@ -192,9 +215,8 @@ async fn plan_file(args: &Args, path: &std::path::Path) -> Result<(Plan, Option<
 }
 
 /// The plan for a person, with a note when apply would refuse it by its limits.
-fn print_text(args: &Args, plan: &Plan) {
-    out(render(plan));
-    out(limit_notes(args, plan, false));
+fn text(args: &Args, plan: &Plan) -> String {
+    render(plan) + &limit_notes(args, plan, false)
 }
 
 /// One line per limit of apply (`--max-removals`, `--max-creates`) the plan exceeds, as a

@@ -3,13 +3,22 @@
 use std::path::Path;
 
 use crate::{
+    context::{Context, Invocation},
     failure::Failure,
     output::{cell, outln, print_table},
     settings::{CONFIG_ENV, config_path, key_prefix, load},
 };
 
+/// `gate-stp profiles` takes no options of its own.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {}
+
+impl Invocation for Args {
+    const NAME: &'static str = "profiles";
+}
+
 /// One row per profile: name, base URL, key prefix, where the secret comes from.
-pub(crate) fn run() -> Result<(), Failure> {
+pub(crate) async fn run(_ctx: &Context, _args: Args) -> Result<(), Failure> {
     let path = config_path();
     let config = load(path.as_deref(), false)?;
     match &path {

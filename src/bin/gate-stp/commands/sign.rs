@@ -4,9 +4,10 @@ use gate_stp::signing::{self, SigningInput};
 use secrecy::ExposeSecret;
 
 use crate::{
+    context::{Context, Invocation},
     failure::Failure,
     output::{errln, outln},
-    settings::{SecretArg, Settings, settings},
+    settings::{SecretArg, Settings, Takes, settings},
 };
 
 #[derive(Debug, clap::Args)]
@@ -33,7 +34,19 @@ pub(crate) struct Args {
     secret: SecretArg,
 }
 
-pub(crate) fn run(args: Args) -> Result<(), Failure> {
+impl Invocation for Args {
+    const NAME: &'static str = "sign";
+
+    fn takes(&mut self) -> Takes<'_> {
+        Takes {
+            profile: Some(&mut self.profile),
+            secret: Some(&mut self.secret.value),
+            ..Takes::default()
+        }
+    }
+}
+
+pub(crate) async fn run(_ctx: &Context, args: Args) -> Result<(), Failure> {
     let given = Settings {
         secret: args.secret.value.clone(),
         ..Settings::default()

@@ -2,14 +2,36 @@
 
 use clap::Subcommand;
 
-use crate::{failure::Failure, output::Output, settings::ClientArgs};
+use crate::{
+    context::{Context, Invocation},
+    failure::Failure,
+    settings::{ClientArgs, JsonArg, Takes},
+};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     #[command(subcommand)]
     command: UsersCommand,
     #[command(flatten)]
+    pub(crate) output: JsonArg,
+    #[command(flatten)]
     pub(crate) client: ClientArgs,
+}
+
+impl Invocation for Args {
+    const NAME: &'static str = "users";
+
+    fn takes(&mut self) -> Takes<'_> {
+        Takes::client(&mut self.client).json(&mut self.output.json)
+    }
+
+    fn client_options(&self) -> Option<&ClientArgs> {
+        Some(&self.client)
+    }
+
+    fn json(&self) -> bool {
+        self.output.json
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -37,8 +59,8 @@ enum UsersCommand {
     },
 }
 
-pub(crate) async fn run(args: Args) -> Result<(), Failure> {
-    let (client, out) = (args.client.client()?, Output::new(args.client.json));
+pub(crate) async fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
+    let (client, out) = (ctx.client()?, ctx.output());
     let users = match args.command {
         UsersCommand::List { stp_id } => client.list_users(stp_id).await?,
         UsersCommand::Add { stp_id, user_ids } => client.add_users(stp_id, &user_ids).await?,

@@ -13,7 +13,7 @@ use gate_stp::{
 };
 
 use crate::{
-    commands::as_code,
+    as_code,
     failure::Failure,
     output::{demo_step as step, out},
 };

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use super::{ServerSettings, StpServer};
 use crate::{
-    commands::as_code,
+    as_code,
     failure::Failure,
     output::{demo_step as step, out},
 };

@@ -54,7 +54,13 @@ use rmcp::{
 };
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use crate::{commands::as_code, failure::Failure, output::plural, settings::ClientArgs};
+use crate::{
+    as_code,
+    context::{Context, Invocation},
+    failure::Failure,
+    output::plural,
+    settings::{ClientArgs, Takes},
+};
 use errors::ToolError;
 use paging::Page;
 use store::{DEFAULT_PLAN_TTL_MINUTES, DigestStore, DiskStore, MAX_STORED_PLANS, StoredPlan};
@@ -130,14 +136,27 @@ pub(crate) struct McpArgs {
     pub(crate) client: ClientArgs,
 }
 
-/// Serves MCP on stdin/stdout until the client closes the connection.
-pub(crate) async fn run(args: McpArgs) -> Result<(), Failure> {
-    if args.client.json {
-        return Err(Failure::usage(
-            "`mcp` always answers in MCP's JSON-RPC on stdout: --json does not apply",
-        ));
+impl Invocation for McpArgs {
+    const NAME: &'static str = "mcp";
+
+    const REFUSES: &'static [(&'static str, &'static str)] = &[(
+        "--json",
+        "`mcp` always answers in MCP's JSON-RPC on stdout: --json does not apply",
+    )];
+
+    fn takes(&mut self) -> Takes<'_> {
+        Takes::client(&mut self.client)
     }
-    let client = as_code::client(args.client.builder()?)?;
+
+    fn client_options(&self) -> Option<&ClientArgs> {
+        Some(&self.client)
+    }
+}
+
+/// Serves MCP on stdin/stdout (or Streamable HTTP with `--http`) until the client closes
+/// the connection.
+pub(crate) async fn run(ctx: &Context, args: McpArgs) -> Result<(), Failure> {
+    let client = ctx.as_code_client(None)?;
     if client.credentials().is_none() {
         // As an empty key is refused: a server without a key would fail every call.
         return Err(Failure::usage(

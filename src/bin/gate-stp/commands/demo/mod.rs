@@ -11,8 +11,10 @@ use gate_stp::{
 };
 
 use crate::{
+    context::{Context, Invocation},
     failure::Failure,
     output::{Output, demo_step as step, outln},
+    settings::Takes,
 };
 
 #[derive(Debug, clap::Args)]
@@ -26,8 +28,24 @@ pub(crate) struct Args {
     timeout: u64,
 }
 
-pub(crate) async fn run(args: Args) -> Result<(), Failure> {
-    let (out, timeout) = (&Output::new(args.json), Duration::from_secs(args.timeout));
+impl Invocation for Args {
+    const NAME: &'static str = "demo";
+
+    fn takes(&mut self) -> Takes<'_> {
+        Takes {
+            json: Some(&mut self.json),
+            timeout: Some(&mut self.timeout),
+            ..Takes::default()
+        }
+    }
+
+    fn json(&self) -> bool {
+        self.json
+    }
+}
+
+pub(crate) async fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
+    let (out, timeout) = (&ctx.output(), Duration::from_secs(args.timeout));
     let emulator = Emulator::start(World::demo(), EmulatorConfig::default())
         .await
         .map_err(|e| Failure::service(format!("cannot start the emulator: {e}")))?;

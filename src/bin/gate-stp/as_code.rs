@@ -14,8 +14,7 @@ use gate_stp::{
 
 use crate::{
     failure::{Failure, exit},
-    output::{colour_on_stdout, escape, out, plural},
-    settings::ClientArgs,
+    output::{colour_on_stdout, escape, plural},
 };
 
 /// The client for these commands: pacing on Gate's rate-limit headers, and retries of
@@ -72,17 +71,6 @@ pub(crate) fn load_desired(path: &Path) -> Result<DesiredFile, Failure> {
     DesiredFile::load(path).map_err(|e| Failure::usage(e.to_string()))
 }
 
-/// The client for one desired-state file: the file's own profile when it names one (a
-/// file's profile beats `--profile`, and the key flags and variables are not used for it),
-/// else the command line's settings. The read's refusal of a key of another account stays
-/// the backstop either way.
-pub(crate) fn client_for(args: &ClientArgs, profile: Option<&str>) -> Result<Client, Failure> {
-    match profile {
-        Some(profile) => client(args.builder_for_profile(profile)?),
-        None => client(args.builder()?),
-    }
-}
-
 /// Tally of a run over several files, for the closing summary.
 #[derive(Debug, Default)]
 pub(crate) struct Tally {
@@ -116,20 +104,17 @@ impl Tally {
 }
 
 /// The heading of one file in a run over several: its path and profile.
-pub(crate) fn file_heading(file: &str, profile: Option<&str>, markdown: bool) {
+pub(crate) fn file_heading(file: &str, profile: Option<&str>, markdown: bool) -> String {
     if markdown {
         let profile = profile
             .map(|name| format!(" (profile {})", desired::markdown_code_span(name)))
             .unwrap_or_default();
-        out(format!(
-            "## {}{profile}\n\n",
-            desired::markdown_code_span(file)
-        ));
+        format!("## {}{profile}\n\n", desired::markdown_code_span(file))
     } else {
         let profile = profile
             .map(|name| format!(" (profile {})", escape(name)))
             .unwrap_or_default();
-        out(format!("==> {}{profile} <==\n", escape(file)));
+        format!("==> {}{profile} <==\n", escape(file))
     }
 }
 

@@ -21,8 +21,9 @@ Each client setting is taken from, in this order: its flag; its environment vari
 GATE_STP_PROFILE, else the profile named `default` if there is one) in the config file
 (GATE_STP_CONFIG, else gate-stp/config.toml in the platform's config directory); the
 built-in default (Gate's live API). The key and the secret come as a pair from one place.
-Client options go before or after the command; one given in both places must have the
-same value.";
+Every option of the command line goes before or after the command, one given in both
+places must have the same value, and one the command does not take is refused on either
+side.";
 
 /// Heading of the client options in every help text, apart from the command's own options.
 const CLIENT_OPTIONS: &str = "Client options";
@@ -32,8 +33,8 @@ const DEFAULT_TIMEOUT_SECS: u64 = 10;
 
 /// Options of the commands that call the API, given after the command. `global` makes
 /// them valid after any subcommand of the command that flattens them
-/// (`gate-stp groups list --json`, `gate-stp groups --json list`).
-#[derive(Debug, Args)]
+/// (`gate-stp groups list --timeout 5`, `gate-stp groups --timeout 5 list`).
+#[derive(Debug, Clone, Args)]
 #[command(next_help_heading = CLIENT_OPTIONS)]
 pub(crate) struct ClientArgs {
     /// Profile of the config file to use (default: the profile named `default`, if any).
@@ -53,9 +54,6 @@ pub(crate) struct ClientArgs {
     pub(crate) key: Option<String>,
     #[command(flatten)]
     pub(crate) secret: SecretArg,
-    /// Print responses as JSON, for programs.
-    #[arg(long, global = true)]
-    pub(crate) json: bool,
     /// Timeout of each request, in seconds (1 to 3600).
     #[arg(
         long,
@@ -67,8 +65,16 @@ pub(crate) struct ClientArgs {
     pub(crate) timeout: u64,
 }
 
-/// The API secret, kept in a zeroizing box whose Debug is redacted.
+/// `--json`, for the commands that print for programs (after any of their subcommands).
 #[derive(Debug, Args)]
+pub(crate) struct JsonArg {
+    /// Print responses as JSON, for programs.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+}
+
+/// The API secret, kept in a zeroizing box whose Debug is redacted.
+#[derive(Debug, Clone, Args)]
 pub(crate) struct SecretArg {
     /// API secret. Prefer the GATE_API_SECRET environment variable or a profile: a secret
     /// on the command line ends up in shell history and in the process list.
@@ -88,15 +94,16 @@ fn parse_secret(text: &str) -> Result<SecretString, std::convert::Infallible> {
     Ok(SecretString::from(text))
 }
 
-/// The client options given before the command (`gate-stp --profile desk-a groups list`).
-/// Plain flags: the environment variables are read once, by the command's own options
-/// ([`ClientArgs`]), so that the help of a command without client options (`mock`) shows
-/// none of them. Their ids differ from the command's options: clap copies a global
-/// option's value to every level of the parsed line under its id, which would overwrite
-/// the value given before the command with the one given after it.
+/// The options given before the command (`gate-stp --profile desk-a groups list`): each
+/// option some command takes, merged into that command's own by [`LeadingOptions::merge`]
+/// and refused for a command that does not take it. Plain flags: the environment variables
+/// are read once, by the command's own options, so that the help of a command without
+/// them (`mock`) shows none. Their ids differ from the command's options: clap copies a
+/// global option's value to every level of the parsed line under its id, which would
+/// overwrite the value given before the command with the one given after it.
 #[derive(Debug, Default, Args)]
 #[command(next_help_heading = CLIENT_OPTIONS)]
-pub(crate) struct LeadingClientArgs {
+pub(crate) struct LeadingOptions {
     /// Profile of the config file to use (GATE_STP_PROFILE).
     #[arg(id = "leading_profile", long = "profile", value_name = "NAME")]
     profile: Option<String>,
@@ -117,8 +124,8 @@ pub(crate) struct LeadingClientArgs {
     timeout: Option<u64>,
 }
 
-/// Which of a command's client options were typed after the command, as opposed to taken
-/// from an environment variable or a default (clap knows; the values alone do not say).
+/// Which of a command's options were typed after the command, as opposed to taken from an
+/// environment variable or a default (clap knows; the values alone do not say).
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct TypedAfter {
     pub(crate) profile: bool,
@@ -153,80 +160,136 @@ impl TypedAfter {
     }
 }
 
-impl LeadingClientArgs {
-    /// Whether any option was given before the command.
-    pub(crate) fn any(&self) -> bool {
-        self.profile.is_some()
-            || self.base_url.is_some()
-            || self.key.is_some()
-            || self.secret.is_some()
-            || self.json
-            || self.timeout.is_some()
+/// Where a command keeps each option it takes that may also come before it: the slots
+/// [`LeadingOptions::merge`] fills. A command declares them once (`cli.rs`); an option
+/// without a slot is refused before the command, as clap refuses it after.
+#[derive(Debug, Default)]
+pub(crate) struct Takes<'a> {
+    pub(crate) profile: Option<&'a mut Option<String>>,
+    pub(crate) base_url: Option<&'a mut Option<String>>,
+    pub(crate) key: Option<&'a mut Option<String>>,
+    pub(crate) secret: Option<&'a mut Option<SecretString>>,
+    pub(crate) json: Option<&'a mut bool>,
+    pub(crate) timeout: Option<&'a mut u64>,
+}
+
+impl<'a> Takes<'a> {
+    /// The client options of a command that calls the API.
+    pub(crate) fn client(args: &'a mut ClientArgs) -> Self {
+        Takes {
+            profile: Some(&mut args.profile),
+            base_url: Some(&mut args.base_url),
+            key: Some(&mut args.key),
+            secret: Some(&mut args.secret.value),
+            json: None,
+            timeout: Some(&mut args.timeout),
+        }
     }
 
-    /// A command without client options refuses them before it too, as it does after it.
-    pub(crate) fn refuse_for(&self, command: &str) -> Result<(), Failure> {
-        if self.any() {
-            return Err(Failure::usage(format!(
-                "`{command}` takes no client options (--profile, --base-url, --key, --secret, \
-                 --json, --timeout before the command)"
-            )));
+    /// ... and its `--json`.
+    pub(crate) fn json(mut self, json: &'a mut bool) -> Self {
+        self.json = Some(json);
+        self
+    }
+
+    /// The flags of the slots there are, in the order of `--help`.
+    fn flags(&self) -> Vec<&'static str> {
+        [
+            ("--profile", self.profile.is_some()),
+            ("--base-url", self.base_url.is_some()),
+            ("--key", self.key.is_some()),
+            ("--secret", self.secret.is_some()),
+            ("--json", self.json.is_some()),
+            ("--timeout", self.timeout.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(flag, taken)| taken.then_some(flag))
+        .collect()
+    }
+}
+
+impl LeadingOptions {
+    /// Merges the options given before `command` into the ones it takes (`takes`). An
+    /// option typed before the command beats its environment variable and default (a flag
+    /// beats a variable, wherever it stands); typed on both sides, it must have the same
+    /// value. One the command does not take is refused: with the command's own reason
+    /// (`refuses`), else named with what it takes.
+    pub(crate) fn merge(
+        self,
+        command: &str,
+        refuses: &[(&str, &str)],
+        takes: Takes<'_>,
+        typed_after: TypedAfter,
+    ) -> Result<(), Failure> {
+        let taken = takes.flags();
+        let refuse = |flag: &str| {
+            let reason = refuses.iter().find(|(refused, _)| *refused == flag);
+            Failure::usage(if let Some((_, reason)) = reason {
+                (*reason).to_owned()
+            } else if taken.is_empty() {
+                format!(
+                    "`{command}` takes no client options (--profile, --base-url, --key, \
+                     --secret, --json, --timeout before the command)"
+                )
+            } else {
+                format!(
+                    "`{command}` takes no {flag}: before the command it takes {}",
+                    taken.join(", ")
+                )
+            })
+        };
+        let Takes {
+            profile,
+            base_url,
+            key,
+            secret,
+            json,
+            timeout,
+        } = takes;
+        if let Some(before) = self.profile {
+            let slot = profile.ok_or_else(|| refuse("--profile"))?;
+            *slot = pick("profile", slot.take(), typed_after.profile, Some(before))?;
+        }
+        if let Some(before) = self.base_url {
+            let slot = base_url.ok_or_else(|| refuse("--base-url"))?;
+            *slot = pick("base-url", slot.take(), typed_after.base_url, Some(before))?;
+        }
+        if let Some(before) = self.key {
+            let slot = key.ok_or_else(|| refuse("--key"))?;
+            *slot = pick("key", slot.take(), typed_after.key, Some(before))?;
+        }
+        if let Some(before) = self.secret {
+            let slot = secret.ok_or_else(|| refuse("--secret"))?;
+            *slot = pick_secret(slot.take(), typed_after.secret, Some(before))?;
+        }
+        if self.json {
+            *json.ok_or_else(|| refuse("--json"))? = true;
+        }
+        if let Some(before) = self.timeout {
+            let slot = timeout.ok_or_else(|| refuse("--timeout"))?;
+            let after = *slot;
+            *slot =
+                pick("timeout", Some(after), typed_after.timeout, Some(before))?.unwrap_or(after);
         }
         Ok(())
     }
 }
 
 impl ClientArgs {
-    /// The command's options with those given before the command. An option typed before
-    /// the command beats its environment variable and default (a flag beats a variable,
-    /// wherever it stands); typed on both sides, it must have the same value.
-    pub(crate) fn with_leading(
-        mut self,
-        leading: LeadingClientArgs,
-        typed_after: TypedAfter,
-    ) -> Result<Self, Failure> {
-        self.profile = pick(
-            "profile",
-            self.profile,
-            typed_after.profile,
-            leading.profile,
-        )?;
-        self.base_url = pick(
-            "base-url",
-            self.base_url,
-            typed_after.base_url,
-            leading.base_url,
-        )?;
-        self.key = pick("key", self.key, typed_after.key, leading.key)?;
-        self.secret.value = pick_secret(self.secret.value, typed_after.secret, leading.secret)?;
-        self.json |= leading.json;
-        self.timeout = pick(
-            "timeout",
-            Some(self.timeout),
-            typed_after.timeout,
-            leading.timeout,
-        )?
-        .unwrap_or(DEFAULT_TIMEOUT_SECS);
-        Ok(self)
+    /// Base URL, key and secret after flags, environment and profile are applied; for a
+    /// desired-state file that names `file_profile`, all three come from that profile,
+    /// never from a flag or variable (those may be meant for another account, and a key
+    /// must never sign for another account's file).
+    pub(crate) fn resolve(&self, file_profile: Option<&str>) -> Result<Settings, Failure> {
+        match file_profile {
+            Some(profile) => settings(Some(profile), Settings::default()),
+            None => resolve_flags_first(self),
+        }
     }
 
-    /// The client builder these options describe, settings resolved.
-    pub(crate) fn builder(&self) -> Result<ClientBuilder, Failure> {
-        client_builder(self)
-    }
-
-    /// The client builder for a desired-state file that names `profile`: base URL, key and
-    /// secret all come from that profile, never from a flag or variable (those may be meant
-    /// for another account, and a key must never sign for another account's file); the
-    /// timeout comes from these options.
-    pub(crate) fn builder_for_profile(&self, profile: &str) -> Result<ClientBuilder, Failure> {
-        let settings = settings(Some(profile), Settings::default())?;
-        builder_from(&settings, self.timeout)
-    }
-
-    /// A client with these options.
-    pub(crate) fn client(&self) -> Result<Client, Failure> {
-        Ok(self.builder()?.build()?)
+    /// The client builder for resolved settings, with these options' timeout.
+    pub(crate) fn builder(&self, settings: &Settings) -> Result<ClientBuilder, Failure> {
+        builder_from(settings, self.timeout)
     }
 }
 
@@ -274,7 +337,7 @@ fn twice(flag: &str) -> Failure {
 }
 
 /// Base URL, key and secret after flags, environment and profile are applied.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Settings {
     pub(crate) base_url: Option<String>,
     pub(crate) key: Option<String>,
@@ -304,7 +367,7 @@ pub(crate) fn settings(profile: Option<&str>, given: Settings) -> Result<Setting
     })
 }
 
-fn client_builder(args: &ClientArgs) -> Result<ClientBuilder, Failure> {
+fn resolve_flags_first(args: &ClientArgs) -> Result<Settings, Failure> {
     let given = Settings {
         base_url: args.base_url.clone(),
         key: args.key.clone(),
@@ -321,7 +384,7 @@ fn client_builder(args: &ClientArgs) -> Result<ClientBuilder, Failure> {
              give both",
         ));
     }
-    builder_from(&settings, args.timeout)
+    Ok(settings)
 }
 
 /// The builder for resolved settings: the key and the secret must both be there, or neither.
