@@ -161,3 +161,31 @@ async fn more_creates_than_the_operator_allows_are_refused_with_nothing_sent() {
     assert!(emulator.groups().is_empty());
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plan_ends_with_the_next_step_this_server_allows() {
+    let emulator = emulator().await;
+    let server = start(&emulator, &[]).await;
+    let desk = format!("main_user_id = {MAIN}\n\n[[group]]\nname = \"desk\"\n");
+    let (text, _) = server.ok("plan", json!({"document": desk})).await;
+    assert!(
+        text.contains("\nThis server does not apply plans: show the plan to the user, who can apply the document with `gate-stp apply`."),
+        "{text}"
+    );
+    server.stop().await;
+    let server = start(&emulator, &["--allow-apply"]).await;
+    let (text, _) = server.ok("plan", json!({"document": desk})).await;
+    assert!(
+        text.contains(
+            "\nShow this plan to the user; once they agree, call apply with this digest."
+        ),
+        "{text}"
+    );
+    let empty = format!("main_user_id = {MAIN}\n");
+    let (text, _) = server.ok("plan", json!({"document": empty})).await;
+    assert!(
+        text.contains("\nNo changes: the live groups already match the document."),
+        "{text}"
+    );
+    server.stop().await;
+}

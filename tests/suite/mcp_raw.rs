@@ -249,6 +249,34 @@ async fn a_call_that_is_not_a_valid_tools_call_is_invalid_params_with_its_id() {
         -32602,
         &["\"tools/list\"", "JSON object"],
     );
+    // A call whose other params do not fit: the detail says which.
+    let answer = raw
+        .request(
+            6,
+            "tools/call",
+            json!({"name": "account", "arguments": {}, "requestState": 5}),
+        )
+        .await;
+    assert_error(
+        &answer,
+        &json!(6),
+        -32602,
+        &[
+            "the params of \"tools/call\" do not match",
+            "invalid type: integer `5`",
+        ],
+    );
+    // A protocol method whose params do not fit it: rmcp would call it unknown.
+    let answer = raw.request(5, "initialize", json!({})).await;
+    assert_error(
+        &answer,
+        &json!(5),
+        -32602,
+        &[
+            "the params of \"initialize\" do not match",
+            "missing field `protocolVersion`",
+        ],
+    );
     raw.stop().await;
 }
 
