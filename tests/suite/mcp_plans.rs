@@ -221,3 +221,36 @@ async fn the_plans_folder_is_the_owners_alone() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_ttl_sets_how_long_a_plan_can_be_applied() {
+    let two_hours_ago = |header: &str, plan: &str| {
+        let mut header: serde_json::Value = serde_json::from_str(header).unwrap();
+        let created = header["created"].as_u64().unwrap();
+        header["created"] = json!(created - 7200);
+        format!("{header}\n{plan}")
+    };
+    // Made two hours ago: too old for 90 minutes, good for three hours.
+    for (minutes, applies) in [("90", false), ("180", true)] {
+        let emulator = emulator().await;
+        let dir = plans_dir();
+        let flags = ["--allow-apply", "--plan-ttl", minutes];
+        let server = server_in(&emulator, &dir, &flags).await;
+        let (_, planned) = server.ok("plan", json!({"document": DESK})).await;
+        edit_file(&plan_file(&dir), two_hours_ago);
+        let result = server
+            .call("apply", json!({"digest": digest_of(&planned)}))
+            .await
+            .unwrap();
+        assert_eq!(
+            result.is_error != Some(true),
+            applies,
+            "{minutes}: {result:?}"
+        );
+        if !applies {
+            let text = &result.content[0].as_text().unwrap().text;
+            assert!(text.contains("within 90 minutes of planning it"), "{text}");
+        }
+        server.stop().await;
+    }
+}
