@@ -185,3 +185,40 @@ async fn a_forged_or_borrowed_request_state_sends_nothing() {
     assert_no_write_sent(&emulator);
     server.stop().await;
 }
+
+/// A 2026-07-28 client that cannot ask its user is not asked (as an older one): the
+/// operator's `--allow-apply` is the consent.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_2026_07_28_client_without_elicitation_applies_without_a_question() {
+    let emulator = emulator().await;
+    let server = start_lifecycle(
+        &emulator,
+        &["--allow-apply"],
+        "warn",
+        (),
+        &[],
+        ClientLifecycleMode::Discover {
+            preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+        },
+    )
+    .await;
+    let (_, planned) = server.ok("plan", json!({"document": DESK})).await;
+    let round = server
+        .session
+        .call_tool_once(
+            CallToolRequestParams::new("apply").with_arguments(
+                json!({"digest": digest_of(&planned)})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            ),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(&round, rmcp::model::CallToolResponse::Complete(result) if result.is_error != Some(true)),
+        "{round:?}"
+    );
+    assert_eq!(emulator.groups().len(), 1);
+    server.stop().await;
+}
