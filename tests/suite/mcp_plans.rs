@@ -7,6 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::common::Scratch;
+
 use gate_stp::mock::{Emulator, EmulatorConfig, RunningEmulator, World};
 use serde_json::json;
 
@@ -15,9 +17,10 @@ use super::mcp::{
     start_env,
 };
 
-/// A folder for plans that does not exist yet (the server creates it, owner-only).
-fn plans_dir() -> PathBuf {
-    crate::common::fresh_dir("mcp-plans").join("plans")
+/// A folder for plans that does not exist yet (the server creates it, owner-only),
+/// removed when dropped.
+fn plans_dir() -> Scratch {
+    crate::common::fresh_dir("mcp-plans").file("plans")
 }
 
 /// A server of MAIN's key keeping its plans in `dir`.
@@ -211,7 +214,7 @@ async fn the_plans_folder_is_the_owners_alone() {
         .env("GATE_BASE_URL", emulator.base_url())
         .env("GATE_API_KEY", MAIN_KEY)
         .env("GATE_API_SECRET", MAIN_SECRET)
-        .env("GATE_STP_PLANS_DIR", &dir)
+        .env("GATE_STP_PLANS_DIR", dir.as_os_str())
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2), "{output:?}");
