@@ -236,21 +236,19 @@ mod tests {
 
     #[test]
     fn a_short_or_missing_token_is_refused() {
-        let dir = std::env::temp_dir().join(format!("gate-stp-token-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("token");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
         std::fs::write(&file, "short\n").unwrap();
         let error = super::token(Some(&file)).unwrap_err();
         assert!(error.message.contains("at least 32"), "{}", error.message);
         let good = "x".repeat(MIN_TOKEN_CHARS);
         std::fs::write(&file, format!("{good}\n")).unwrap();
         assert_eq!(super::token(Some(&file)).unwrap(), good);
-        let error = super::token(Some(&dir.join("missing"))).unwrap_err();
+        let error = super::token(Some(&dir.path().join("missing"))).unwrap_err();
         assert!(
             error.message.contains("the token file"),
             "{}",
             error.message
         );
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -191,17 +191,12 @@ mod tests {
 
     #[test]
     fn two_sealers_of_one_folder_share_the_key() {
-        let dir = std::env::temp_dir().join(format!(
-            "gate-stp-seal-{}-{}",
-            std::process::id(),
-            rand::random::<u64>()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let first = Sealer::in_dir(&dir).unwrap();
-        let second = Sealer::in_dir(&dir).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path();
+        let first = Sealer::in_dir(dir).unwrap();
+        let second = Sealer::in_dir(dir).unwrap();
         assert_eq!(second.open(&first.seal(DIGEST, 5), DIGEST, 5), Ok(()));
         std::fs::write(dir.join(super::KEY_FILE), "not hex").unwrap();
-        assert!(Sealer::in_dir(&dir).is_err());
-        let _ = std::fs::remove_dir_all(&dir);
+        assert!(Sealer::in_dir(dir).is_err());
     }
 }

@@ -392,22 +392,21 @@ fn each_failed_request_says_what_to_do_next() {
     );
 }
 
-/// A folder for a disk store that does not exist yet.
-fn store_root(tag: &str) -> std::path::PathBuf {
-    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    std::env::temp_dir()
-        .join(format!(
-            "gate-stp-mcp-store-{tag}-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        ))
-        .join("plans")
+/// A folder for a disk store that does not exist yet, in a directory removed when the
+/// returned guard drops.
+fn store_root() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::Builder::new()
+        .prefix("gate-stp-mcp-store-")
+        .tempdir()
+        .unwrap();
+    let root = dir.path().join("plans");
+    (dir, root)
 }
 
 #[test]
 fn a_plan_on_disk_is_found_by_its_digest_and_taken_once_of_many_concurrent_takes() {
     use super::store::{DiskStore, scope};
-    let root = store_root("take");
+    let (_dir, root) = store_root();
     let ttl = std::time::Duration::from_secs(60);
     let store = DiskStore::open(&root, &scope("http://x/api/v4", "k"), ttl).unwrap();
     let plan = plan_for(1).plan;
@@ -437,7 +436,6 @@ fn a_plan_on_disk_is_found_by_its_digest_and_taken_once_of_many_concurrent_takes
     let digest = store.insert(&plan).unwrap();
     assert!(other.get(&digest).unwrap().is_none());
     assert!(store.take(&digest).unwrap().is_some());
-    let _ = std::fs::remove_dir_all(root.parent().unwrap());
 }
 
 /// The user's answer in a 2026-07-28 round trip is read as an elicitation answer: only an
@@ -552,7 +550,7 @@ fn each_label_of_gate_says_whose_it_is_to_fix() {
 #[test]
 fn the_disk_store_prunes_what_it_no_longer_needs() {
     use super::store::{DiskStore, MAX_PLAN_FILES, scope};
-    let root = store_root("prune");
+    let (_dir, root) = store_root();
     let store =
         DiskStore::open(&root, &scope("u", "k"), std::time::Duration::from_secs(60)).unwrap();
     let count = |suffix: &str| {
@@ -588,5 +586,4 @@ fn the_disk_store_prunes_what_it_no_longer_needs() {
     store.prune();
     assert!(!leftover.exists() && !expired.exists());
     assert!(key.exists());
-    let _ = std::fs::remove_dir_all(root.parent().unwrap());
 }
