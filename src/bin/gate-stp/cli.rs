@@ -46,8 +46,8 @@ enum Command {
     Apply(commands::apply::Args),
     /// Write the live STP groups as a desired-state file, ids pinned.
     Export(commands::export::Args),
-    /// Serve the STP tools to AI agents over MCP (stdio): read and plan freely, apply a
-    /// reviewed plan by its digest only with --allow-apply.
+    /// Serve the STP tools to AI agents over MCP (stdio, or HTTP with --http): read and plan
+    /// freely, apply a reviewed plan by its digest only with --allow-apply.
     Mcp(commands::mcp::McpArgs),
     /// Run the Gate STP emulator until interrupted.
     Mock(commands::mock::Args),
