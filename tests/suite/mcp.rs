@@ -117,6 +117,8 @@ impl ClientHandler for AskingClient {
 pub(crate) struct Server<H: ClientHandler = ()> {
     pub(crate) session: RunningService<RoleClient, H>,
     stderr: JoinHandle<String>,
+    /// The folder of its plans when the test gave none (removed with the server).
+    _plans: Option<crate::common::Scratch>,
 }
 
 pub(crate) async fn start_with<H: ClientHandler>(
@@ -166,11 +168,10 @@ pub(crate) async fn start_lifecycle<H: ClientHandler>(
         .env("GATE_API_SECRET", MAIN_SECRET)
         .env("RUST_LOG", log);
     // Plans kept in a folder of the test's own, unless the test gives one.
-    if !env.iter().any(|(name, _)| *name == "GATE_STP_PLANS_DIR") {
-        command.env(
-            "GATE_STP_PLANS_DIR",
-            crate::common::fresh_dir("mcp-plans").join("plans"),
-        );
+    let plans = (!env.iter().any(|(name, _)| *name == "GATE_STP_PLANS_DIR"))
+        .then(|| crate::common::fresh_dir("mcp-plans").file("plans"));
+    if let Some(plans) = &plans {
+        command.env("GATE_STP_PLANS_DIR", plans.as_os_str());
     }
     for (name, value) in env {
         command.env(name, value);
@@ -190,7 +191,11 @@ pub(crate) async fn start_lifecycle<H: ClientHandler>(
         .serve_with_lifecycle(transport, lifecycle)
         .await
         .unwrap();
-    Server { session, stderr }
+    Server {
+        session,
+        stderr,
+        _plans: plans,
+    }
 }
 
 pub(crate) async fn start(emulator: &RunningEmulator, flags: &[&str]) -> Server {

@@ -26,6 +26,8 @@ struct Http {
     url: String,
     /// What the server wrote to stderr after its first line.
     stderr: tokio::task::JoinHandle<String>,
+    /// The folder of its plans (removed with it).
+    _plans: crate::common::Scratch,
 }
 
 async fn serve_http(base_url: &str, flags: &[&str]) -> Http {
@@ -33,6 +35,7 @@ async fn serve_http(base_url: &str, flags: &[&str]) -> Http {
 }
 
 async fn serve_http_logging(base_url: &str, flags: &[&str], log: &str) -> Http {
+    let plans = crate::common::fresh_dir("mcp-http").file("plans");
     let mut command = tokio::process::Command::from(crate::common::cli::gate_stp());
     command
         .args(["mcp", "--http", "127.0.0.1:0"])
@@ -41,10 +44,7 @@ async fn serve_http_logging(base_url: &str, flags: &[&str], log: &str) -> Http {
         .env("GATE_API_KEY", MAIN_KEY)
         .env("GATE_API_SECRET", MAIN_SECRET)
         .env("GATE_STP_MCP_TOKEN", TOKEN)
-        .env(
-            "GATE_STP_PLANS_DIR",
-            crate::common::fresh_dir("mcp-http").join("plans"),
-        )
+        .env("GATE_STP_PLANS_DIR", plans.as_os_str())
         .env("RUST_LOG", log)
         .stderr(Stdio::piped())
         .kill_on_drop(true);
@@ -72,7 +72,12 @@ async fn serve_http_logging(base_url: &str, flags: &[&str], log: &str) -> Http {
         }
         text
     });
-    Http { child, url, stderr }
+    Http {
+        child,
+        url,
+        stderr,
+        _plans: plans,
+    }
 }
 
 /// The status line the server answers to a POST that declares a body of `bytes` and
@@ -245,6 +250,7 @@ async fn calls_past_the_concurrent_limit_are_answered_429() {
 #[test]
 fn a_non_loopback_address_or_no_token_does_not_start() {
     let run = |args: &[&str], token: Option<&str>| {
+        let plans = crate::common::fresh_dir("mcp-http").file("plans");
         let mut command = crate::common::cli::gate_stp();
         command
             .arg("mcp")
@@ -252,10 +258,7 @@ fn a_non_loopback_address_or_no_token_does_not_start() {
             .env("GATE_BASE_URL", "http://127.0.0.1:9/api/v4")
             .env("GATE_API_KEY", MAIN_KEY)
             .env("GATE_API_SECRET", MAIN_SECRET)
-            .env(
-                "GATE_STP_PLANS_DIR",
-                crate::common::fresh_dir("mcp-http").join("plans"),
-            );
+            .env("GATE_STP_PLANS_DIR", plans.as_os_str());
         if let Some(token) = token {
             command.env("GATE_STP_MCP_TOKEN", token);
         }

@@ -16,8 +16,8 @@ use super::mcp::{
 };
 
 /// A folder for plans that does not exist yet (the server creates it, owner-only).
-fn plans_dir() -> PathBuf {
-    crate::common::fresh_dir("mcp-plans").join("plans")
+fn plans_dir() -> crate::common::Scratch {
+    crate::common::fresh_dir("mcp-plans").file("plans")
 }
 
 /// A server of MAIN's key keeping its plans in `dir`.
@@ -211,7 +211,7 @@ async fn the_plans_folder_is_the_owners_alone() {
         .env("GATE_BASE_URL", emulator.base_url())
         .env("GATE_API_KEY", MAIN_KEY)
         .env("GATE_API_SECRET", MAIN_SECRET)
-        .env("GATE_STP_PLANS_DIR", &dir)
+        .env("GATE_STP_PLANS_DIR", dir.as_os_str())
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2), "{output:?}");

@@ -22,11 +22,14 @@ pub(crate) struct Raw {
     stdout: Lines<BufReader<ChildStdout>>,
     /// Messages read while waiting for another id.
     early: Vec<Value>,
+    /// The folder of its plans (removed with it).
+    plans: crate::common::Scratch,
 }
 
 impl Raw {
     /// Starts `gate-stp mcp FLAGS` with `env` added; nothing is sent yet.
     pub(crate) fn start_with(flags: &[&str], env: &[(&str, &str)]) -> Self {
+        let plans = crate::common::fresh_dir("mcp-raw").file("plans");
         let mut command = tokio::process::Command::from(crate::common::cli::gate_stp());
         command
             .arg("mcp")
@@ -34,10 +37,7 @@ impl Raw {
             .env("GATE_BASE_URL", "http://127.0.0.1:9/api/v4")
             .env("GATE_API_KEY", "raw-key-0123456789")
             .env("GATE_API_SECRET", "raw-secret-abcdefghij")
-            .env(
-                "GATE_STP_PLANS_DIR",
-                crate::common::fresh_dir("mcp-raw").join("plans"),
-            )
+            .env("GATE_STP_PLANS_DIR", plans.as_os_str())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -53,6 +53,7 @@ impl Raw {
             stdin,
             stdout,
             early: Vec::new(),
+            plans,
         }
     }
 
@@ -372,6 +373,7 @@ async fn a_line_longer_than_the_limit_is_refused_and_skipped() {
         child,
         stdout,
         early,
+        plans,
         ..
     } = raw;
     let mut rest = Raw {
@@ -379,6 +381,7 @@ async fn a_line_longer_than_the_limit_is_refused_and_skipped() {
         stdin: writer.await.unwrap(),
         stdout,
         early,
+        plans,
     };
     let answer = rest.next().await;
     assert_error(&answer, &Value::Null, -32600, &["longer than"]);
