@@ -162,6 +162,93 @@ mod tests {
         Cli::command().debug_assert();
     }
 
+    /// The long options a command's slots take before it (its `Invocation::takes`).
+    fn taken_before(command: super::Command) -> Vec<&'static str> {
+        use super::Command as C;
+        use crate::context::Invocation as _;
+        match command {
+            C::Groups(mut args) => args.takes().flags(),
+            C::Users(mut args) => args.takes().flags(),
+            C::Time(mut args) => args.takes().flags(),
+            C::Plan(mut args) => args.takes().flags(),
+            C::Apply(mut args) => args.takes().flags(),
+            C::Export(mut args) => args.takes().flags(),
+            C::Mcp(mut args) => args.takes().flags(),
+            C::Mock(mut args) => args.takes().flags(),
+            C::Demo(mut args) => args.takes().flags(),
+            C::Sign(mut args) => args.takes().flags(),
+            C::Profiles(mut args) => args.takes().flags(),
+            C::Completions(mut args) => args.takes().flags(),
+            C::Man(mut args) => args.takes().flags(),
+        }
+    }
+
+    /// Every option a command takes after it, it takes before it, and no other option of
+    /// the line before the command (issue 29): its slots (`Invocation::takes`) are exactly
+    /// its visible options that may also come first, read from the definition its help and
+    /// completions are generated from.
+    #[test]
+    fn every_option_a_command_takes_after_it_it_takes_before_it() {
+        let invocations: [&[&str]; 13] = [
+            &["groups", "list"],
+            &["users", "list", "1"],
+            &["time"],
+            &["plan", "f.toml"],
+            &["apply", "f.toml"],
+            &["export"],
+            &["mcp"],
+            &["mock"],
+            &["demo"],
+            &["sign", "--method", "GET", "--path", "/"],
+            &["profiles"],
+            &["completions", "bash"],
+            &["man"],
+        ];
+        let mut definition = Cli::command();
+        definition.build();
+        // The options of the line before a command (clap's own --help and --version aside).
+        let before: Vec<String> = definition
+            .get_arguments()
+            .filter_map(|arg| arg.get_long())
+            .filter(|long| !["help", "version"].contains(long))
+            .map(|long| format!("--{long}"))
+            .collect();
+        for invocation in invocations {
+            // The command and its subcommand, as typed.
+            let mut level = &definition;
+            let mut after = Vec::new();
+            for word in invocation.iter().take_while(|word| !word.starts_with('-')) {
+                let Some(sub) = level.find_subcommand(word) else {
+                    break;
+                };
+                level = sub;
+                after.extend(
+                    level
+                        .get_arguments()
+                        .filter(|arg| !arg.is_hide_set())
+                        .filter_map(|arg| arg.get_long())
+                        .map(|long| format!("--{long}"))
+                        .filter(|flag| before.contains(flag)),
+                );
+            }
+            after.sort();
+            after.dedup();
+            let cli = Cli::try_parse_from(std::iter::once(&"gate-stp").chain(invocation))
+                .unwrap_or_else(|e| panic!("{invocation:?}: {e}"));
+            let mut taken = taken_before(cli.command);
+            taken.sort_unstable();
+            assert_eq!(taken, after, "{invocation:?}");
+        }
+        // Every command is in the table.
+        let top: Vec<&str> = definition
+            .get_subcommands()
+            .map(clap::Command::get_name)
+            .filter(|name| *name != "help")
+            .collect();
+        let listed: Vec<&str> = invocations.iter().map(|invocation| invocation[0]).collect();
+        assert_eq!(top, listed);
+    }
+
     #[test]
     fn the_secret_never_shows_in_debug() {
         for args in [

@@ -193,7 +193,7 @@ impl<'a> Takes<'a> {
     }
 
     /// The flags of the slots there are, in the order of `--help`.
-    fn flags(&self) -> Vec<&'static str> {
+    pub(crate) fn flags(&self) -> Vec<&'static str> {
         [
             ("--profile", self.profile.is_some()),
             ("--base-url", self.base_url.is_some()),

@@ -2,6 +2,7 @@
 //! an in-process emulator with the built-in demo world.
 
 mod as_code;
+mod mcp;
 
 use std::time::Duration;
 
@@ -128,7 +129,7 @@ async fn workflow(base_url: &str, out: &Output, timeout: Duration) -> Result<(),
     out.users(&main.list_users(stp_id).await?);
 
     as_code::run(base_url, timeout, 10).await?;
-    crate::commands::mcp::demo::run(base_url, timeout, 16).await?;
+    mcp::run(base_url, timeout, 16).await?;
 
     outln!();
     outln!("demo finished: every step behaved as Gate documents");

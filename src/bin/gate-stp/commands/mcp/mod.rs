@@ -18,7 +18,6 @@
 //! and the JSON block with `\u` escapes); `structuredContent` keeps the exact values.
 
 mod consent;
-pub(crate) mod demo;
 mod errors;
 mod framing;
 mod http;

@@ -16,7 +16,7 @@ use rmcp::{
 };
 use serde_json::{Value, json};
 
-use super::{ServerSettings, StpServer};
+use crate::commands::mcp::{ServerSettings, StpServer};
 use crate::{
     as_code,
     failure::Failure,
