@@ -299,6 +299,25 @@ async fn unknown_tools_and_methods_are_protocol_errors_that_say_so() {
         -32601,
         &["Method not found", "\"groups/delete\"", "tools/call"],
     );
+    // An unknown method stays unknown whatever its params: not "params must be an object".
+    let answer = raw.request(4, "groups/delete", json!([1])).await;
+    assert_error(&answer, &json!(4), -32601, &["Method not found"]);
+    raw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn negative_and_large_integer_ids_are_ids() {
+    // JSON-RPC allows any integer id: a negative one is answered with itself, not refused
+    // as "not a string or an integer". (One above i64::MAX passes our screen but rmcp's
+    // ids are i64: it gets -32600 with its id.)
+    let mut raw = Raw::initialized(&[]).await;
+    for id in [json!(-7), json!(i64::MIN)] {
+        raw.send(&json!({"jsonrpc": "2.0", "id": id, "method": "tools/list"}))
+            .await;
+        let answer = raw.answer_to(&id).await;
+        assert!(answer.get("error").is_none(), "{answer}");
+        assert!(answer["result"]["tools"].is_array(), "{answer}");
+    }
     raw.stop().await;
 }
 

@@ -228,7 +228,16 @@ fn screen_request(
                 shown(method)
             ));
         }
-        Some(_) => None,
+        // An unknown method is unknown whatever its params (rmcp would call the message
+        // unrecognized: a custom request's params must be an object).
+        Some(_) => {
+            let unknown = super::unknown_method(method);
+            return Some(Screened::Answer(error_message(
+                Some(id),
+                unknown.code,
+                &unknown.message,
+            )));
+        }
     };
     if method == "tools/call" {
         let Some(params) = params else {

@@ -1088,7 +1088,7 @@ impl ServerHandler for StpServer {
 }
 
 /// The protocol error for a method this server does not know (rmcp's says only the name).
-fn unknown_method(method: &str) -> ErrorData {
+pub(super) fn unknown_method(method: &str) -> ErrorData {
     ErrorData::new(
         ErrorCode::METHOD_NOT_FOUND,
         format!(
