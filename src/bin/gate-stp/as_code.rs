@@ -38,10 +38,11 @@ pub(crate) fn demo_client(base_url: &str, timeout: Duration) -> Result<Client, F
     )
 }
 
-/// What an apply did, in one line: counts by kind and the requests sent.
+/// What an apply did, in one line: counts by kind and the requests sent (the CLI's
+/// closing line and the MCP server's answer say it alike).
 pub(crate) fn applied_counts(plan: &Plan, report: &ApplyReport) -> String {
     format!(
-        "{} created, {} added, {} removed ({}, each answer checked)",
+        "{} created, {} added, {} removed ({} sent, each answer checked)",
         plural(plan.creates(), "group"),
         plural(plan.additions(), "member"),
         plural(plan.removals(), "member"),
@@ -185,13 +186,13 @@ mod tests {
         };
         assert_eq!(
             applied_counts(&plan, &report),
-            "1 group created, 1 member added, 0 members removed (2 requests, each answer checked)"
+            "1 group created, 1 member added, 0 members removed (2 requests sent, each answer checked)"
         );
         let one = ApplyReport {
             steps_done: 1,
             ..ApplyReport::default()
         };
-        assert!(applied_counts(&plan, &one).ends_with("(1 request, each answer checked)"));
+        assert!(applied_counts(&plan, &one).ends_with("(1 request sent, each answer checked)"));
     }
 
     #[test]

@@ -842,7 +842,7 @@ impl StpServer {
         let report = send_reviewed_plan(&self.inner.client, plan.clone(), options)
             .await
             .map_err(ToolError::apply)?;
-        let mut text = format!("Applied: {}.", applied_counts(&plan, &report));
+        let mut text = format!("Applied: {}.", as_code::applied_counts(&plan, &report));
         for name in &report.adopted {
             text.push_str(&format!("\nNote: {}.", as_code::adoption_note(name)));
         }
@@ -1003,17 +1003,6 @@ fn json_kind(value: &serde_json::Value) -> &'static str {
         serde_json::Value::Array(_) => "an array",
         serde_json::Value::Object(_) => "an object",
     }
-}
-
-/// What an apply did, in one line (the CLI's words, each count with its noun).
-fn applied_counts(plan: &Plan, report: &ApplyReport) -> String {
-    format!(
-        "{} created, {} added, {} removed ({} sent, each answer checked)",
-        plural(plan.creates(), "group"),
-        plural(plan.additions(), "member"),
-        plural(plan.removals(), "member"),
-        plural(report.steps_done, "request"),
-    )
 }
 
 /// The page of the arguments (checked already by `arguments`).
