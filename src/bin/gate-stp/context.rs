@@ -42,6 +42,30 @@ pub(crate) trait Invocation {
     }
 }
 
+/// The [`Invocation`] of a command that calls the API and can print JSON, for its `Args`
+/// with a `client` field (the client options) and an `output` field (`--json`): six
+/// commands say it alike, `api_invocation!("groups");` beside their `Args`.
+macro_rules! api_invocation {
+    ($name:literal) => {
+        impl $crate::context::Invocation for Args {
+            const NAME: &'static str = $name;
+
+            fn takes(&mut self) -> $crate::settings::Takes<'_> {
+                $crate::settings::Takes::client(&mut self.client).json(&mut self.output.json)
+            }
+
+            fn client_options(&self) -> Option<&$crate::settings::ClientArgs> {
+                Some(&self.client)
+            }
+
+            fn json(&self) -> bool {
+                self.output.json
+            }
+        }
+    };
+}
+pub(crate) use api_invocation;
+
 /// An account as the clients of STP groups as code are shared by: base URL and API key.
 type Account = (Option<String>, Option<String>);
 

@@ -15,10 +15,10 @@ use gate_stp::desired::{
 
 use crate::{
     as_code::{adoption_note, applied_counts, apply_failure, file_heading, render},
-    context::{Context, Invocation},
+    context::{Context, api_invocation},
     failure::Failure,
     output::{Output, err, escape, out, plural},
-    settings::{ClientArgs, JsonArg, Takes},
+    settings::{ClientArgs, JsonArg},
 };
 
 #[derive(Debug, clap::Args)]
@@ -43,21 +43,7 @@ pub(crate) struct Args {
     pub(crate) client: ClientArgs,
 }
 
-impl Invocation for Args {
-    const NAME: &'static str = "apply";
-
-    fn takes(&mut self) -> Takes<'_> {
-        Takes::client(&mut self.client).json(&mut self.output.json)
-    }
-
-    fn client_options(&self) -> Option<&ClientArgs> {
-        Some(&self.client)
-    }
-
-    fn json(&self) -> bool {
-        self.output.json
-    }
-}
+api_invocation!("apply");
 
 /// `gate-stp apply FILE|PLAN.json... [--yes] [--max-removals N] [--max-creates N]`.
 pub(crate) async fn run(ctx: &Context, args: Args) -> Result<(), Failure> {

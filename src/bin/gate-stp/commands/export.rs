@@ -5,10 +5,10 @@ use gate_stp::desired::{self, DesiredState};
 
 use crate::{
     as_code::read_failure,
-    context::{Context, Invocation},
+    context::{Context, api_invocation},
     failure::Failure,
     output::{out, output_format},
-    settings::{ClientArgs, JsonArg, Takes},
+    settings::{ClientArgs, JsonArg},
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -29,21 +29,7 @@ pub(crate) struct Args {
     pub(crate) client: ClientArgs,
 }
 
-impl Invocation for Args {
-    const NAME: &'static str = "export";
-
-    fn takes(&mut self) -> Takes<'_> {
-        Takes::client(&mut self.client).json(&mut self.output.json)
-    }
-
-    fn client_options(&self) -> Option<&ClientArgs> {
-        Some(&self.client)
-    }
-
-    fn json(&self) -> bool {
-        self.output.json
-    }
-}
+api_invocation!("export");
 
 /// `gate-stp export [--format toml|json]`: the live state as a desired-state file.
 pub(crate) async fn run(ctx: &Context, args: Args) -> Result<(), Failure> {

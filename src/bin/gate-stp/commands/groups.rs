@@ -3,9 +3,9 @@
 use clap::Subcommand;
 
 use crate::{
-    context::{Context, Invocation},
+    context::{Context, api_invocation},
     failure::Failure,
-    settings::{ClientArgs, JsonArg, Takes},
+    settings::{ClientArgs, JsonArg},
 };
 
 #[derive(Debug, clap::Args)]
@@ -18,21 +18,7 @@ pub(crate) struct Args {
     pub(crate) client: ClientArgs,
 }
 
-impl Invocation for Args {
-    const NAME: &'static str = "groups";
-
-    fn takes(&mut self) -> Takes<'_> {
-        Takes::client(&mut self.client).json(&mut self.output.json)
-    }
-
-    fn client_options(&self) -> Option<&ClientArgs> {
-        Some(&self.client)
-    }
-
-    fn json(&self) -> bool {
-        self.output.json
-    }
-}
+api_invocation!("groups");
 
 #[derive(Debug, Subcommand)]
 enum GroupsCommand {

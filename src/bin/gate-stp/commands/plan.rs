@@ -7,10 +7,10 @@ use gate_stp::desired::{self, DEFAULT_MAX_CREATES, DEFAULT_MAX_REMOVALS, Plan, P
 
 use crate::{
     as_code::{Tally, apply_failure, file_heading, load_desired, render},
-    context::{Context, Invocation},
+    context::{Context, api_invocation},
     failure::Failure,
     output::{Output, err, escape, out, output_format, plural},
-    settings::{ClientArgs, JsonArg, Takes},
+    settings::{ClientArgs, JsonArg},
 };
 
 /// Exit code of `plan --exit-code` when the plan has changes (as `git diff --exit-code`).
@@ -55,21 +55,7 @@ pub(crate) struct Args {
     pub(crate) client: ClientArgs,
 }
 
-impl Invocation for Args {
-    const NAME: &'static str = "plan";
-
-    fn takes(&mut self) -> Takes<'_> {
-        Takes::client(&mut self.client).json(&mut self.output.json)
-    }
-
-    fn client_options(&self) -> Option<&ClientArgs> {
-        Some(&self.client)
-    }
-
-    fn json(&self) -> bool {
-        self.output.json
-    }
-}
+api_invocation!("plan");
 
 /// `gate-stp plan FILE... [--format text|markdown|json] [--out PLAN.json] [--exit-code]`.
 pub(crate) async fn run(ctx: &Context, args: Args) -> Result<(), Failure> {

@@ -1,9 +1,9 @@
 //! `gate-stp time`: Gate's clock and this machine's offset from it.
 
 use crate::{
-    context::{Context, Invocation},
+    context::{Context, api_invocation},
     failure::Failure,
-    settings::{ClientArgs, JsonArg, Takes},
+    settings::{ClientArgs, JsonArg},
 };
 
 #[derive(Debug, clap::Args)]
@@ -14,21 +14,7 @@ pub(crate) struct Args {
     pub(crate) client: ClientArgs,
 }
 
-impl Invocation for Args {
-    const NAME: &'static str = "time";
-
-    fn takes(&mut self) -> Takes<'_> {
-        Takes::client(&mut self.client).json(&mut self.output.json)
-    }
-
-    fn client_options(&self) -> Option<&ClientArgs> {
-        Some(&self.client)
-    }
-
-    fn json(&self) -> bool {
-        self.output.json
-    }
-}
+api_invocation!("time");
 
 pub(crate) async fn run(ctx: &Context, _args: Args) -> Result<(), Failure> {
     let client = ctx.client()?;
