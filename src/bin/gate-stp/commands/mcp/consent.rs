@@ -1,4 +1,7 @@
-//! The question `apply` asks the client's user: the change itself, not only its counts.
+//! The question `apply` asks the client's user: the change itself, not only its counts;
+//! and how it is asked, by the client's protocol revision ([`Asker`]): an elicitation
+//! request during the call (2025-11-25), or an `input_required` result answered by the
+//! call made again (2026-07-28). Only an explicit yes lets `apply` send.
 //!
 //! Each group that changes gets its lines: the group to create, the members to add and the
 //! members to remove, each member by user id with its login name where the plan knows it,
@@ -7,6 +10,17 @@
 //! saying "and N more"; the plan's one-line summary with the counts always ends it.
 
 use gate_stp::desired::{self, Action, Plan};
+use rmcp::{
+    Peer, RoleServer,
+    model::{
+        CallToolRequestParams, ElicitResult, ElicitationAction, InputResponses, ProtocolVersion,
+    },
+    schemars::JsonSchema,
+    service::{ElicitationError, ElicitationMode, RequestContext},
+};
+use serde::Deserialize;
+
+use super::errors::ToolError;
 
 /// Lines of changes shown before "and N more lines".
 pub(crate) const MAX_CHANGE_LINES: usize = 20;
@@ -86,6 +100,118 @@ pub(crate) fn question(plan: &Plan) -> String {
     text.push('\n');
     text.push_str(&desired::summary(plan));
     text
+}
+
+/// How long `apply` waits for the user's answer; no answer sends nothing. The live state
+/// is read again after the answer, so a slow answer cannot apply a stale plan.
+pub(super) const CONFIRMATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The question `apply` asks the client's user, where the client supports it.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+pub(super) struct ConfirmApply {
+    /// Apply these changes to the live STP groups?
+    pub(super) confirm: bool,
+}
+
+rmcp::elicit_safe!(ConfirmApply);
+
+/// Whether the client can ask its user (it declared form elicitation). A client that
+/// cannot is not asked: the operator's `--allow-apply` is then the consent.
+fn can_ask(peer: &Peer<RoleServer>) -> bool {
+    peer.supported_elicitation_modes()
+        .contains(&ElicitationMode::Form)
+}
+
+/// Whether the user's answer to the confirmation lets `apply` send: only an explicit yes.
+/// A decline, a dismissal, an unreadable or failed answer sends nothing.
+pub(super) fn confirmed(
+    answer: Result<Option<ConfirmApply>, ElicitationError>,
+) -> Result<(), ToolError> {
+    match answer {
+        Ok(Some(ConfirmApply { confirm: true })) => Ok(()),
+        Ok(_) | Err(ElicitationError::UserDeclined | ElicitationError::UserCancelled) => {
+            Err(ToolError::new(
+                "the user did not confirm the apply; nothing was sent (the digest stays valid: call apply again to ask again)",
+            ))
+        }
+        Err(error) => Err(ToolError::new(format!(
+            "the user could not be asked to confirm ({error}); nothing was sent, call apply again"
+        ))),
+    }
+}
+
+/// The key of apply's question among the `inputRequests` (and of its answer).
+pub(super) const CONFIRM_KEY: &str = "confirm";
+
+/// How an apply can ask the client's user to confirm.
+pub(crate) enum Asker<'a> {
+    /// It cannot (no elicitation; or a test): the operator's `--allow-apply` is the consent.
+    Nobody,
+    /// Revision 2025-11-25 and earlier: an elicitation request during the call.
+    Session(&'a Peer<RoleServer>),
+    /// Revision 2026-07-28: an `input_required` result, then the call again with the
+    /// answer in `responses` and the sealed `state`.
+    RoundTrip {
+        responses: Option<InputResponses>,
+        state: Option<String>,
+    },
+}
+
+/// The user's answer among a round trip's `responses`, read as `peer.elicit` reads one.
+pub(super) fn answer_of(
+    responses: Option<InputResponses>,
+) -> Result<Option<ConfirmApply>, ElicitationError> {
+    let answer = responses
+        .and_then(|mut responses| responses.remove(CONFIRM_KEY))
+        .ok_or(ElicitationError::NoContent)?;
+    let answer: ElicitResult =
+        serde_json::from_value(answer.clone()).map_err(|error| ElicitationError::ParseError {
+            error,
+            data: answer,
+        })?;
+    match answer.action {
+        ElicitationAction::Accept => {
+            let content = answer.content.ok_or(ElicitationError::NoContent)?;
+            serde_json::from_value(content.clone())
+                .map(Some)
+                .map_err(|error| ElicitationError::ParseError {
+                    error,
+                    data: content,
+                })
+        }
+        ElicitationAction::Decline => Err(ElicitationError::UserDeclined),
+        // Cancel, and any answer added later: not a yes.
+        _ => Err(ElicitationError::UserCancelled),
+    }
+}
+
+/// How the client of this call can be asked, by its protocol revision and capabilities.
+pub(super) fn asker_of<'a>(
+    context: &'a RequestContext<RoleServer>,
+    request: &mut CallToolRequestParams,
+) -> Asker<'a> {
+    let modern = context
+        .protocol_version()
+        .is_some_and(|version| version.as_str() >= ProtocolVersion::V_2026_07_28.as_str());
+    if modern {
+        let form = context
+            .client_capabilities()
+            .and_then(|capabilities| capabilities.elicitation)
+            .is_some_and(|elicitation| elicitation.form.is_some() || elicitation.url.is_none());
+        if form {
+            Asker::RoundTrip {
+                responses: request.input_responses.take(),
+                state: request.request_state.take(),
+            }
+        } else {
+            Asker::Nobody
+        }
+    } else if can_ask(&context.peer) {
+        Asker::Session(&context.peer)
+    } else {
+        Asker::Nobody
+    }
 }
 
 #[cfg(test)]

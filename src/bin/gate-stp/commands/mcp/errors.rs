@@ -136,3 +136,15 @@ fn next_step(error: &Error) -> String {
         _ => "no usable answer from Gate: call again later (reads are safe to repeat)".to_owned(),
     }
 }
+
+/// The JSON kind of `value`, for a message.
+pub(super) fn json_kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}

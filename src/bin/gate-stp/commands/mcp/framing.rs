@@ -255,7 +255,7 @@ fn screen_request(
             Some(other) => {
                 return invalid_params(format!(
                     "the \"arguments\" of tools/call must be a JSON object of the tool's arguments, not {}",
-                    super::json_kind(other)
+                    super::errors::json_kind(other)
                 ));
             }
         }

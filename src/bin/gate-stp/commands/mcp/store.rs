@@ -3,10 +3,15 @@
 //! The agent never sends steps; it names a plan by the digest a `plan` call returned. The
 //! store keeps the plan per digest, so that `apply` sends exactly what was shown.
 
-use std::collections::VecDeque;
+use std::{
+    collections::VecDeque,
+    sync::{Mutex, PoisonError},
+};
 
 use gate_stp::desired::Plan;
 use sha2::{Digest as _, Sha256};
+
+use super::errors::ToolError;
 
 /// Plans kept per server process. An agent planning in a loop must not grow memory
 /// without limit; 32 covers any review an agent or a person does in one session (the
@@ -315,6 +320,58 @@ impl DiskStore {
             for (_, path) in &plans[..plans.len() - MAX_PLAN_FILES] {
                 let _ = std::fs::remove_file(path);
             }
+        }
+    }
+}
+
+/// Where the plans are kept: on disk for `gate-stp mcp` (any process of the operator with
+/// the key applies them), in memory for the demo's in-process session.
+pub(super) enum Plans {
+    Memory(Mutex<DigestStore>),
+    Disk(DiskStore),
+}
+
+/// The plan store's failure, for the model: the operator's to fix.
+fn store_failed(error: StoreError) -> ToolError {
+    ToolError::new(format!(
+        "the server cannot use its folder of kept plans ({error}); the agent cannot fix this: tell the user to ask the operator who runs gate-stp mcp (--plans-dir)"
+    ))
+}
+
+impl Plans {
+    fn memory(&self) -> Option<std::sync::MutexGuard<'_, DigestStore>> {
+        match self {
+            // The store is consistent after any panic of a holder (each method is one step).
+            Plans::Memory(store) => Some(store.lock().unwrap_or_else(PoisonError::into_inner)),
+            Plans::Disk(_) => None,
+        }
+    }
+
+    pub(super) fn insert(&self, plan: Plan) -> Result<String, ToolError> {
+        match self {
+            Plans::Disk(store) => store.insert(&plan).map_err(store_failed),
+            Plans::Memory(_) => Ok(self
+                .memory()
+                .map(|mut store| store.insert(StoredPlan { plan }))
+                .unwrap_or_default()),
+        }
+    }
+
+    pub(super) fn get(&self, digest: &str) -> Result<Option<Plan>, ToolError> {
+        match self {
+            Plans::Disk(store) => store.get(digest).map_err(store_failed),
+            Plans::Memory(_) => Ok(self
+                .memory()
+                .and_then(|store| store.get(digest).map(|stored| stored.plan.clone()))),
+        }
+    }
+
+    pub(super) fn take(&self, digest: &str) -> Result<Option<Plan>, ToolError> {
+        match self {
+            Plans::Disk(store) => store.take(digest).map_err(store_failed),
+            Plans::Memory(_) => Ok(self
+                .memory()
+                .and_then(|mut store| store.take(digest).map(|stored| stored.plan))),
         }
     }
 }

@@ -15,7 +15,8 @@ use rmcp::{ServerHandler, model::JsonObject, service::ElicitationError};
 use serde_json::{Value, json};
 
 use super::{
-    ConfirmApply, ServerSettings, StpServer, confirmed,
+    ServerSettings, StpServer,
+    consent::{ConfirmApply, answer_of, confirmed},
     errors::ToolError,
     not_offered, safe_text,
     store::{DigestStore, StoredPlan, digest_of},
@@ -445,7 +446,7 @@ fn a_round_trip_answer_confirms_only_an_explicit_yes() {
     use rmcp::model::InputResponses;
     let answer = |value: Value| -> Result<(), ToolError> {
         let responses: InputResponses = serde_json::from_value(value).unwrap();
-        confirmed(super::answer_of(Some(responses)))
+        confirmed(answer_of(Some(responses)))
     };
     assert!(answer(json!({"confirm": {"action": "accept", "content": {"confirm": true}}})).is_ok());
     for refusal in [
@@ -464,7 +465,7 @@ fn a_round_trip_answer_confirms_only_an_explicit_yes() {
             "{refusal}: {error:?}"
         );
     }
-    assert!(confirmed(super::answer_of(None)).is_err());
+    assert!(confirmed(answer_of(None)).is_err());
 }
 
 /// Each of Gate's labels gets the next step that fits its cause: the operator's for the

@@ -1,0 +1,226 @@
+//! The tools that read: `account`, `list_groups`, `list_members` and `export`, each
+//! answer paged (`paging`) and its text escaped.
+
+use gate_stp::desired::{self, DesiredState, StpAdmin};
+
+use super::{
+    Answer, StpServer,
+    errors::ToolError,
+    paging::{self, Page},
+    tools::{
+        self, AccountOut, ExportOut, GroupOut, GroupsOut, MemberOut, MembersOut, SubAccountOut,
+    },
+};
+use crate::output::plural;
+
+impl StpServer {
+    pub(super) async fn account(&self) -> Result<Answer, ToolError> {
+        let client = &self.inner.client;
+        let main_user_id = client.key_user_id().await.map_err(ToolError::client)?;
+        let subs = client.sub_accounts().await.map_err(ToolError::client)?;
+        let mut text = if subs.is_empty() {
+            format!("Main account {main_user_id}; no sub-accounts.")
+        } else {
+            format!(
+                "Main account {main_user_id}; {}:",
+                plural(subs.len(), "sub-account")
+            )
+        };
+        for sub in &subs {
+            text.push_str(&format!(
+                "\n- {} {}",
+                sub.user_id,
+                login(sub.login_name.as_deref())
+            ));
+        }
+        let out = AccountOut {
+            main_user_id,
+            sub_accounts: subs
+                .into_iter()
+                .map(|sub| SubAccountOut {
+                    user_id: sub.user_id,
+                    login_name: sub.login_name,
+                })
+                .collect(),
+        };
+        Answer::new(text, &out)
+    }
+
+    pub(super) async fn list_groups(
+        &self,
+        name: Option<String>,
+        page: Page,
+    ) -> Result<Answer, ToolError> {
+        let mut request = self.inner.client.list_groups();
+        if let Some(name) = &name {
+            request = request.name(name.clone());
+        }
+        let groups = request.await.map_err(ToolError::client)?.into_inner();
+        let total = groups.len();
+        let groups: Vec<GroupOut> = groups
+            .into_iter()
+            .map(|group| GroupOut {
+                id: group.id,
+                name: group.name,
+                creator_id: group.creator_id,
+                created_at: group.create_time.map(crate::output::iso8601),
+            })
+            .collect();
+        paging::within(tools::LIST_GROUPS, page, total).map_err(ToolError::new)?;
+        let (groups, next_cursor) = paging::cut(groups, page);
+        let mut text = match (&name, total) {
+            (None, 0) => "No STP groups.".to_owned(),
+            (Some(name), 0) => format!("No STP group matches {}.", desired::quoted(name)),
+            (_, total) if groups.len() == total => format!("{}:", plural(total, "STP group")),
+            (_, total) => format!(
+                "{} of {}:",
+                shown_range(page.offset, groups.len()),
+                plural(total, "STP group")
+            ),
+        };
+        for group in &groups {
+            text.push_str(&format!(
+                "\n- id {} name {} creator {} created {}",
+                optional(group.id),
+                desired::quoted(&group.name),
+                optional(group.creator_id),
+                group.created_at.as_deref().unwrap_or("-"),
+            ));
+        }
+        text.push_str(&paging::more_line(
+            tools::LIST_GROUPS,
+            total,
+            next_cursor.as_deref(),
+        ));
+        Answer::new(
+            text,
+            &GroupsOut {
+                total,
+                groups,
+                next_cursor,
+            },
+        )
+    }
+
+    pub(super) async fn list_members(&self, stp_id: i64, page: Page) -> Result<Answer, ToolError> {
+        let client = &self.inner.client;
+        let users = client
+            .list_users(stp_id)
+            .await
+            .map_err(ToolError::client)?
+            .into_inner();
+        // Login names are a courtesy: members are listed even if this read fails.
+        let subs = client.sub_accounts().await.unwrap_or_default();
+        let login_of = |user_id: Option<i64>| {
+            subs.iter()
+                .find(|sub| Some(sub.user_id) == user_id)
+                .and_then(|sub| sub.login_name.clone())
+        };
+        let total = users.len();
+        let members: Vec<MemberOut> = users
+            .into_iter()
+            .map(|user| MemberOut {
+                user_id: user.user_id,
+                login_name: login_of(user.user_id),
+                joined_at: user.create_time.map(crate::output::iso8601),
+            })
+            .collect();
+        paging::within(tools::LIST_MEMBERS, page, total).map_err(ToolError::new)?;
+        let (members, next_cursor) = paging::cut(members, page);
+        let mut text = if total == 0 {
+            format!("Group {stp_id} has no members.")
+        } else if members.len() == total {
+            format!("Group {stp_id}: {}:", plural(total, "member"))
+        } else {
+            format!(
+                "Group {stp_id}: {} of {}:",
+                shown_range(page.offset, members.len()),
+                plural(total, "member")
+            )
+        };
+        for member in &members {
+            text.push_str(&format!(
+                "\n- {} {}",
+                optional(member.user_id),
+                login(member.login_name.as_deref())
+            ));
+        }
+        text.push_str(&paging::more_line(
+            tools::LIST_MEMBERS,
+            total,
+            next_cursor.as_deref(),
+        ));
+        Answer::new(
+            text,
+            &MembersOut {
+                stp_id,
+                total,
+                members,
+                next_cursor,
+            },
+        )
+    }
+
+    pub(super) async fn export(&self, page: Page) -> Result<Answer, ToolError> {
+        let live = desired::read_live(&self.inner.client, None)
+            .await
+            .map_err(ToolError::read)?;
+        let mut state = DesiredState::from_live(&live);
+        let total = state.groups.len();
+        paging::within(tools::EXPORT, page, total).map_err(ToolError::new)?;
+        let (groups, next_cursor) = paging::cut(std::mem::take(&mut state.groups), page);
+        state.groups = groups;
+        let document = state.to_toml_string();
+        let what = if state.groups.len() == total {
+            plural(total, "STP group")
+        } else {
+            format!(
+                "{} of {}",
+                shown_range(page.offset, state.groups.len()),
+                plural(total, "STP group")
+            )
+        };
+        let mut text = format!(
+            "The {what} of main account {} as a desired-state document (TOML): edit it and pass it to plan.\n{document}",
+            state.main_user_id
+        );
+        text.push_str(&paging::more_line(
+            tools::EXPORT,
+            total,
+            next_cursor.as_deref(),
+        ));
+        Answer::new(
+            text,
+            &ExportOut {
+                document,
+                groups: state.groups.len(),
+                total,
+                next_cursor,
+            },
+        )
+    }
+}
+
+/// The page of the arguments (checked already by `arguments`).
+pub(super) fn page_of(args: &impl tools::Paged) -> Page {
+    args.page().unwrap_or(Page {
+        offset: 0,
+        limit: paging::DEFAULT_LIMIT,
+    })
+}
+
+/// `11–20` for a page of ten from offset 10 (1-based, as people count).
+fn shown_range(offset: usize, len: usize) -> String {
+    match len {
+        0 | 1 => format!("number {}", offset + 1),
+        _ => format!("{}–{}", offset + 1, offset + len),
+    }
+}
+
+fn optional(value: Option<i64>) -> String {
+    value.map_or_else(|| "-".to_owned(), |value| value.to_string())
+}
+
+fn login(name: Option<&str>) -> String {
+    name.map_or_else(|| "(login name unknown)".to_owned(), desired::quoted)
+}
