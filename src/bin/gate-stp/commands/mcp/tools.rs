@@ -70,6 +70,10 @@ impl Check for ListGroupsArgs {
 }
 
 /// Arguments that ask for one page of a long answer (see `paging`).
+///
+/// Each paged tool declares `limit` and `cursor` in its own struct rather than in one
+/// flattened struct: serde's `deny_unknown_fields` (an unknown argument is an error the
+/// model reads) does not work with `#[serde(flatten)]`.
 pub(crate) trait Paged {
     fn limit(&self) -> Option<u32>;
     fn cursor(&self) -> Option<&str>;
