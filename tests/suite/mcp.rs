@@ -84,6 +84,9 @@ pub(crate) fn assert_no_write_sent(emulator: &RunningEmulator) {
 /// A client that can ask its user, and answers every question with `answer`.
 #[derive(Clone)]
 pub(crate) struct AskingClient {
+    /// The revision it asks for: up to 2025-11-25 the server asks during the call
+    /// (elicitation request), from 2026-07-28 in an `input_required` result.
+    pub(crate) version: ProtocolVersion,
     pub(crate) answer: ElicitationAction,
     pub(crate) questions: Arc<Mutex<Vec<String>>>,
 }
@@ -92,9 +95,8 @@ impl ClientHandler for AskingClient {
     fn get_info(&self) -> ClientConfig {
         let mut capabilities = ClientCapabilities::default();
         capabilities.elicitation = Some(ElicitationCapability::default());
-        // Server-to-client requests (elicitation) exist up to this version.
         ClientConfig::new(capabilities, Implementation::new("mcp-test", "0"))
-            .with_protocol_version(ProtocolVersion::V_2025_11_25)
+            .with_protocol_version(self.version.clone())
     }
 
     async fn create_elicitation(
@@ -110,6 +112,15 @@ impl ClientHandler for AskingClient {
             result = result.with_content(json!({"confirm": true}));
         }
         Ok(result)
+    }
+}
+
+/// A client of `version` that can ask its user, and answers every question with `answer`.
+pub(crate) fn asking(version: ProtocolVersion, answer: ElicitationAction) -> AskingClient {
+    AskingClient {
+        version,
+        answer,
+        questions: Arc::default(),
     }
 }
 
@@ -450,6 +461,7 @@ async fn a_declined_confirmation_sends_nothing_and_an_accepted_one_applies() {
     let emulator = emulator().await;
     let questions = Arc::new(Mutex::new(Vec::new()));
     let declining = AskingClient {
+        version: ProtocolVersion::V_2025_11_25,
         answer: ElicitationAction::Decline,
         questions: questions.clone(),
     };
@@ -478,6 +490,7 @@ async fn a_declined_confirmation_sends_nothing_and_an_accepted_one_applies() {
 
     let emulator = self::emulator().await;
     let accepting = AskingClient {
+        version: ProtocolVersion::V_2025_11_25,
         answer: ElicitationAction::Accept,
         questions,
     };

@@ -7,8 +7,9 @@
 use std::{process::Stdio, time::Duration};
 
 use rmcp::{
-    ServiceExt,
-    model::CallToolRequestParams,
+    ClientHandler, RoleClient, ServiceExt,
+    model::{CallToolRequestParams, CallToolResult},
+    service::RunningService,
     transport::{
         StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
     },
@@ -112,13 +113,10 @@ fn client_with(url: &str, token: &str) -> StreamableHttpClientTransport<reqwest:
     )
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn rmcp_s_http_client_plans_and_applies_with_the_token() {
-    let emulator = emulator().await;
-    let mut http = serve_http_logging(&emulator.base_url(), &["--allow-apply"], "trace").await;
-    let session = ().serve(client_with(&http.url, TOKEN)).await.unwrap();
-    let tools = session.list_all_tools().await.unwrap();
-    assert_eq!(tools.len(), 6);
+/// Plans [`DESK`] over `session` and applies the digest the plan answered; apply's result.
+async fn plan_and_apply<H: ClientHandler>(
+    session: &RunningService<RoleClient, H>,
+) -> CallToolResult {
     let call = |tool: &str, arguments: serde_json::Value| {
         CallToolRequestParams::new(tool.to_owned())
             .with_arguments(arguments.as_object().unwrap().clone())
@@ -128,10 +126,20 @@ async fn rmcp_s_http_client_plans_and_applies_with_the_token() {
         .await
         .unwrap();
     let digest = digest_of(planned.structured_content.as_ref().unwrap());
-    let applied = session
+    session
         .call_tool(call("apply", json!({"digest": digest})))
         .await
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rmcp_s_http_client_plans_and_applies_with_the_token() {
+    let emulator = emulator().await;
+    let mut http = serve_http_logging(&emulator.base_url(), &["--allow-apply"], "trace").await;
+    let session = ().serve(client_with(&http.url, TOKEN)).await.unwrap();
+    let tools = session.list_all_tools().await.unwrap();
+    assert_eq!(tools.len(), 6);
+    let applied = plan_and_apply(&session).await;
     assert_ne!(applied.is_error, Some(true), "{applied:?}");
     assert_eq!(emulator.groups().len(), 1);
     let _ = session.cancel().await;
@@ -217,7 +225,7 @@ async fn calls_past_the_concurrent_limit_are_answered_429() {
             let _ = reached.send(());
         }
     });
-    let mut http = serve_http(&base_url, &["--http-max-concurrent", "1", "--timeout", "5"]).await;
+    let mut http = serve_http(&base_url, &["--http-max-concurrent", "1", "--timeout", "2"]).await;
     let first = ().serve(client_with(&http.url, TOKEN)).await.unwrap();
     let hanging = tokio::spawn(async move {
         let result = first.call_tool(CallToolRequestParams::new("account")).await;
@@ -358,8 +366,7 @@ async fn a_2026_07_28_client_over_http_confirms_through_the_round_trip() {
     };
     let emulator = emulator().await;
     let mut http = serve_http(&emulator.base_url(), &["--allow-apply"]).await;
-    let client =
-        super::mcp_revision::asking(ProtocolVersion::V_2026_07_28, ElicitationAction::Accept);
+    let client = super::mcp::asking(ProtocolVersion::V_2026_07_28, ElicitationAction::Accept);
     let questions = client.questions.clone();
     let session = client
         .serve_with_lifecycle(
@@ -370,19 +377,7 @@ async fn a_2026_07_28_client_over_http_confirms_through_the_round_trip() {
         )
         .await
         .unwrap();
-    let call = |tool: &str, arguments: serde_json::Value| {
-        CallToolRequestParams::new(tool.to_owned())
-            .with_arguments(arguments.as_object().unwrap().clone())
-    };
-    let planned = session
-        .call_tool(call("plan", json!({"document": DESK})))
-        .await
-        .unwrap();
-    let digest = digest_of(planned.structured_content.as_ref().unwrap());
-    let applied = session
-        .call_tool(call("apply", json!({"digest": digest})))
-        .await
-        .unwrap();
+    let applied = plan_and_apply(&session).await;
     assert_ne!(applied.is_error, Some(true), "{applied:?}");
     assert_eq!(questions.lock().await.len(), 1);
     assert_eq!(emulator.groups().len(), 1);

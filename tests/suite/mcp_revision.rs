@@ -4,27 +4,23 @@
 //! with rmcp's own client; a forged or mismatched request state sends nothing.
 #![cfg(feature = "cli")]
 
-use std::sync::Arc;
-
 use rmcp::{
-    ClientHandler, RoleClient,
-    model::{
-        CallToolRequestParams, ClientCapabilities, ClientConfig, ElicitRequestParams, ElicitResult,
-        ElicitationAction, ElicitationCapability, Implementation, ProtocolVersion,
-    },
-    service::{ClientLifecycleMode, RequestContext},
+    model::{CallToolRequestParams, ElicitationAction, ProtocolVersion},
+    service::ClientLifecycleMode,
 };
 use serde_json::json;
-use tokio::sync::Mutex;
 
-use super::mcp::{DESK, arm_tripwires, assert_no_write_sent, digest_of, emulator, start_lifecycle};
+use super::mcp::{
+    AskingClient, DESK, arm_tripwires, asking, assert_no_write_sent, digest_of, emulator,
+    start_lifecycle,
+};
 
 /// `gate-stp mcp FLAGS` with `client`, started the way its revision starts a session.
 async fn start_as(
     emulator: &gate_stp::mock::RunningEmulator,
     flags: &[&str],
-    client: Asking,
-) -> super::mcp::Server<Asking> {
+    client: AskingClient,
+) -> super::mcp::Server<AskingClient> {
     let lifecycle = if client.version == ProtocolVersion::V_2026_07_28 {
         ClientLifecycleMode::Discover {
             preferred_versions: vec![ProtocolVersion::V_2026_07_28],
@@ -33,46 +29,6 @@ async fn start_as(
         ClientLifecycleMode::Initialize
     };
     start_lifecycle(emulator, flags, "warn", client, &[], lifecycle).await
-}
-
-/// A client of `version` that can ask its user, and answers every question with `answer`.
-#[derive(Clone)]
-pub(crate) struct Asking {
-    version: ProtocolVersion,
-    answer: ElicitationAction,
-    pub(crate) questions: Arc<Mutex<Vec<String>>>,
-}
-
-impl ClientHandler for Asking {
-    fn get_info(&self) -> ClientConfig {
-        let mut capabilities = ClientCapabilities::default();
-        capabilities.elicitation = Some(ElicitationCapability::default());
-        ClientConfig::new(capabilities, Implementation::new("mcp-revision", "0"))
-            .with_protocol_version(self.version.clone())
-    }
-
-    async fn create_elicitation(
-        &self,
-        request: ElicitRequestParams,
-        _context: RequestContext<RoleClient>,
-    ) -> Result<ElicitResult, rmcp::ErrorData> {
-        if let ElicitRequestParams::FormElicitationParams { message, .. } = request {
-            self.questions.lock().await.push(message);
-        }
-        let mut result = ElicitResult::new(self.answer.clone());
-        if self.answer == ElicitationAction::Accept {
-            result = result.with_content(json!({"confirm": true}));
-        }
-        Ok(result)
-    }
-}
-
-pub(crate) fn asking(version: ProtocolVersion, answer: ElicitationAction) -> Asking {
-    Asking {
-        version,
-        answer,
-        questions: Arc::default(),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
