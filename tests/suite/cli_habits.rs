@@ -241,6 +241,8 @@ fn each_commands_own_options_are_under_options() {
         (&["export"], &["--format"]),
         (&["mcp"], &["--allow-apply", "--max-removals"]),
         (&["groups", "list"], &["--name"]),
+        // Before any command: `--json` is an output option, not a client one.
+        (&[], &["--json"]),
     ] {
         let help = help(args);
         let options = section(&help, "Options");

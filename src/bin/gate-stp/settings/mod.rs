@@ -117,7 +117,7 @@ pub(crate) struct LeadingOptions {
     #[arg(id = "leading_secret", long = "secret", value_name = "SECRET", value_parser = parse_secret)]
     secret: Option<SecretString>,
     /// Print responses as JSON, for programs.
-    #[arg(id = "leading_json", long = "json")]
+    #[arg(id = "leading_json", long = "json", help_heading = None::<&str>)]
     json: bool,
     /// Timeout of each request, in seconds (1 to 3600, default 10).
     #[arg(id = "leading_timeout", long = "timeout", value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
