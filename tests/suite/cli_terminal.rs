@@ -206,3 +206,62 @@ async fn a_terminal_on_stdin_alone_is_no_one_to_ask() {
     );
     assert!(emulator.groups().is_empty());
 }
+
+/// Several files on a terminal: each file's plan, then its question, one file after the
+/// other; the first answer other than `yes` stops the run, and the files after it are
+/// not attempted.
+#[tokio::test(flavor = "multi_thread")]
+async fn several_files_are_asked_one_after_the_other_until_one_is_declined() {
+    let emulator = emulator().await;
+    // A user is in one group at most: each file its own member.
+    let desk = |name: &str, member: i64| {
+        let path = crate::common::fresh_dir("terminal").file(&format!("{name}.toml"));
+        let text = format!(
+            "main_user_id = {}\n[[group]]\nname = \"{name}\"\nmembers = [{member}]\n",
+            demo::MAIN_USER,
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let (night, day, late) = (
+        desk("night", demo::SUB_USER),
+        desk("day", demo::SUB_USER_WITHOUT_KEY),
+        desk("late", demo::SUB_USER + 10),
+    );
+    let mut command = crate::common::cli::gate_stp();
+    command
+        .env("GATE_BASE_URL", emulator.base_url())
+        .env("GATE_API_KEY", demo::MAIN_KEY)
+        .env("GATE_API_SECRET", demo::MAIN_SECRET)
+        .arg("apply")
+        .args([night.as_os_str(), day.as_os_str(), late.as_os_str()]);
+    // Typed ahead: the CLI reads one line per question.
+    let screen = on_terminal_typed(command, "yes\nno\n").await;
+    let text = &screen.text;
+    assert_eq!(screen.status.code(), Some(2), "{text}");
+    // The first file applied before the second was planned: its section comes first.
+    let applied = text.find("Apply complete").expect(text);
+    let second = text.find(&day.display().to_string()).expect(text);
+    assert!(applied < second, "{text}");
+    assert!(
+        text.contains("apply cancelled; nothing was changed"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "applied: {}; not attempted: {}",
+            night.display(),
+            late.display()
+        )),
+        "{text}"
+    );
+    let names: Vec<String> = emulator.groups().into_iter().map(|g| g.name).collect();
+    assert_eq!(names, ["night"], "{text}");
+}
+
+async fn on_terminal_typed(command: std::process::Command, typed: &str) -> Screen {
+    let typed = typed.to_owned();
+    tokio::task::spawn_blocking(move || run_on_terminal(command, &typed))
+        .await
+        .unwrap()
+}
