@@ -243,6 +243,16 @@ async fn several_files_are_asked_one_after_the_other_until_one_is_declined() {
     let applied = text.find("Apply complete").expect(text);
     let second = text.find(&day.display().to_string()).expect(text);
     assert!(applied < second, "{text}");
+    // Each later file's heading after one blank line, the first's after none.
+    let heading = |path: &std::path::Path| format!("==> {} <==", path.display());
+    assert!(
+        text.contains(&format!("\r\n\r\n{}", heading(&day))),
+        "{text:?}"
+    );
+    assert!(
+        !text.contains(&format!("\r\n\r\n{}", heading(&night))),
+        "{text:?}"
+    );
     assert!(
         text.contains("apply cancelled; nothing was changed"),
         "{text}"
