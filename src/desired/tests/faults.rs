@@ -102,9 +102,7 @@ fn a_fault_mid_apply_stops_with_a_report_and_a_rerun_converges() {
     gate.inject(Fault::WriteLost { nth: 2 });
     let rt = runtime();
     let error = apply_edited(&rt, &gate).expect_err("stops");
-    let ApplyError::Stopped(report) = &error else {
-        panic!("{error}")
-    };
+    let report = stop_report(&error);
     // The second add or remove is an add (the only removal comes first: each add waits
     // for a create or the removal). The other add was in flight alongside it, and
     // finished: both adds became ready together.
@@ -136,9 +134,7 @@ fn a_divergent_answer_stops_the_apply() {
     });
     let rt = runtime();
     let error = apply_edited(&rt, &gate).expect_err("stops");
-    let ApplyError::Stopped(report) = &error else {
-        panic!("{error}")
-    };
+    let report = stop_report(&error);
     let StopReason::Diverged { expected, got } = &report.reason else {
         panic!("{error}")
     };
@@ -166,19 +162,9 @@ fn a_divergent_answer_stops_what_depends_on_it() {
     )]);
     gate.inject(Fault::WriteLost { nth: 1 });
     let rt = runtime();
-    let (_, plan) = rt.block_on(plan_of(&gate, &file));
+    let (plan, error) = plan_then_stop(&rt, &gate, &file);
     assert_eq!(plan.steps.len(), 2);
-    let error = rt
-        .block_on(apply_desired(
-            &gate,
-            &file,
-            ApplyOptions::default(),
-            &mut no_progress(),
-        ))
-        .expect_err("stops");
-    let ApplyError::Stopped(report) = &error else {
-        panic!("{error}")
-    };
+    let report = stop_report(&error);
     assert_eq!(report.failed, plan.steps[0]);
     assert!(report.done.is_empty());
     assert_eq!(report.remaining, plan.steps[1..].to_vec());
@@ -200,19 +186,9 @@ fn steps_in_flight_that_fail_too_are_reported_with_the_first() {
         group("legacy", vec![]),
     ]);
     let rt = runtime();
-    let (_, plan) = rt.block_on(plan_of(&gate, &file));
+    let (plan, error) = plan_then_stop(&rt, &gate, &file);
     assert_eq!(plan.steps.len(), 2);
-    let error = rt
-        .block_on(apply_desired(
-            &gate,
-            &file,
-            ApplyOptions::default(),
-            &mut no_progress(),
-        ))
-        .expect_err("stops");
-    let ApplyError::Stopped(report) = &error else {
-        panic!("{error}")
-    };
+    let report = stop_report(&error);
     assert!(
         report.done.is_empty() && report.remaining.is_empty(),
         "{error}"
@@ -232,9 +208,7 @@ fn a_create_answered_with_another_name_stops_the_apply() {
     gate.inject(Fault::CreateAnswersAnotherName);
     let rt = runtime();
     let error = apply_edited(&rt, &gate).expect_err("stops");
-    let ApplyError::Stopped(report) = &error else {
-        panic!("{error}")
-    };
+    let report = stop_report(&error);
     let StopReason::UnexpectedGroup { name, .. } = &report.reason else {
         panic!("{error}")
     };

@@ -73,9 +73,7 @@ fn a_create_landing_after_the_wait_stops_without_a_second_create() {
     });
     let rt = runtime();
     let error = apply_edited(&rt, &gate).expect_err("stops");
-    let ApplyError::Stopped(report) = &error else {
-        panic!("{error}")
-    };
+    let report = stop_report(&error);
     assert!(
         matches!(report.reason, StopReason::CreateUnresolved { .. }),
         "{error}"
@@ -115,9 +113,7 @@ fn a_failed_listing_after_a_lost_create_is_not_the_last_word() {
     let mut faults = vec![Fault::CreateLost];
     faults.extend((2..=1 + LOST_CREATE_LISTINGS as usize).map(|nth| Fault::ListingFails { nth }));
     let error = send_edited_with(&rt, &gate, &faults).expect_err("stops");
-    let ApplyError::Stopped(report) = &error else {
-        panic!("{error}")
-    };
+    let report = stop_report(&error);
     let StopReason::CreateUnresolved { finding, .. } = &report.reason else {
         panic!("{error}")
     };
@@ -146,9 +142,7 @@ fn a_create_that_did_not_happen_stops_and_a_rerun_creates_once() {
     gate.inject(Fault::CreateLost);
     let rt = runtime();
     let error = apply_edited(&rt, &gate).expect_err("stops");
-    let ApplyError::Stopped(report) = &error else {
-        panic!("{error}")
-    };
+    let report = stop_report(&error);
     assert!(matches!(report.reason, StopReason::CreateUnresolved { .. }));
     assert_eq!(report.at, 0);
     // desk's changes do not depend on arb: they went on while the create was settled.

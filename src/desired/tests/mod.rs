@@ -115,6 +115,33 @@ async fn apply_desired(
     Ok((plan, report))
 }
 
+/// Plans `file` against `gate`, then applies it (default options, no progress), which
+/// must stop: the plan and the error.
+fn plan_then_stop(
+    rt: &tokio::runtime::Runtime,
+    gate: &FakeGate,
+    file: &DesiredState,
+) -> (Plan, ApplyError) {
+    let (_, plan) = rt.block_on(plan_of(gate, file));
+    let error = rt
+        .block_on(apply_desired(
+            gate,
+            file,
+            ApplyOptions::default(),
+            &mut no_progress(),
+        ))
+        .expect_err("stops");
+    (plan, error)
+}
+
+/// The report of an apply that stopped part-way; any other error fails the test.
+fn stop_report(error: &ApplyError) -> &StopReport {
+    match error {
+        ApplyError::Stopped(report) => report,
+        other => panic!("{other}"),
+    }
+}
+
 /// The whole flow for a saved plan: proposal, check, send.
 async fn apply_saved(
     gate: &FakeGate,

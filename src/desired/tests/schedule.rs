@@ -181,18 +181,8 @@ fn a_failed_create_leaves_the_users_moving_into_its_group_where_they_were() {
     ]);
     gate.inject(Fault::CreateLost);
     let rt = runtime();
-    let (_, plan) = rt.block_on(plan_of(&gate, &file));
-    let error = rt
-        .block_on(apply_desired(
-            &gate,
-            &file,
-            ApplyOptions::default(),
-            &mut no_progress(),
-        ))
-        .expect_err("stops");
-    let ApplyError::Stopped(report) = &error else {
-        panic!("{error}")
-    };
+    let (plan, error) = plan_then_stop(&rt, &gate, &file);
+    let report = stop_report(&error);
     assert!(report.failed.is_create());
     assert!(report.done.is_empty(), "{error}");
     assert_eq!(report.remaining, plan.steps[1..].to_vec());
