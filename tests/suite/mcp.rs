@@ -63,6 +63,17 @@ pub(crate) fn library_client(emulator: &RunningEmulator) -> Client {
         .unwrap()
 }
 
+/// A group "desk" of MAIN's first three sub-accounts, made through the library; its id.
+pub(crate) async fn desk_of_three(emulator: &RunningEmulator) -> i64 {
+    let client = library_client(emulator);
+    let desk = client.create_group("desk").await.unwrap().id.unwrap();
+    client
+        .add_users(desk, &[MAIN + 1, MAIN + 2, MAIN + 3])
+        .await
+        .unwrap();
+    desk
+}
+
 pub(crate) const WRITES: [&str; 3] = ["createSTPGroup", "addSTPGroupUsers", "deleteSTPGroupUsers"];
 
 pub(crate) fn arm_tripwires(emulator: &RunningEmulator) {
@@ -591,12 +602,7 @@ async fn no_secret_reaches_stderr_at_trace_level() {
 #[tokio::test(flavor = "multi_thread")]
 async fn more_removals_than_the_operator_allows_are_refused_with_nothing_sent() {
     let emulator = emulator().await;
-    let client = library_client(&emulator);
-    let desk = client.create_group("desk").await.unwrap().id.unwrap();
-    client
-        .add_users(desk, &[MAIN + 1, MAIN + 2, MAIN + 3])
-        .await
-        .unwrap();
+    let desk = desk_of_three(&emulator).await;
     let server = start(&emulator, &["--allow-apply", "--max-removals", "2"]).await;
     let emptied = format!("main_user_id = {MAIN}\n\n[[group]]\nname = \"desk\"\nmembers = []\n");
     let (text, planned) = server.ok("plan", json!({"document": emptied})).await;

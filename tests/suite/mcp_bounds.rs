@@ -8,7 +8,9 @@ use std::collections::BTreeSet;
 use gate_stp::desired::{DesiredState, Format};
 use serde_json::{Value, json};
 
-use super::mcp::{MAIN, arm_tripwires, assert_no_write_sent, emulator, library_client, start};
+use super::mcp::{
+    MAIN, arm_tripwires, assert_no_write_sent, desk_of_three, emulator, library_client, start,
+};
 
 /// Every page of `tool` with `limit`, following `next_cursor`: (texts, structured pages).
 async fn all_pages<H: rmcp::ClientHandler>(
@@ -84,12 +86,7 @@ async fn list_groups_pages_through_every_group_once_with_the_total() {
 #[tokio::test(flavor = "multi_thread")]
 async fn list_members_pages_through_every_member_once() {
     let emulator = emulator().await;
-    let client = library_client(&emulator);
-    let desk = client.create_group("desk").await.unwrap().id.unwrap();
-    client
-        .add_users(desk, &[MAIN + 1, MAIN + 2, MAIN + 3])
-        .await
-        .unwrap();
+    let desk = desk_of_three(&emulator).await;
     let server = start(&emulator, &[]).await;
     let pages = all_pages(&server, "list_members", json!({"stp_id": desk, "limit": 2})).await;
     let members: Vec<i64> = pages

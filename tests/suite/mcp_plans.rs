@@ -41,15 +41,21 @@ fn plan_file(dir: &Path) -> PathBuf {
     files[0].clone()
 }
 
+/// Plans [`DESK`] in a `gate-stp mcp` of its own that keeps its plans in `dir`, as a
+/// one-shot client does; the digest.
+async fn plan_in_own_process(emulator: &RunningEmulator, dir: &Path) -> String {
+    let planner = server_in(emulator, dir, &[]).await;
+    let (_, planned) = planner.ok("plan", json!({"document": DESK})).await;
+    planner.stop().await;
+    digest_of(&planned)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_plan_made_by_one_process_is_applied_by_another_once() {
     let emulator = emulator().await;
     let dir = plans_dir();
     // One process per call, as a one-shot client runs them.
-    let planner = server_in(&emulator, &dir, &[]).await;
-    let (_, planned) = planner.ok("plan", json!({"document": DESK})).await;
-    let digest = digest_of(&planned);
-    planner.stop().await;
+    let digest = plan_in_own_process(&emulator, &dir).await;
     assert_eq!(
         plan_file(&dir).file_name().unwrap().to_str().unwrap(),
         format!("{digest}.json")
@@ -77,10 +83,7 @@ async fn a_plan_made_by_one_process_is_applied_by_another_once() {
 async fn of_two_processes_applying_one_digest_at_once_exactly_one_sends() {
     let emulator = emulator().await;
     let dir = plans_dir();
-    let planner = server_in(&emulator, &dir, &[]).await;
-    let (_, planned) = planner.ok("plan", json!({"document": DESK})).await;
-    let digest = digest_of(&planned);
-    planner.stop().await;
+    let digest = plan_in_own_process(&emulator, &dir).await;
     let first = server_in(&emulator, &dir, &["--allow-apply"]).await;
     let second = server_in(&emulator, &dir, &["--allow-apply"]).await;
     let arguments = json!({"digest": digest});
