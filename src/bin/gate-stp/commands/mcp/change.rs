@@ -15,7 +15,7 @@ use rmcp::model::{
 };
 
 use super::{
-    Answer, StpServer,
+    Answer, Applied, StpServer,
     consent::{self, Asker, CONFIRM_KEY, CONFIRMATION_TIMEOUT, ConfirmApply, answer_of, confirmed},
     errors::ToolError,
     paging, safe_text, store,
@@ -171,14 +171,6 @@ impl StpServer {
         let state = self.inner.sealer.seal(digest, store::now_secs());
         Ok(InputRequiredResult::new(Some(requests), Some(state)))
     }
-}
-
-/// What an apply call comes to.
-pub(super) enum Applied {
-    /// Sent (or refused: that is the error).
-    Done(Answer),
-    /// The user must be asked first (revision 2026-07-28).
-    AskFirst(InputRequiredResult),
 }
 
 /// Sends a reviewed plan through the library's one apply flow, as `gate-stp apply PLAN.json`

@@ -5,7 +5,10 @@ use gate_stp::{
     Error, Label,
     desired::{ApplyError, ReadError},
 };
-use rmcp::model::{CallToolResult, ContentBlock};
+use rmcp::{
+    ErrorData,
+    model::{CallToolResult, ContentBlock, ErrorCode},
+};
 
 /// A tool that ran and failed (Gate refused, no answer, a bad document, a stale plan).
 #[derive(Debug)]
@@ -147,4 +150,16 @@ pub(super) fn json_kind(value: &serde_json::Value) -> &'static str {
         serde_json::Value::Array(_) => "an array",
         serde_json::Value::Object(_) => "an object",
     }
+}
+
+/// The protocol error for a method this server does not know (rmcp's says only the name).
+pub(super) fn unknown_method(method: &str) -> ErrorData {
+    ErrorData::new(
+        ErrorCode::METHOD_NOT_FOUND,
+        format!(
+            "Method not found: {}; this server offers initialize, ping, server/discover, tools/list and tools/call",
+            gate_stp::desired::quoted(&gate_stp::text::truncate_chars(method, 64))
+        ),
+        None,
+    )
 }

@@ -231,7 +231,7 @@ fn screen_request(
         // An unknown method is unknown whatever its params (rmcp would call the message
         // unrecognized: a custom request's params must be an object).
         Some(_) => {
-            let unknown = super::unknown_method(method);
+            let unknown = super::errors::unknown_method(method);
             return Some(Screened::Answer(error_message(
                 Some(id),
                 unknown.code,

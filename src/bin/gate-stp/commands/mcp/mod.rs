@@ -46,7 +46,7 @@ use rmcp::{
     ErrorData, RoleServer, ServerHandler, ServiceExt,
     model::{
         CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, CustomRequest,
-        CustomResult, ErrorCode, Implementation, JsonObject, ListToolsResult,
+        CustomResult, Implementation, InputRequiredResult, JsonObject, ListToolsResult,
         PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
     },
     service::RequestContext,
@@ -58,10 +58,8 @@ use crate::{
     failure::Failure,
     settings::{ClientArgs, Takes},
 };
-use change::Applied;
 use consent::{Asker, asker_of};
 use errors::ToolError;
-use reads::page_of;
 use store::{DEFAULT_PLAN_TTL_MINUTES, DigestStore, DiskStore, MAX_STORED_PLANS, Plans};
 use tools::APPLY;
 
@@ -232,6 +230,14 @@ pub(crate) async fn run(ctx: &Context, args: McpArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// What an apply call comes to.
+enum Applied {
+    /// Sent (or refused: that is the error).
+    Done(Answer),
+    /// The user must be asked first (revision 2026-07-28).
+    AskFirst(InputRequiredResult),
+}
+
 /// What the operator decided when starting the server.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ServerSettings {
@@ -396,18 +402,15 @@ impl StpServer {
                 Err(error) => Err(error),
             },
             tools::LIST_GROUPS => match arguments::<tools::ListGroupsArgs>(name, args) {
-                Ok(args) => {
-                    let page = page_of(&args);
-                    self.list_groups(args.name, page).await
-                }
+                Ok(args) => self.list_groups(args).await,
                 Err(error) => Err(error),
             },
             tools::LIST_MEMBERS => match arguments::<tools::ListMembersArgs>(name, args) {
-                Ok(args) => self.list_members(args.stp_id, page_of(&args)).await,
+                Ok(args) => self.list_members(&args).await,
                 Err(error) => Err(error),
             },
             tools::EXPORT => match arguments::<tools::ExportArgs>(name, args) {
-                Ok(args) => self.export(page_of(&args)).await,
+                Ok(args) => self.export(&args).await,
                 Err(error) => Err(error),
             },
             tools::PLAN => match arguments::<tools::PlanArgs>(name, args) {
@@ -476,18 +479,6 @@ impl ServerHandler for StpServer {
         request: CustomRequest,
         _context: RequestContext<RoleServer>,
     ) -> Result<CustomResult, ErrorData> {
-        Err(unknown_method(&request.method))
+        Err(errors::unknown_method(&request.method))
     }
-}
-
-/// The protocol error for a method this server does not know (rmcp's says only the name).
-pub(super) fn unknown_method(method: &str) -> ErrorData {
-    ErrorData::new(
-        ErrorCode::METHOD_NOT_FOUND,
-        format!(
-            "Method not found: {}; this server offers initialize, ping, server/discover, tools/list and tools/call",
-            desired::quoted(&gate_stp::text::truncate_chars(method, 64))
-        ),
-        None,
-    )
 }

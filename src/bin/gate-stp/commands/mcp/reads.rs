@@ -8,7 +8,8 @@ use super::{
     errors::ToolError,
     paging::{self, Page},
     tools::{
-        self, AccountOut, ExportOut, GroupOut, GroupsOut, MemberOut, MembersOut, SubAccountOut,
+        self, AccountOut, ExportArgs, ExportOut, GroupOut, GroupsOut, ListGroupsArgs,
+        ListMembersArgs, MemberOut, MembersOut, SubAccountOut,
     },
 };
 use crate::output::plural;
@@ -46,11 +47,9 @@ impl StpServer {
         Answer::new(text, &out)
     }
 
-    pub(super) async fn list_groups(
-        &self,
-        name: Option<String>,
-        page: Page,
-    ) -> Result<Answer, ToolError> {
+    pub(super) async fn list_groups(&self, args: ListGroupsArgs) -> Result<Answer, ToolError> {
+        let page = page_of(&args);
+        let name = args.name;
         let mut request = self.inner.client.list_groups();
         if let Some(name) = &name {
             request = request.name(name.clone());
@@ -102,7 +101,8 @@ impl StpServer {
         )
     }
 
-    pub(super) async fn list_members(&self, stp_id: i64, page: Page) -> Result<Answer, ToolError> {
+    pub(super) async fn list_members(&self, args: &ListMembersArgs) -> Result<Answer, ToolError> {
+        let (stp_id, page) = (args.stp_id, page_of(args));
         let client = &self.inner.client;
         let users = client
             .list_users(stp_id)
@@ -161,7 +161,8 @@ impl StpServer {
         )
     }
 
-    pub(super) async fn export(&self, page: Page) -> Result<Answer, ToolError> {
+    pub(super) async fn export(&self, args: &ExportArgs) -> Result<Answer, ToolError> {
+        let page = page_of(args);
         let live = desired::read_live(&self.inner.client, None)
             .await
             .map_err(ToolError::read)?;
@@ -202,7 +203,7 @@ impl StpServer {
 }
 
 /// The page of the arguments (checked already by `arguments`).
-pub(super) fn page_of(args: &impl tools::Paged) -> Page {
+fn page_of(args: &impl tools::Paged) -> Page {
     args.page().unwrap_or(Page {
         offset: 0,
         limit: paging::DEFAULT_LIMIT,
