@@ -34,7 +34,7 @@ use rmcp::transport::streamable_http_server::{
 use sha2::{Digest as _, Sha256};
 use tokio::sync::Semaphore;
 
-use super::{StpServer, framing};
+use super::framing;
 use crate::failure::Failure;
 
 /// The shortest token accepted.
@@ -181,8 +181,12 @@ async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next) ->
     Response::from_parts(parts, axum::body::Body::from_stream(body))
 }
 
-/// Serves `server` over Streamable HTTP until Ctrl-C.
-pub(crate) async fn serve(server: StpServer, options: HttpOptions) -> Result<(), Failure> {
+/// Serves `server` (the STP server; any MCP server handler) over Streamable HTTP until
+/// Ctrl-C, one clone per session.
+pub(crate) async fn serve<S>(server: S, options: HttpOptions) -> Result<(), Failure>
+where
+    S: rmcp::ServerHandler + Clone + Send + Sync + 'static,
+{
     let mut config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(["localhost", "127.0.0.1", "::1", "[::1]"])
         .with_max_request_body_bytes(MAX_BODY_BYTES);
