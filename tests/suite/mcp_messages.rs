@@ -160,6 +160,11 @@ async fn more_creates_than_the_operator_allows_are_refused_with_nothing_sent() {
     assert_no_write_sent(&emulator);
     assert!(emulator.groups().is_empty());
     server.stop().await;
+    // At the limit, the plan may be applied.
+    let server = start(&emulator, &["--allow-apply", "--max-creates", "2"]).await;
+    let (text, _) = server.ok("plan", json!({"document": two})).await;
+    assert!(text.contains("call apply with this digest"), "{text}");
+    server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
