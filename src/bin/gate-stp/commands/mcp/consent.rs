@@ -180,9 +180,9 @@ pub(super) fn answer_of(
                     data: content,
                 })
         }
-        ElicitationAction::Decline => Err(ElicitationError::UserDeclined),
-        // Cancel, and any answer added later: not a yes.
-        _ => Err(ElicitationError::UserCancelled),
+        // Decline, cancel, and any answer added later: not a yes (`confirmed` says the
+        // same for each).
+        _ => Err(ElicitationError::UserDeclined),
     }
 }
 
