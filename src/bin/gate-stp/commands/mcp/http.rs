@@ -110,6 +110,18 @@ fn refusal(status: StatusCode, message: &str) -> Response {
     response
 }
 
+/// Whether `given` is the token whose SHA-256 is `token_hash`. Compared as digests, every
+/// byte looked at whatever the first difference: the time taken says nothing about the
+/// token.
+fn token_matches(given: &str, token_hash: &[u8; 32]) -> bool {
+    let given: [u8; 32] = Sha256::digest(given.as_bytes()).into();
+    given
+        .iter()
+        .zip(token_hash.iter())
+        .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+        == 0
+}
+
 /// The bearer token, then a place among the requests in flight.
 async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
     let given = request
@@ -118,14 +130,7 @@ async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next) ->
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "))
         .unwrap_or_default();
-    // Compared as SHA-256 digests: the time taken says nothing about the token.
-    let given: [u8; 32] = Sha256::digest(given.as_bytes()).into();
-    let same = given
-        .iter()
-        .zip(guard.token_hash.iter())
-        .fold(0u8, |diff, (a, b)| diff | (a ^ b))
-        == 0;
-    if !same {
+    if !token_matches(given, &guard.token_hash) {
         return refusal(
             StatusCode::UNAUTHORIZED,
             "a bearer token is required (Authorization: Bearer TOKEN)",
@@ -225,7 +230,33 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::{MIN_TOKEN_CHARS, loopback};
+    use sha2::{Digest as _, Sha256};
+
+    use super::{MIN_TOKEN_CHARS, loopback, token_matches};
+
+    /// Only the token itself matches; every byte of the digests counts. The wrong token
+    /// below is chosen so that its digest's bytes XOR to the same value as the right
+    /// one's: a comparison that folded the differences with XOR instead of OR would let it
+    /// in (about one wrong token in 256 does).
+    #[test]
+    fn only_the_token_matches() {
+        let token = "0123456789abcdef0123456789abcdef";
+        let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        assert!(token_matches(token, &hash));
+        let xor = |bytes: &[u8]| bytes.iter().fold(0u8, |x, b| x ^ b);
+        let twin = (0..)
+            .map(|i| format!("wrong-{i}"))
+            .find(|wrong| xor(&Sha256::digest(wrong.as_bytes())) == xor(&hash))
+            .unwrap();
+        for wrong in [
+            twin.as_str(),
+            "",
+            "0123456789abcdef0123456789abcdeF",
+            &token[1..],
+        ] {
+            assert!(!token_matches(wrong, &hash), "{wrong:?}");
+        }
+    }
 
     #[test]
     fn only_loopback_addresses_are_served() {

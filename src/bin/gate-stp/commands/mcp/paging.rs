@@ -234,5 +234,25 @@ mod tests {
             "a\nbb\n… 2 more lines not shown; see more"
         );
         assert_eq!(cut_text("é\né", 2, "r"), "é\n… 1 more line not shown; r");
+        // A limit inside a character cuts before it, never after.
+        assert_eq!(cut_text("ééé", 3, "r"), "é\n… 1 more line not shown; r");
+    }
+
+    /// Items of 511 bytes of JSON, each counted with its separator (512): a page of
+    /// 256 KiB holds exactly 512 of them, the last one filling it to the byte.
+    #[test]
+    fn a_page_is_filled_to_the_byte_and_not_past_it() {
+        let item = "x".repeat(509);
+        assert_eq!(serde_json::to_string(&item).unwrap().len(), 511);
+        let (taken, next) = cut(
+            vec![item; 600],
+            Page {
+                offset: 0,
+                limit: MAX_LIMIT,
+            },
+        );
+        assert_eq!(MAX_PAGE_BYTES, 512 * 512);
+        assert_eq!(taken.len(), 512);
+        assert_eq!(next.as_deref(), Some("512"));
     }
 }

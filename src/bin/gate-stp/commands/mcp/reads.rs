@@ -218,10 +218,29 @@ fn shown_range(offset: usize, len: usize) -> String {
     }
 }
 
+/// An id, or `-` where Gate gave none.
 fn optional(value: Option<i64>) -> String {
     value.map_or_else(|| "-".to_owned(), |value| value.to_string())
 }
 
+/// A login name as the model reads it: quoted and escaped, or said to be unknown (a user
+/// the key's sub-accounts do not list).
 fn login(name: Option<&str>) -> String {
     name.map_or_else(|| "(login name unknown)".to_owned(), desired::quoted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{login, optional, shown_range};
+
+    #[test]
+    fn names_ids_and_ranges_read_as_people_write_them() {
+        assert_eq!(login(Some("desk_A1")), "\"desk_A1\"");
+        assert_eq!(login(Some("a\u{1b}[2J")), "\"a\\x1b[2J\"");
+        assert_eq!(login(None), "(login name unknown)");
+        assert_eq!(optional(Some(7)), "7");
+        assert_eq!(optional(None), "-");
+        assert_eq!(shown_range(10, 10), "11–20");
+        assert_eq!(shown_range(4, 1), "number 5");
+    }
 }

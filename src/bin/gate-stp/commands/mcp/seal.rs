@@ -45,6 +45,32 @@ fn random_key() -> [u8; 32] {
     key
 }
 
+/// Writes a fresh key at `path` (in `dir`) unless one is there already: written to a
+/// temporary file and hard-linked into place, so a key is never seen half written, and of
+/// two processes placing one at once the second's link fails with `AlreadyExists` and both
+/// use the first's.
+fn place_new_key(dir: &Path, path: &Path) -> std::io::Result<()> {
+    let temporary = dir.join(format!(
+        ".{KEY_FILE}.{}.{}.tmp",
+        std::process::id(),
+        rand::random::<u64>()
+    ));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let written = options.open(&temporary).and_then(|mut file| {
+        std::io::Write::write_all(&mut file, hex::encode(random_key()).as_bytes())?;
+        file.sync_all()
+    });
+    let linked = written.and_then(|()| std::fs::hard_link(&temporary, path));
+    let _ = std::fs::remove_file(&temporary);
+    match linked {
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        linked => linked,
+    }
+}
+
 impl Sealer {
     /// A sealer with a fresh random key (states it seals open only in this process).
     pub(crate) fn random() -> Self {
@@ -61,26 +87,7 @@ impl Sealer {
             move |source| StoreError::Io { path, source }
         };
         if !path.exists() {
-            let temporary = dir.join(format!(
-                ".{KEY_FILE}.{}.{}.tmp",
-                std::process::id(),
-                rand::random::<u64>()
-            ));
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let written = options.open(&temporary).and_then(|mut file| {
-                std::io::Write::write_all(&mut file, hex::encode(random_key()).as_bytes())?;
-                file.sync_all()
-            });
-            let linked = written.and_then(|()| std::fs::hard_link(&temporary, &path));
-            let _ = std::fs::remove_file(&temporary);
-            match linked {
-                Ok(()) => {}
-                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(error) => return Err(io(&path)(error)),
-            }
+            place_new_key(dir, &path).map_err(io(&path))?;
         }
         let text = std::fs::read_to_string(&path).map_err(io(&path))?;
         let mut key = [0; 32];
@@ -146,7 +153,7 @@ impl Sealer {
 
 #[cfg(test)]
 mod tests {
-    use super::{STATE_LIFETIME_SECS, Sealer};
+    use super::{KEY_FILE, STATE_LIFETIME_SECS, Sealer, place_new_key};
 
     const DIGEST: &str = "ab";
 
@@ -198,5 +205,29 @@ mod tests {
         assert_eq!(second.open(&first.seal(DIGEST, 5), DIGEST, 5), Ok(()));
         std::fs::write(dir.join(super::KEY_FILE), "not hex").unwrap();
         assert!(Sealer::in_dir(dir).is_err());
+    }
+
+    /// A key placed second (another process linked first) keeps the first: only
+    /// `AlreadyExists` is taken as "a key is there"; any other failure is one.
+    #[test]
+    fn a_key_placed_second_keeps_the_first_and_other_failures_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(KEY_FILE);
+        place_new_key(dir.path(), &path).unwrap();
+        let first = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(first.len(), 64, "{first}");
+        place_new_key(dir.path(), &path).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), first);
+        // Nothing left beside the key.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        let missing = dir.path().join("missing");
+        let error = place_new_key(&missing, &missing.join(KEY_FILE)).unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::NotFound, "{error}");
+    }
+
+    /// The key never prints.
+    #[test]
+    fn a_sealer_prints_no_key() {
+        assert_eq!(format!("{:?}", Sealer::random()), "Sealer(..)");
     }
 }
