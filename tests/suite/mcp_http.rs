@@ -81,9 +81,10 @@ async fn serve_http_logging(base_url: &str, flags: &[&str], log: &str) -> Http {
     }
 }
 
-/// The status line the server answers to a POST that declares a body of `bytes` and
-/// sends none of it (`bytes` small: a short wait for the body, then the connection closes).
-async fn oversized_status(url: &str, bytes: usize) -> String {
+/// The status line the server answers to a POST that declares a body of `declared` bytes
+/// and sends `sent` of them (none, for a body refused by its declared size alone; a short
+/// one: a short wait for the rest, then the connection closes).
+async fn status_after(url: &str, declared: usize, sent: &[u8]) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let authority = url
         .trim_start_matches("http://")
@@ -93,12 +94,10 @@ async fn oversized_status(url: &str, bytes: usize) -> String {
     let head = format!(
         "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n\
          Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n\
-         Content-Length: {bytes}\r\n\r\n"
+         Content-Length: {declared}\r\n\r\n"
     );
     socket.write_all(head.as_bytes()).await.unwrap();
-    if bytes <= 10 {
-        socket.write_all(&b"{}        "[..bytes]).await.unwrap();
-    }
+    socket.write_all(sent).await.unwrap();
     let mut answer = vec![0; 64];
     let read = tokio::time::timeout(Duration::from_secs(10), socket.read(&mut answer))
         .await
@@ -198,10 +197,17 @@ async fn no_token_a_wrong_token_a_foreign_origin_and_an_oversized_body_are_refus
     assert_eq!(status(rebinding), 403);
     // A body declared larger than 8 MiB is refused before it is sent: the headers alone
     // get the answer (over a raw connection, so that the client does not race to send).
-    let oversized = oversized_status(&http.url, 8 * 1024 * 1024 + 1).await;
+    const LIMIT: usize = 8 * 1024 * 1024;
+    let oversized = status_after(&http.url, LIMIT + 1, b"").await;
     assert!(oversized.starts_with("HTTP/1.1 413"), "{oversized}");
-    let at_limit = oversized_status(&http.url, 10).await;
-    assert!(!at_limit.starts_with("HTTP/1.1 413"), "{at_limit}");
+    let small = status_after(&http.url, 10, b"{}        ").await;
+    assert!(!small.starts_with("HTTP/1.1 413"), "{small}");
+    // A body of exactly the limit is read (and answered as what it is: no request).
+    let mut at_limit = b"{}".to_vec();
+    at_limit.resize(LIMIT, b' ');
+    let read = status_after(&http.url, LIMIT, &at_limit).await;
+    assert!(read.starts_with("HTTP/1.1 "), "{read}");
+    assert!(!read.starts_with("HTTP/1.1 413"), "{read}");
     // The control: the same request with the token and no Origin is served.
     let served = post(initialize.to_string())
         .bearer_auth(TOKEN)
