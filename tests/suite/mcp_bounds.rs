@@ -209,5 +209,17 @@ async fn a_plan_too_large_to_carry_is_cut_and_its_digest_still_applies() {
         "{refusal}"
     );
     assert_no_write_sent(&emulator);
+
+    // Twenty such groups (a few KiB of text and of JSON, far below the bounds) are
+    // carried whole: the text uncut, the plan in the structured content.
+    let mut document = format!("main_user_id = {MAIN}\n");
+    for i in 0..20 {
+        document.push_str(&format!("\n[[group]]\nname = \"{i:0>200}\"\n"));
+    }
+    let (text, structured) = server.ok("plan", json!({"document": document})).await;
+    assert!(text.len() > 4000, "{text}");
+    assert!(!text.contains("not shown"), "{text}");
+    assert!(structured["plan_bytes"].as_u64().unwrap() > 4000);
+    assert_eq!(structured["plan"]["steps"].as_array().unwrap().len(), 20);
     server.stop().await;
 }

@@ -574,6 +574,26 @@ mod tests {
 
     /// Lines through the transport: a line of exactly the limit is read, one byte more is
     /// refused with `"id": null` and skipped to its end, and the next line is read.
+    /// Closing the transport ends the output: the client reads the end of the stream (a
+    /// client waiting for more would otherwise hang on a server that has stopped).
+    #[tokio::test]
+    async fn closing_ends_the_output() {
+        use tokio::io::AsyncReadExt;
+        let (mut client, server) = tokio::io::duplex(1 << 10);
+        let (read, write) = tokio::io::split(server);
+        let mut transport = LineTransport::new(read, write);
+        transport.close().await.unwrap();
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            client.read_to_end(&mut rest),
+        )
+        .await
+        .expect("the end of the output, not a wait")
+        .unwrap();
+        assert_eq!(read, 0);
+    }
+
     #[tokio::test]
     async fn a_line_past_the_limit_is_refused_and_the_next_one_read() {
         let (mut client, server) = tokio::io::duplex(1 << 16);
