@@ -588,3 +588,62 @@ fn the_disk_store_prunes_what_it_no_longer_needs() {
     assert!(!leftover.exists() && !expired.exists());
     assert!(key.exists());
 }
+
+/// A plan file `seconds` old named as a plan of `digest` in `dir`, written as another
+/// process would have left it (the content does not matter to pruning).
+fn plan_file_aged(dir: &std::path::Path, digest: &str, seconds: u64) -> std::path::PathBuf {
+    let path = dir.join(format!("{digest}.json"));
+    let file = std::fs::File::create(&path).unwrap();
+    let then =
+        gate_stp::Clock::now(&gate_stp::SystemClock) - std::time::Duration::from_secs(seconds);
+    file.set_modified(then).unwrap();
+    path
+}
+
+/// An expired plan goes even when the folder is far below its cap; a folder more than one
+/// plan over the cap (several processes wrote) keeps the cap's number, the newest.
+#[test]
+fn pruning_removes_expired_plans_and_every_plan_over_the_cap() {
+    use super::store::{DiskStore, MAX_PLAN_FILES, scope};
+    let (_dir, root) = store_root();
+    let ttl = std::time::Duration::from_secs(30 * 60);
+    let store = DiskStore::open(&root, &scope("u", "k"), ttl).unwrap();
+    let expired = plan_file_aged(store.dir(), &"e".repeat(64), 31 * 60);
+    let fresh = plan_file_aged(store.dir(), &"f".repeat(64), 29 * 60);
+    store.prune();
+    assert!(!expired.exists());
+    assert!(fresh.exists());
+    std::fs::remove_file(&fresh).unwrap();
+
+    // Five seconds apart, the last the oldest (21.5 minutes, within the lifetime): the two
+    // oldest go.
+    let over = MAX_PLAN_FILES + 2;
+    let files: Vec<_> = (0..over)
+        .map(|i| {
+            plan_file_aged(
+                store.dir(),
+                &format!("{i:064x}"),
+                5 * u64::try_from(i).unwrap(),
+            )
+        })
+        .collect();
+    store.prune();
+    let left = files.iter().filter(|path| path.exists()).count();
+    assert_eq!(left, MAX_PLAN_FILES);
+    assert!(!files[over - 1].exists() && !files[over - 2].exists());
+}
+
+/// A plans folder that cannot be read is the operator's problem to hear about, not an
+/// "unknown digest": here another file stands where the folder was.
+#[test]
+fn a_broken_plans_folder_is_an_error_not_an_unknown_digest() {
+    use super::store::{DiskStore, scope};
+    let (_dir, root) = store_root();
+    let ttl = std::time::Duration::from_secs(60);
+    let store = DiskStore::open(&root, &scope("u", "k"), ttl).unwrap();
+    let digest = store.insert(&plan_for(1).plan).unwrap();
+    std::fs::remove_dir_all(store.dir()).unwrap();
+    std::fs::write(store.dir(), "not a folder").unwrap();
+    assert!(store.get(&digest).is_err());
+    assert!(store.take(&digest).is_err());
+}
