@@ -647,3 +647,51 @@ fn a_broken_plans_folder_is_an_error_not_an_unknown_digest() {
     assert!(store.get(&digest).is_err());
     assert!(store.take(&digest).is_err());
 }
+
+/// The demo's server keeps its plans in memory: a digest it made applies once, and only
+/// in it.
+#[test]
+fn a_server_in_memory_applies_its_own_digest_once() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let emulator = runtime
+        .block_on(Emulator::start(
+            World::demo(),
+            EmulatorConfig::default().without_rate_limit(),
+        ))
+        .unwrap();
+    let client = Client::builder()
+        .base_url(emulator.base_url())
+        .credentials(Credentials::new(demo::MAIN_KEY, demo::MAIN_SECRET).unwrap())
+        .build()
+        .unwrap();
+    let settings = ServerSettings {
+        allow_apply: true,
+        max_removals: 10,
+        max_creates: 10,
+        plan_ttl_minutes: 30,
+    };
+    let server = StpServer::new(client.clone(), settings);
+    let call = |server: &StpServer, name: &str, arguments: Value| {
+        let arguments = arguments.as_object().cloned();
+        match runtime.block_on(server.dispatch(name, arguments, super::Asker::Nobody)) {
+            Ok(rmcp::model::CallToolResponse::Complete(result)) => result,
+            other => panic!("{name}: {other:?}"),
+        }
+    };
+    let document = format!(
+        "main_user_id = {}\n[[group]]\nname = \"desk\"\n",
+        demo::MAIN_USER
+    );
+    let planned = call(&server, "plan", json!({"document": document}));
+    let digest = planned.structured_content.unwrap()["digest"].clone();
+    assert_eq!(digest.as_str().unwrap().len(), 64, "{digest}");
+    let other = StpServer::new(client, settings);
+    let elsewhere = call(&other, "apply", json!({"digest": digest}));
+    assert_eq!(elsewhere.is_error, Some(true), "{elsewhere:?}");
+    let applied = call(&server, "apply", json!({"digest": digest}));
+    assert_ne!(applied.is_error, Some(true), "{applied:?}");
+    assert_eq!(emulator.groups().len(), 1);
+    let again = call(&server, "apply", json!({"digest": digest}));
+    assert_eq!(again.is_error, Some(true), "{again:?}");
+    runtime.block_on(emulator.shutdown());
+}
