@@ -695,3 +695,23 @@ fn a_server_in_memory_applies_its_own_digest_once() {
     assert_eq!(again.is_error, Some(true), "{again:?}");
     runtime.block_on(emulator.shutdown());
 }
+
+/// A group id is 1 or more: 1 is checked no further (Gate says whether it exists), 0 and
+/// below are the model's mistake, said before anything is sent.
+#[test]
+fn a_group_id_is_one_or_more() {
+    use super::tools::{Check, ListMembersArgs};
+    let args = |stp_id| ListMembersArgs {
+        stp_id,
+        limit: None,
+        cursor: None,
+    };
+    assert!(args(1).check().is_ok());
+    for stp_id in [0, -1, i64::MIN] {
+        let error = args(stp_id).check().unwrap_err();
+        assert!(
+            error.starts_with("`stp_id`: expected a group id of 1 or more"),
+            "{error}"
+        );
+    }
+}
