@@ -226,11 +226,8 @@ fn tool_name() -> impl Strategy<Value = String> {
     ]
 }
 
-/// Whatever a client sends: no panic, a tool not offered is a protocol error, and nothing
-/// reaches Gate that changes state (no plan of the session was ever applied by digest).
-#[test]
-fn random_tool_calls_never_panic_and_never_change_the_groups() {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
+/// The demo's world on an emulator without rate limits, and a client of its main key.
+fn demo_gate(runtime: &tokio::runtime::Runtime) -> (gate_stp::mock::RunningEmulator, Client) {
     let emulator = runtime
         .block_on(Emulator::start(
             World::demo(),
@@ -242,6 +239,15 @@ fn random_tool_calls_never_panic_and_never_change_the_groups() {
         .credentials(Credentials::new(demo::MAIN_KEY, demo::MAIN_SECRET).unwrap())
         .build()
         .unwrap();
+    (emulator, client)
+}
+
+/// Whatever a client sends: no panic, a tool not offered is a protocol error, and nothing
+/// reaches Gate that changes state (no plan of the session was ever applied by digest).
+#[test]
+fn random_tool_calls_never_panic_and_never_change_the_groups() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (emulator, client) = demo_gate(&runtime);
     let server = |allow_apply| {
         StpServer::new(
             client.clone(),
@@ -653,17 +659,7 @@ fn a_broken_plans_folder_is_an_error_not_an_unknown_digest() {
 #[test]
 fn a_server_in_memory_applies_its_own_digest_once() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let emulator = runtime
-        .block_on(Emulator::start(
-            World::demo(),
-            EmulatorConfig::default().without_rate_limit(),
-        ))
-        .unwrap();
-    let client = Client::builder()
-        .base_url(emulator.base_url())
-        .credentials(Credentials::new(demo::MAIN_KEY, demo::MAIN_SECRET).unwrap())
-        .build()
-        .unwrap();
+    let (emulator, client) = demo_gate(&runtime);
     let settings = ServerSettings {
         allow_apply: true,
         max_removals: 10,
