@@ -65,17 +65,11 @@ impl StpServer {
                 created_at: group.create_time.map(crate::output::iso8601),
             })
             .collect();
-        paging::within(tools::LIST_GROUPS, page, total).map_err(ToolError::new)?;
-        let (groups, next_cursor) = paging::cut(groups, page);
+        let (groups, next_cursor) = one_page(tools::LIST_GROUPS, groups, page)?;
         let mut text = match (&name, total) {
             (None, 0) => "No STP groups.".to_owned(),
             (Some(name), 0) => format!("No STP group matches {}.", desired::quoted(name)),
-            (_, total) if groups.len() == total => format!("{}:", plural(total, "STP group")),
-            (_, total) => format!(
-                "{} of {}:",
-                shown_range(page.offset, groups.len()),
-                plural(total, "STP group")
-            ),
+            (_, total) => format!("{}:", counted(page, groups.len(), total, "STP group")),
         };
         for group in &groups {
             text.push_str(&format!(
@@ -125,17 +119,13 @@ impl StpServer {
                 joined_at: user.create_time.map(crate::output::iso8601),
             })
             .collect();
-        paging::within(tools::LIST_MEMBERS, page, total).map_err(ToolError::new)?;
-        let (members, next_cursor) = paging::cut(members, page);
+        let (members, next_cursor) = one_page(tools::LIST_MEMBERS, members, page)?;
         let mut text = if total == 0 {
             format!("Group {stp_id} has no members.")
-        } else if members.len() == total {
-            format!("Group {stp_id}: {}:", plural(total, "member"))
         } else {
             format!(
-                "Group {stp_id}: {} of {}:",
-                shown_range(page.offset, members.len()),
-                plural(total, "member")
+                "Group {stp_id}: {}:",
+                counted(page, members.len(), total, "member")
             )
         };
         for member in &members {
@@ -168,19 +158,11 @@ impl StpServer {
             .map_err(ToolError::read)?;
         let mut state = DesiredState::from_live(&live);
         let total = state.groups.len();
-        paging::within(tools::EXPORT, page, total).map_err(ToolError::new)?;
-        let (groups, next_cursor) = paging::cut(std::mem::take(&mut state.groups), page);
+        let (groups, next_cursor) =
+            one_page(tools::EXPORT, std::mem::take(&mut state.groups), page)?;
         state.groups = groups;
         let document = state.to_toml_string();
-        let what = if state.groups.len() == total {
-            plural(total, "STP group")
-        } else {
-            format!(
-                "{} of {}",
-                shown_range(page.offset, state.groups.len()),
-                plural(total, "STP group")
-            )
-        };
+        let what = counted(page, state.groups.len(), total, "STP group");
         let mut text = format!(
             "The {what} of main account {} as a desired-state document (TOML): edit it and pass it to plan.\n{document}",
             state.main_user_id
@@ -210,6 +192,30 @@ fn page_of(args: &impl tools::Paged) -> Page {
     })
 }
 
+/// The page of `items` the agent asked for (a cursor past the end refused), and the
+/// cursor of the rest.
+fn one_page<T: serde::Serialize>(
+    tool: &str,
+    items: Vec<T>,
+    page: Page,
+) -> Result<(Vec<T>, Option<String>), ToolError> {
+    paging::within(tool, page, items.len()).map_err(ToolError::new)?;
+    Ok(paging::cut(items, page))
+}
+
+/// `7 STP groups` when the page shows them all, `11–20 of 35 STP groups` when it does not.
+fn counted(page: Page, shown: usize, total: usize, noun: &str) -> String {
+    if shown == total {
+        plural(total, noun)
+    } else {
+        format!(
+            "{} of {}",
+            shown_range(page.offset, shown),
+            plural(total, noun)
+        )
+    }
+}
+
 /// `11–20` for a page of ten from offset 10 (1-based, as people count).
 fn shown_range(offset: usize, len: usize) -> String {
     match len {
@@ -231,7 +237,7 @@ fn login(name: Option<&str>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{login, optional, shown_range};
+    use super::{Page, counted, login, optional, shown_range};
 
     #[test]
     fn names_ids_and_ranges_read_as_people_write_them() {
@@ -242,5 +248,11 @@ mod tests {
         assert_eq!(optional(None), "-");
         assert_eq!(shown_range(10, 10), "11–20");
         assert_eq!(shown_range(4, 1), "number 5");
+        let page = Page {
+            offset: 10,
+            limit: 10,
+        };
+        assert_eq!(counted(page, 10, 35, "member"), "11–20 of 35 members");
+        assert_eq!(counted(page, 1, 1, "member"), "1 member");
     }
 }
