@@ -396,43 +396,40 @@ impl StpServer {
             return Err(not_offered(name));
         }
         tracing::debug!(tool = name, "tool call");
+        Ok(match self.run_tool(name, args, asker).await {
+            Ok(Applied::AskFirst(required)) => CallToolResponse::InputRequired(required),
+            Ok(Applied::Done(answer)) => CallToolResponse::Complete(answer.into_result()),
+            Err(error) => CallToolResponse::Complete(error.into_result()),
+        })
+    }
+
+    /// The tool `name` (one [`tools::offered`] let through) with its arguments checked.
+    async fn run_tool(
+        &self,
+        name: &str,
+        args: Option<JsonObject>,
+        asker: Asker<'_>,
+    ) -> Result<Applied, ToolError> {
         let answer = match name {
-            tools::ACCOUNT => match arguments::<tools::NoArgs>(name, args) {
-                Ok(_) => self.account().await,
-                Err(error) => Err(error),
-            },
-            tools::LIST_GROUPS => match arguments::<tools::ListGroupsArgs>(name, args) {
-                Ok(args) => self.list_groups(args).await,
-                Err(error) => Err(error),
-            },
-            tools::LIST_MEMBERS => match arguments::<tools::ListMembersArgs>(name, args) {
-                Ok(args) => self.list_members(&args).await,
-                Err(error) => Err(error),
-            },
-            tools::EXPORT => match arguments::<tools::ExportArgs>(name, args) {
-                Ok(args) => self.export(&args).await,
-                Err(error) => Err(error),
-            },
-            tools::PLAN => match arguments::<tools::PlanArgs>(name, args) {
-                Ok(args) => self.plan(args.document, args.format).await,
-                Err(error) => Err(error),
-            },
-            tools::APPLY => match arguments::<tools::ApplyArgs>(name, args) {
-                Ok(args) => match self.apply(&args.digest, asker).await {
-                    Ok(Applied::AskFirst(required)) => {
-                        return Ok(CallToolResponse::InputRequired(required));
-                    }
-                    Ok(Applied::Done(answer)) => Ok(answer),
-                    Err(error) => Err(error),
-                },
-                Err(error) => Err(error),
-            },
-            _ => return Err(not_offered(name)),
+            tools::ACCOUNT => {
+                arguments::<tools::NoArgs>(name, args)?;
+                self.account().await?
+            }
+            tools::LIST_GROUPS => self.list_groups(arguments(name, args)?).await?,
+            tools::LIST_MEMBERS => self.list_members(&arguments(name, args)?).await?,
+            tools::EXPORT => self.export(&arguments(name, args)?).await?,
+            tools::PLAN => {
+                let args: tools::PlanArgs = arguments(name, args)?;
+                self.plan(args.document, args.format).await?
+            }
+            tools::APPLY => {
+                let args: tools::ApplyArgs = arguments(name, args)?;
+                return self.apply(&args.digest, asker).await;
+            }
+            // Not reached: `dispatch` answers a tool it does not offer first.
+            _ => return Err(ToolError::new(not_offered(name).message.into_owned())),
         };
-        Ok(CallToolResponse::Complete(match answer {
-            Ok(answer) => answer.into_result(),
-            Err(error) => error.into_result(),
-        }))
+        Ok(Applied::Done(answer))
     }
 }
 
