@@ -102,40 +102,50 @@ impl ToolError {
 const ASK_THE_OPERATOR: &str =
     "the agent cannot fix this: tell the user to ask the operator who runs gate-stp mcp";
 
+/// `what` went wrong, and it is the operator's to fix, not the agent's.
+pub(super) fn for_the_operator(what: &str) -> String {
+    format!("{what}; {ASK_THE_OPERATOR}")
+}
+
 /// What to do after a failed request, by kind of failure: the agent's own mistakes (an id
 /// that does not exist, a value Gate refuses) it can fix; the key, the secret, the key's
 /// permissions, the machine's clock or IP it cannot, and it is told so.
 fn next_step(error: &Error) -> String {
-    let operator = |what: &str| format!("{what}; {ASK_THE_OPERATOR}");
     match error {
         Error::Api(api) => match &api.label {
             Label::InvalidCredentials
             | Label::InvalidKey
             | Label::InvalidSignature
             | Label::MissingRequiredHeader => {
-                operator("Gate does not accept the server's API key or secret")
+                for_the_operator("Gate does not accept the server's API key or secret")
             }
-            Label::IpForbidden => operator("this machine's IP address is not on the key's allow list"),
-            Label::ReadOnly => operator("the server's API key is read-only"),
+            Label::IpForbidden => {
+                for_the_operator("this machine's IP address is not on the key's allow list")
+            }
+            Label::ReadOnly => for_the_operator("the server's API key is read-only"),
             Label::RequestExpired => {
-                operator("this machine's clock is more than 60 seconds off Gate's")
+                for_the_operator("this machine's clock is more than 60 seconds off Gate's")
             }
-            Label::AccountLocked => operator("the account is locked"),
-            Label::Forbidden => operator(
-                "the key's account may not do this (only a main account has STP groups, and only the account that created a group manages it)",
+            Label::AccountLocked => for_the_operator("the account is locked"),
+            Label::Forbidden => for_the_operator(
+                "the key's account may not do this (only a main account has STP groups, and \
+                 only the account that created a group manages it)",
             ),
             Label::NotFound => {
                 "no such group: take the id from list_groups and call again".to_owned()
             }
-            _ => "Gate refused the request: check the arguments (ids from list_groups and account) and call again; if they are right, ask the operator about the key's permissions".to_owned(),
+            _ => "Gate refused the request: check the arguments (ids from list_groups and \
+                  account) and call again; if they are right, ask the operator about the \
+                  key's permissions"
+                .to_owned(),
         },
         Error::RateLimited(_) | Error::ExpiresBeforeRateLimitReset { .. } => {
             "Gate's rate limit: wait a few seconds and call again".to_owned()
         }
         Error::InvalidInput(_) => "fix the arguments and call again".to_owned(),
-        Error::MissingCredentials { .. } | Error::Config(_) => operator(
-            "the server's settings are wrong (key, secret, base URL or profile)",
-        ),
+        Error::MissingCredentials { .. } | Error::Config(_) => {
+            for_the_operator("the server's settings are wrong (key, secret, base URL or profile)")
+        }
         _ => "no usable answer from Gate: call again later (reads are safe to repeat)".to_owned(),
     }
 }

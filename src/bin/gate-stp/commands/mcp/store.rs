@@ -333,8 +333,10 @@ pub(super) enum Plans {
 
 /// The plan store's failure, for the model: the operator's to fix.
 fn store_failed(error: StoreError) -> ToolError {
+    let what = format!("the server cannot use its folder of kept plans ({error})");
     ToolError::new(format!(
-        "the server cannot use its folder of kept plans ({error}); the agent cannot fix this: tell the user to ask the operator who runs gate-stp mcp (--plans-dir)"
+        "{} (--plans-dir)",
+        super::errors::for_the_operator(&what)
     ))
 }
 
